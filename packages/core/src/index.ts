@@ -1,4 +1,69 @@
 /**
+ * `@breakwater/core`: the canonical chat model, the `LanguageModel` service, the error taxonomy,
+ * the per-request context, the SSE codec, the policy contract and the shared upstream transport.
+ *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * The canonical chat model (OpenAI Chat Completions shape) as `effect/Schema`.
+ *
+ * @since 0.1.0
+ */
+export * as ChatCompletion from "./ChatCompletion.js"
+
+/**
+ * Continuation requests for resuming a broken stream.
+ *
+ * @since 0.1.0
+ */
+export * as Continuation from "./Continuation.js"
+
+/**
+ * The `LanguageModel` service.
+ *
+ * @since 0.1.0
+ */
+export * as LanguageModel from "./LanguageModel.js"
+
+/**
+ * The error taxonomy.
+ *
+ * @since 0.1.0
+ */
+export * as ModelError from "./ModelError.js"
+
+/**
+ * The policy contract: `LanguageModel -> LanguageModel` as a layer.
+ *
+ * @since 0.1.0
+ */
+export * as Policy from "./Policy.js"
+
+/**
+ * The per-request context.
+ *
+ * @since 0.1.0
+ */
+export * as RequestContext from "./RequestContext.js"
+
+/**
+ * Provider-given delays from response headers.
+ *
+ * @since 0.1.0
+ */
+export * as RetryAfter from "./RetryAfter.js"
+
+/**
+ * Server-sent events encoding and decoding.
+ *
+ * @since 0.1.0
+ */
+export * as SseCodec from "./SseCodec.js"
+
+/**
+ * The pooled upstream HTTP transport adapters share.
+ *
+ * @since 0.1.0
+ */
+export * as UpstreamHttp from "./UpstreamHttp.js"

@@ -1,0 +1,146 @@
+/**
+ * The per-request context: request id, deadline, attempt number and upstream, visible to every
+ * layer of the stack, plus a mutable `trace` the host reads back (which upstream served, how
+ * many attempts, retries and resumes it took) to put in response headers and logs.
+ *
+ * It is a `Context.Reference`, so a `LanguageModel` call never *requires* it: a policy used alone
+ * (use 2 in DESIGN.md) sees a default context with no deadline.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+
+/**
+ * What happened to one logical request, filled in by the layers as they act.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestTrace {
+  /** Upstream attempts made (every call that reached an upstream's stack). */
+  attempts: number
+  /** Retries the retry policy made. */
+  retries: number
+  /** Continuations stream-resume stitched in. */
+  resumes: number
+  /** The upstream that served the (last) successful attempt. */
+  upstream: string | undefined
+  /** The upstream model that served it. */
+  model: string | undefined
+  /** Whether a hedged attempt was started. */
+  hedged: boolean
+  /** The delay the last upstream error asked for, in ms (for the client's `retry-after`). */
+  retryAfterMillis: number | undefined
+}
+
+/**
+ * The per-request context.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestContextShape {
+  readonly requestId: string
+  /** Absolute deadline in ms on Effect's `Clock` (so `TestClock` drives it), or none. */
+  readonly deadline: number | undefined
+  /** The current attempt, 1-based; set by the retry policy for the layers below it. */
+  readonly attempt: number
+  /** The upstream this attempt goes to; set by the router for the layers below it. */
+  readonly upstream: string | undefined
+  readonly trace: RequestTrace
+}
+
+/**
+ * A fresh, empty trace.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTrace = (): RequestTrace => ({
+  attempts: 0,
+  retries: 0,
+  resumes: 0,
+  upstream: undefined,
+  model: undefined,
+  hedged: false,
+  retryAfterMillis: undefined
+})
+
+/**
+ * The per-request context service (with a default: no deadline, attempt 1).
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RequestContext extends Context.Reference<RequestContext>()("@breakwater/core/RequestContext", {
+  defaultValue: (): RequestContextShape => ({
+    requestId: "none",
+    deadline: undefined,
+    attempt: 1,
+    upstream: undefined,
+    trace: makeTrace()
+  })
+}) {}
+
+/**
+ * A new context for one logical request.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: { readonly requestId?: string | undefined; readonly deadline?: number | undefined } = {}): RequestContextShape => ({
+  requestId: options.requestId ?? randomUUID(),
+  deadline: options.deadline,
+  attempt: 1,
+  upstream: undefined,
+  trace: makeTrace()
+})
+
+/**
+ * The current context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const current: Effect.Effect<RequestContextShape> = RequestContext
+
+/**
+ * Runs an effect with some fields of the context replaced (the trace stays shared).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const locally = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  patch: Partial<Omit<RequestContextShape, "trace" | "requestId">>
+): Effect.Effect<A, E, R> =>
+  Effect.flatMap(RequestContext, (ctx) => Effect.provideService(self, RequestContext, { ...ctx, ...patch }))
+
+/**
+ * Runs a stream with some fields of the context replaced (the trace stays shared).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const locallyStream = <A, E, R>(
+  self: Stream.Stream<A, E, R>,
+  patch: Partial<Omit<RequestContextShape, "trace" | "requestId">>
+): Stream.Stream<A, E, R> =>
+  Stream.unwrap(Effect.map(RequestContext, (ctx) => Stream.provideService(self, RequestContext, { ...ctx, ...patch })))
+
+/**
+ * The time left before the deadline (zero once passed), or `None` without a deadline.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const remaining: Effect.Effect<Option.Option<Duration.Duration>> = Effect.flatMap(RequestContext, (ctx) =>
+  ctx.deadline === undefined
+    ? Effect.succeed(Option.none())
+    : Effect.map(Clock.currentTimeMillis, (now) => Option.some(Duration.millis(Math.max(0, ctx.deadline! - now)))))
