@@ -1,4 +1,13 @@
 /**
+ * `@breakwater/testing`: the fault-injecting mock upstream and the fake `LanguageModel` that
+ * every Breakwater test, example and benchmark uses.
+ *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * An in-process fake `LanguageModel` driven by `TestClock`.
+ *
+ * @since 0.1.0
+ */
+export * as FakeLanguageModel from "./FakeLanguageModel.js"
