@@ -8,6 +8,8 @@
  *
  * @since 0.1.0
  */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -370,14 +372,33 @@ export const ChatCompletionChunk = Schema.Struct(
  */
 export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
 
+const decodeChatRequestEither = Schema.decodeUnknownEither(ChatRequest, { errors: "all", onExcessProperty: "preserve" })
+
 /**
- * Validates an unknown value (a parsed request body) as a `ChatRequest`; failures carry a
- * readable message naming the path of every problem.
+ * Validates an unknown value (a parsed request body) as a `ChatRequest`. A failure is one
+ * readable message listing every problem by its path, e.g.
+ * `messages.0.role: Expected "user", actual "usr"`.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeChatRequest = Schema.decodeUnknownEither(ChatRequest, { errors: "all", onExcessProperty: "preserve" })
+export const decodeChatRequest = (input: unknown): Either.Either<ChatRequest, string> =>
+  Either.mapLeft(decodeChatRequestEither(input), describeParseError)
+
+/**
+ * Formats a Schema parse error as `path: message` lines joined by `; ` (at most 8 of them).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const describeParseError = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const lines = issues.slice(0, 8).map((issue) =>
+    issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`
+  )
+  if (issues.length > 8) lines.push(`and ${issues.length - 8} more`)
+  return lines.join("; ")
+}
 
 /**
  * The text content of a message (parts of type `text` joined), or `""`.

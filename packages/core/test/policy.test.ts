@@ -1,0 +1,68 @@
+import { ChatCompletion, LanguageModel, Policy, RequestContext } from "@breakwater/core"
+import { FakeLanguageModel } from "@breakwater/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Layer, Option, TestClock } from "effect"
+
+const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "hi" }] }
+
+const tagging = (tag: string, log: Array<string>) =>
+  Policy.layer((inner) =>
+    Effect.succeed<LanguageModel.Service>({
+      generate: (req, options) => {
+        log.push(tag)
+        return inner.generate(req, options)
+      },
+      stream: inner.stream
+    })
+  )
+
+describe("Policy", () => {
+  it.effect("stacks layers outermost first with Layer.provide, wrapping once at build", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const fake = FakeLanguageModel.make()
+      const stack = tagging("outer", log).pipe(
+        Layer.provide(tagging("inner", log)),
+        Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model))
+      )
+      yield* LanguageModel.generate(request).pipe(Effect.provide(stack))
+      expect(log).toEqual(["outer", "inner"])
+      expect(fake.calls).toHaveLength(1)
+    }))
+
+  it.scoped("builds a model from a stack (for routers holding several)", () =>
+    Effect.gen(function*() {
+      const fake = FakeLanguageModel.make()
+      const model = yield* Policy.build(Layer.succeed(LanguageModel.LanguageModel, fake.model))
+      const completion = yield* model.generate(request)
+      expect(completion.choices[0]!.message.content).toBe(fake.textFor(request))
+    }))
+})
+
+describe("RequestContext", () => {
+  it.effect("has a default without deadline, and shows the budget left under TestClock", () =>
+    Effect.gen(function*() {
+      expect(yield* RequestContext.remaining).toEqual(Option.none())
+      const ctx = RequestContext.make({ requestId: "r1", deadline: 5_000 })
+      const left = yield* RequestContext.remaining.pipe(Effect.provideService(RequestContext.RequestContext, ctx))
+      expect(left).toEqual(Option.some(Duration.millis(5_000)))
+      yield* TestClock.adjust("7 seconds")
+      const none = yield* RequestContext.remaining.pipe(Effect.provideService(RequestContext.RequestContext, ctx))
+      expect(none).toEqual(Option.some(Duration.zero))
+    }))
+
+  it.effect("patches fields locally while sharing the trace", () =>
+    Effect.gen(function*() {
+      const ctx = RequestContext.make({ requestId: "r2" })
+      const seen = yield* RequestContext.locally(
+        Effect.map(RequestContext.current, (c) => {
+          c.trace.retries++
+          return [c.attempt, c.upstream, c.requestId] as const
+        }),
+        { attempt: 2, upstream: "b" }
+      ).pipe(Effect.provideService(RequestContext.RequestContext, ctx))
+      expect(seen).toEqual([2, "b", "r2"])
+      expect(ctx.trace.retries).toBe(1)
+      expect(ctx.attempt).toBe(1)
+    }))
+})
