@@ -1,0 +1,102 @@
+/**
+ * A built gateway: the full model stack (dispatching by the client's model name) and what a host
+ * needs around it — the models it serves, the client keys it accepts, its limits and readiness.
+ * Hosts (`@breakwater/host-http`, `@breakwater/host-lambda`) take one of these.
+ *
+ * @since 0.1.0
+ */
+import type { LanguageModel } from "@breakwater/core"
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+
+/**
+ * A client (gateway) API key; provider keys never leave the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientKey {
+  /** A name for logs and metrics (never the key itself). */
+  readonly name: string
+  readonly key: Redacted.Redacted<string>
+  /** The client model names this key may use; all when absent. */
+  readonly models?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The state of one upstream, for readiness and operators.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpstreamHealth {
+  readonly name: string
+  readonly provider: string
+  /** Circuit state: `closed`, `half-open` or `open`. */
+  readonly circuit: string
+}
+
+/**
+ * Readiness: ready while every route has at least one upstream whose circuit is not open.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Health {
+  readonly ready: boolean
+  readonly upstreams: ReadonlyArray<UpstreamHealth>
+  readonly routes: ReadonlyArray<{ readonly model: string; readonly ready: boolean }>
+}
+
+/**
+ * Limits and behaviour of the host in front of the gateway (the `server` config section).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerSettings {
+  readonly host: string
+  readonly port: number
+  /** Largest request body accepted, in bytes. */
+  readonly maxBodyBytes: number
+  /** Largest request header block accepted, in bytes. */
+  readonly maxHeaderBytes: number
+  /** Requests served at once; beyond it new requests get 503 at once. */
+  readonly maxConcurrentRequests: number
+  /** Time a client has to send its headers and body (slow-loris bound), in ms. */
+  readonly requestTimeoutMs: number
+  /** On SIGTERM: time left to running streams before they are cut, in ms. */
+  readonly shutdownGraceMs: number
+  /** How long a stream may wait for its first content before the 200 is sent anyway, in ms. */
+  readonly streamCommitTimeoutMs: number
+  /** How long a stream keeps generating after its client went away, in ms (0: stop at once). */
+  readonly detachGraceMs: number
+}
+
+/**
+ * A built gateway.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Gateway {
+  /** The whole stack: deadline, resume, retry, router, breakers, attempt timeouts, adapters. */
+  readonly model: LanguageModel.Service
+  /** The client model names served. */
+  readonly models: ReadonlyArray<string>
+  /** Client keys; empty means no authentication (hosts then listen on loopback only). */
+  readonly keys: ReadonlyArray<ClientKey>
+  readonly server: ServerSettings
+  readonly health: Effect.Effect<Health>
+  /** Provider keys, so that hosts can scrub them from anything leaving the server. */
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+}
+
+/**
+ * The gateway service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class GatewayService extends Context.Tag("@breakwater/gateway/Gateway")<GatewayService, Gateway>() {}

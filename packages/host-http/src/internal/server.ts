@@ -1,0 +1,431 @@
+import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import type { Gateway } from "@breakwater/gateway"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import type { LogSink, Options, RunningServer } from "../HttpHost.js"
+import * as PrometheusMetrics from "../PrometheusMetrics.js"
+import * as Auth from "./auth.js"
+import * as Body from "./body.js"
+import * as Errors from "./errors.js"
+
+export const stdoutSink: LogSink = (line) => {
+  process.stdout.write(JSON.stringify(line) + "\n")
+}
+
+const requestsTotal = Metric.counter("breakwater_http_requests_total", { description: "HTTP requests by route and status", incremental: true })
+const requestDuration = Metric.histogram(
+  "breakwater_http_request_duration_seconds",
+  MetricBoundaries.exponential({ start: 0.001, factor: 2, count: 16 }),
+  "Time from request to the end of the response"
+)
+const inflightGauge = Metric.gauge("breakwater_http_inflight_requests", { description: "Requests being served" })
+
+const levels: Record<NonNullable<Options["logLevel"]>, LogLevel.LogLevel> = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+}
+
+const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/
+
+interface Active {
+  readonly res: http.ServerResponse
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
+
+const sseHeaders = (requestId: string, trace: RequestContext.RequestTrace): http.OutgoingHttpHeaders => {
+  const headers: http.OutgoingHttpHeaders = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+    "x-request-id": requestId,
+    "x-breakwater-attempts": String(trace.attempts)
+  }
+  if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
+  return headers
+}
+
+export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<RunningServer> => {
+  const settings = gateway.server
+  const sink = options.log ?? stdoutSink
+  const minLevel = levels[options.logLevel ?? "info"]
+  const secrets = gateway.secrets.map(Redacted.value)
+  const scrubLine = (line: Record<string, unknown>): Record<string, unknown> => {
+    const text = JSON.stringify(line)
+    const clean = Errors.scrub(text, secrets)
+    return clean === text ? line : JSON.parse(clean)
+  }
+  const log: LogSink = (line) => sink(scrubLine(line))
+  // Effect's own log lines (from the policies) go to the same sink, as JSON with annotations.
+  const jsonLogger = Logger.make<unknown, void>(({ annotations, date, logLevel, message }) => {
+    const line: Record<string, unknown> = {
+      level: logLevel.label.toLowerCase(),
+      time: date.toISOString(),
+      msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    }
+    for (const [k, v] of HashMap.toEntries(annotations)) line[k] = v
+    log(line)
+  })
+  const runtime = ManagedRuntime.make(
+    Layer.merge(Logger.replace(Logger.defaultLogger, jsonLogger), Logger.minimumLogLevel(minLevel))
+  )
+  const auth = Auth.make(gateway.keys)
+  const models = new Set(gateway.models)
+  const model: LanguageModel.Service = gateway.model
+  const active = new Set<Active>()
+  let draining = false
+  const modelsBody = JSON.stringify({
+    object: "list",
+    data: gateway.models.map((id) => ({ id, object: "model", created: 0, owned_by: "breakwater" }))
+  })
+
+  const finish = (
+    req: http.IncomingMessage,
+    path: string,
+    status: number,
+    startedAt: number,
+    requestId: string,
+    extra?: Record<string, unknown>
+  ) => {
+    const seconds = (performance.now() - startedAt) / 1000
+    const route = path === "/v1/chat/completions" || path === "/v1/models" || path === "/healthz" || path === "/readyz" || path === "/metrics" ? path : "other"
+    const tags = [MetricLabel.make("route", route), MetricLabel.make("status", String(status))]
+    requestsTotal.unsafeUpdate(1, tags)
+    requestDuration.unsafeUpdate(seconds, [MetricLabel.make("route", route)])
+    if (minLevel.ordinal <= LogLevel.Info.ordinal) {
+      log({
+        level: status >= 500 ? "error" : status >= 400 ? "warn" : "info",
+        time: new Date().toISOString(),
+        msg: "request",
+        request_id: requestId,
+        method: req.method,
+        path,
+        status,
+        duration_ms: Math.round(seconds * 1e4) / 10,
+        ...extra
+      })
+    }
+  }
+
+  const json = (res: http.ServerResponse, status: number, body: string, requestId: string) => {
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "x-request-id": requestId })
+    res.end(body)
+  }
+
+  const traceFields = (trace: RequestContext.RequestTrace) => ({
+    upstream: trace.upstream,
+    upstream_model: trace.model,
+    attempts: trace.attempts,
+    retries: trace.retries,
+    resumes: trace.resumes
+  })
+
+  const failureOf = (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace): Errors.HostError => {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && ModelError.isModelError(failure.value)) {
+      return Errors.fromModelError(failure.value, trace.retryAfterMillis, secrets)
+    }
+    runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))
+    return { status: 500, message: "internal gateway error", type: "server_error", code: "internal_error", shouldRetry: false }
+  }
+
+  const chat = (req: http.IncomingMessage, res: http.ServerResponse, path: string, requestId: string, startedAt: number) => {
+    const reject = (error: Errors.HostError, extra?: Record<string, unknown>) => {
+      Errors.send(res, error, requestId)
+      finish(req, path, error.status, startedAt, requestId, { error: error.code, ...extra })
+    }
+    if (draining) return reject({ status: 503, message: "the gateway is shutting down", type: "server_error", code: "shutting_down", shouldRetry: true })
+    if (active.size >= settings.maxConcurrentRequests) {
+      return reject({ status: 503, message: "the gateway is at its concurrency limit", type: "server_error", code: "gateway_busy", retryAfterSeconds: 1, shouldRetry: true })
+    }
+    const key = auth.enabled ? auth.check(req.headers.authorization) : undefined
+    if (auth.enabled && key === undefined) {
+      req.resume()
+      return reject({ status: 401, message: "missing or invalid API key (send `Authorization: Bearer <gateway key>`)", type: "invalid_request_error", code: "invalid_api_key" })
+    }
+    const entry: Active = { res, fiber: undefined }
+    active.add(entry)
+    inflightGauge.unsafeUpdate(active.size, [])
+    res.once("close", () => {
+      active.delete(entry)
+      inflightGauge.unsafeUpdate(active.size, [])
+      // A client that went away before the response ended: stop the work it asked for.
+      if (!res.writableFinished && entry.fiber !== undefined) entry.fiber.unsafeInterruptAsFork(FiberId.none)
+    })
+    Body.read(req, settings.maxBodyBytes, (body) => {
+      if (body._tag === "Aborted") return
+      if (body._tag === "TooLarge") {
+        res.setHeader("connection", "close")
+        return reject({ status: 413, message: `request body exceeds ${settings.maxBodyBytes} bytes`, type: "invalid_request_error", code: "request_too_large" })
+      }
+      if (body._tag === "InvalidUtf8") return reject(Errors.badRequest("request body is not valid UTF-8", "invalid_body"))
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(body.text)
+      } catch (error) {
+        return reject(Errors.badRequest(`request body is not valid JSON: ${(error as Error).message}`, "invalid_json"))
+      }
+      const decoded = ChatCompletion.decodeChatRequest(parsed)
+      if (decoded._tag === "Left") return reject(Errors.badRequest(`invalid request: ${decoded.left}`, "invalid_request"))
+      const request = decoded.right
+      if (!models.has(request.model)) {
+        return reject({ status: 404, message: `the model \`${request.model}\` does not exist on this gateway; see GET /v1/models`, type: "invalid_request_error", code: "model_not_found", param: "model" })
+      }
+      if (key?.models !== undefined && !key.models.includes(request.model)) {
+        return reject({ status: 403, message: `this API key may not use the model \`${request.model}\``, type: "permission_error", code: "model_not_permitted", param: "model" }, { key: key.name })
+      }
+      const ctx = RequestContext.make({ requestId })
+      const extra = { model: request.model, stream: request.stream === true, key: key?.name }
+      if (request.stream === true) streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
+      else generateChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
+    })
+  }
+
+  const generateChat = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    requestId: string,
+    startedAt: number,
+    request: ChatCompletion.ChatRequest,
+    ctx: RequestContext.RequestContextShape,
+    entry: Active,
+    extra: Record<string, unknown>
+  ) => {
+    const fiber = runtime.runFork(Effect.provideService(model.generate(request), RequestContext.RequestContext, ctx))
+    entry.fiber = fiber
+    fiber.addObserver((exit) => {
+      const trace = ctx.trace
+      if (Exit.isSuccess(exit)) {
+        const payload = JSON.stringify(exit.value)
+        const headers: http.OutgoingHttpHeaders = {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(payload),
+          "x-request-id": requestId,
+          "x-breakwater-attempts": String(trace.attempts)
+        }
+        if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
+        if (!res.destroyed) {
+          res.writeHead(200, headers)
+          res.end(payload)
+        }
+        finish(req, path, 200, startedAt, requestId, { ...extra, ...traceFields(trace) })
+      } else if (Cause.isInterruptedOnly(exit.cause)) {
+        finish(req, path, 499, startedAt, requestId, { ...extra, ...traceFields(trace), error: "client_closed" })
+      } else {
+        const error = failureOf(exit.cause, trace)
+        const headers: Record<string, string> = { "x-breakwater-attempts": String(trace.attempts) }
+        if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
+        Errors.send(res, error, requestId, headers)
+        finish(req, path, error.status, startedAt, requestId, { ...extra, ...traceFields(trace), error: error.code })
+      }
+    })
+  }
+
+  const streamChat = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    requestId: string,
+    startedAt: number,
+    request: ChatCompletion.ChatRequest,
+    ctx: RequestContext.RequestContextShape,
+    entry: Active,
+    extra: Record<string, unknown>
+  ) => {
+    const includeUsage = request.stream_options?.include_usage === true
+    const pending: Array<string> = []
+    let committed = false
+    let commitTimer: NodeJS.Timeout | undefined
+    const commit = () => {
+      if (committed || res.destroyed) return
+      committed = true
+      if (commitTimer !== undefined) clearTimeout(commitTimer)
+      res.writeHead(200, sseHeaders(requestId, ctx.trace))
+      for (const frame of pending) res.write(frame)
+      pending.length = 0
+    }
+    // The status goes out with the first content, so that failures before it are plain HTTP
+    // errors; an upstream slow to start still gets a 200 and keep-alives after this bound.
+    commitTimer = setTimeout(() => {
+      commit()
+      if (!res.destroyed) res.write(": waiting for upstream\n\n")
+    }, settings.streamCommitTimeoutMs)
+    const waitDrain = Effect.async<void>((resume) => {
+      const onDrain = () => resume(Effect.void)
+      res.once("drain", onDrain)
+      res.once("close", onDrain)
+      return Effect.sync(() => {
+        res.off("drain", onDrain)
+        res.off("close", onDrain)
+      })
+    })
+    const write = (frame: string): Effect.Effect<void> => (res.write(frame) ? Effect.void : waitDrain)
+    const onChunk = (chunk: ChatCompletion.ChatCompletionChunk): Effect.Effect<void> => {
+      if (chunk.choices.length === 0) {
+        if (chunk.usage == null) return committed ? write(": keep-alive\n\n") : Effect.void
+        if (!includeUsage) return Effect.void
+      }
+      const frame = `data: ${JSON.stringify(chunk)}\n\n`
+      if (!committed) {
+        if (!ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null) {
+          pending.push(frame)
+          return Effect.void
+        }
+        commit()
+      }
+      return write(frame)
+    }
+    const program = Stream.runForEach(model.stream(request), onChunk)
+    const fiber = runtime.runFork(Effect.provideService(program, RequestContext.RequestContext, ctx))
+    entry.fiber = fiber
+    fiber.addObserver((exit) => {
+      if (commitTimer !== undefined) clearTimeout(commitTimer)
+      const trace = ctx.trace
+      if (Exit.isSuccess(exit)) {
+        commit()
+        res.end("data: [DONE]\n\n")
+        finish(req, path, 200, startedAt, requestId, { ...extra, ...traceFields(trace) })
+        return
+      }
+      if (Cause.isInterruptedOnly(exit.cause)) {
+        if (!res.destroyed) res.destroy()
+        finish(req, path, 499, startedAt, requestId, { ...extra, ...traceFields(trace), error: "client_closed" })
+        return
+      }
+      const error = failureOf(exit.cause, trace)
+      if (!committed) {
+        const headers: Record<string, string> = { "x-breakwater-attempts": String(trace.attempts) }
+        if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
+        Errors.send(res, error, requestId, headers)
+      } else {
+        // Headers are gone: the failure becomes a well-formed error event, and no [DONE].
+        res.end(`data: ${Errors.body(error, requestId)}\n\n`)
+      }
+      finish(req, path, committed ? 200 : error.status, startedAt, requestId, { ...extra, ...traceFields(trace), error: error.code })
+    })
+  }
+
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const startedAt = performance.now()
+    const url = req.url ?? "/"
+    const q = url.indexOf("?")
+    const path = q === -1 ? url : url.slice(0, q)
+    const given = req.headers["x-request-id"]
+    const requestId = typeof given === "string" && validRequestId.test(given) ? given : randomUUID()
+    const method = req.method ?? "GET"
+    const notAllowed = (allowed: string) => {
+      req.resume()
+      res.setHeader("allow", allowed)
+      Errors.send(res, { status: 405, message: `${method} is not allowed on ${path}`, type: "invalid_request_error", code: "method_not_allowed" }, requestId)
+      finish(req, path, 405, startedAt, requestId)
+    }
+    switch (path) {
+      case "/v1/chat/completions":
+      case "/chat/completions":
+        return method === "POST" ? chat(req, res, "/v1/chat/completions", requestId, startedAt) : notAllowed("POST")
+      case "/v1/models":
+      case "/models": {
+        if (method !== "GET") return notAllowed("GET")
+        if (auth.enabled && auth.check(req.headers.authorization) === undefined) {
+          Errors.send(res, { status: 401, message: "missing or invalid API key", type: "invalid_request_error", code: "invalid_api_key" }, requestId)
+          return finish(req, path, 401, startedAt, requestId)
+        }
+        json(res, 200, modelsBody, requestId)
+        return finish(req, path, 200, startedAt, requestId)
+      }
+      case "/healthz":
+        json(res, 200, JSON.stringify({ status: draining ? "draining" : "ok" }), requestId)
+        return finish(req, path, 200, startedAt, requestId)
+      case "/readyz":
+        runtime.runFork(gateway.health).addObserver((exit) => {
+          const health = Exit.isSuccess(exit) ? exit.value : undefined
+          const ready = health !== undefined && health.ready && !draining
+          json(res, ready ? 200 : 503, JSON.stringify({ status: ready ? "ready" : "not_ready", ...health }), requestId)
+          finish(req, path, ready ? 200 : 503, startedAt, requestId)
+        })
+        return
+      case "/metrics":
+        runtime.runFork(PrometheusMetrics.render).addObserver((exit) => {
+          const text = Exit.isSuccess(exit) ? exit.value : ""
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(text) })
+          res.end(text)
+          finish(req, path, 200, startedAt, requestId)
+        })
+        return
+      default:
+        req.resume()
+        Errors.send(res, { status: 404, message: `no route for ${method} ${path}`, type: "invalid_request_error", code: "not_found" }, requestId)
+        return finish(req, path, 404, startedAt, requestId)
+    }
+  }
+
+  const server = http.createServer({
+    maxHeaderSize: settings.maxHeaderBytes,
+    requestTimeout: settings.requestTimeoutMs,
+    headersTimeout: Math.min(settings.requestTimeoutMs, 10_000),
+    keepAliveTimeout: 5_000
+  }, handler)
+  // Requests with a malformed or oversized header block never reach the handler: answer them here.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy()
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400
+    const payload = JSON.stringify({ error: { message: status === 431 ? "request headers too large" : status === 408 ? "request timed out" : "malformed HTTP request", type: "invalid_request_error", code: null } })
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`)
+  })
+
+  const host = gateway.keys.length === 0 ? "127.0.0.1" : options.host ?? settings.host
+  const port = options.port ?? settings.port
+  return new Promise<RunningServer>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(port, host, () => {
+      server.off("error", reject)
+      const address = server.address() as AddressInfo
+      const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
+      if (gateway.keys.length === 0 && (options.host ?? settings.host) !== "127.0.0.1") {
+        log({ level: "warn", time: new Date().toISOString(), msg: "no gateway API keys are configured: listening on loopback only (127.0.0.1)" })
+      }
+      let closed: Promise<void> | undefined
+      const close = (graceMs = settings.shutdownGraceMs): Promise<void> =>
+        closed ??= new Promise<void>((done) => {
+          draining = true
+          server.close()
+          server.closeIdleConnections()
+          const cut = () => {
+            for (const entry of active) {
+              entry.fiber?.unsafeInterruptAsFork(FiberId.none)
+              entry.res.destroy()
+            }
+          }
+          const timer = setTimeout(cut, graceMs)
+          const check = () => {
+            if (active.size > 0) return void setTimeout(check, 20)
+            clearTimeout(timer)
+            server.closeAllConnections()
+            void runtime.dispose().then(done, done)
+          }
+          check()
+        })
+      resolve({ url, host: address.address, port: address.port, server, close })
+    })
+  })
+}
