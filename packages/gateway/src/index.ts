@@ -6,8 +6,36 @@
  */
 
 /**
+ * Every default, in one place.
+ *
+ * @since 0.1.0
+ */
+export * as Baseline from "./Baseline.js"
+
+/**
+ * Durations in config files.
+ *
+ * @since 0.1.0
+ */
+export * as ConfigDuration from "./ConfigDuration.js"
+
+/**
+ * Loading and validating a config.
+ *
+ * @since 0.1.0
+ */
+export * as ConfigLoader from "./ConfigLoader.js"
+
+/**
  * A built gateway, as hosts consume it.
  *
  * @since 0.1.0
  */
 export * as Gateway from "./Gateway.js"
+
+/**
+ * The configuration schema.
+ *
+ * @since 0.1.0
+ */
+export * as GatewayConfig from "./GatewayConfig.js"

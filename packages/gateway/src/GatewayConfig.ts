@@ -1,0 +1,255 @@
+/**
+ * The gateway's configuration: upstreams, routes, client keys, server limits and the policy
+ * settings of the reliability baseline. A JSON file (or an object in code) validated by this
+ * Schema; secrets are written as environment references (`"${OPENAI_API_KEY}"`) and resolved at
+ * load. Invalid config fails at start-up with every problem listed by path — never at the first
+ * request.
+ *
+ * Every default lives in `Baseline.ts`; a route that says nothing gets the whole baseline.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { ConfigDuration } from "./ConfigDuration.js"
+
+const Name = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._:/-]{1,128}$/, {
+  message: () => "a name is 1 to 128 letters, digits or . _ : / -"
+}))
+const Url = Schema.String.pipe(Schema.filter((s) => {
+  try {
+    const u = new URL(s)
+    return u.protocol === "http:" || u.protocol === "https:" ? undefined : "expected an http(s) URL"
+  } catch {
+    return `expected a URL, got ${JSON.stringify(s)}`
+  }
+}))
+const Percent = Schema.Number.pipe(Schema.between(0, 100))
+const Ratio = Schema.Number.pipe(Schema.between(0, 1))
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/**
+ * Server limits (the `server` section).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServerConfig = Schema.Struct({
+  host: Schema.optional(Schema.String),
+  port: Schema.optional(Schema.Int.pipe(Schema.between(0, 65535))),
+  maxBodyBytes: Schema.optional(PositiveInt),
+  maxHeaderBytes: Schema.optional(PositiveInt),
+  maxConcurrentRequests: Schema.optional(PositiveInt),
+  requestTimeout: Schema.optional(ConfigDuration),
+  shutdownGrace: Schema.optional(ConfigDuration),
+  streamCommitTimeout: Schema.optional(ConfigDuration),
+  detachGrace: Schema.optional(ConfigDuration)
+})
+
+/**
+ * A client key (the `auth.keys` entries).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ClientKeyConfig = Schema.Struct({
+  name: Name,
+  key: Schema.Redacted(Schema.String.pipe(Schema.minLength(8, { message: () => "a gateway key has at least 8 characters" }))),
+  models: Schema.optional(Schema.Array(Schema.String))
+})
+
+/**
+ * Attempt timeouts (per upstream).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AttemptTimeoutConfig = Schema.Struct({
+  connect: Schema.optional(ConfigDuration),
+  headers: Schema.optional(ConfigDuration),
+  firstToken: Schema.optional(ConfigDuration),
+  idle: Schema.optional(ConfigDuration)
+})
+
+/**
+ * Circuit breaker settings (per upstream).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BreakerConfig = Schema.Struct({
+  enabled: Schema.optional(Schema.Boolean),
+  window: Schema.optional(Schema.Union(
+    Schema.Struct({ type: Schema.Literal("count"), size: PositiveInt }),
+    Schema.Struct({ type: Schema.Literal("time"), duration: ConfigDuration })
+  )),
+  minimumCalls: Schema.optional(PositiveInt),
+  failureRateThreshold: Schema.optional(Percent),
+  slowCallDuration: Schema.optional(ConfigDuration),
+  slowCallRateThreshold: Schema.optional(Percent),
+  openDuration: Schema.optional(ConfigDuration),
+  maxOpenDuration: Schema.optional(ConfigDuration),
+  openBackoffFactor: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1))),
+  halfOpenProbes: Schema.optional(PositiveInt)
+})
+
+/**
+ * Retry settings (per route).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RetryConfig = Schema.Struct({
+  enabled: Schema.optional(Schema.Boolean),
+  maxRetries: Schema.optional(Schema.Int.pipe(Schema.between(0, 10))),
+  baseDelay: Schema.optional(ConfigDuration),
+  maxDelay: Schema.optional(ConfigDuration),
+  maxRetryAfter: Schema.optional(ConfigDuration),
+  budgetRatio: Schema.optional(Ratio),
+  budgetMinPerSecond: Schema.optional(Schema.NonNegative)
+})
+
+/**
+ * Stream-resume settings (per route).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ResumeConfig = Schema.Struct({
+  mode: Schema.optional(Schema.Literal("continue", "replay-before-commit", "terminate")),
+  maxResumes: Schema.optional(Schema.Int.pipe(Schema.between(0, 10))),
+  toolCalls: Schema.optional(Schema.Literal("buffer", "pass-through")),
+  instruction: Schema.optional(Schema.String)
+})
+
+/**
+ * Hedging settings (per route).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const HedgingConfig = Schema.Struct({
+  delay: ConfigDuration,
+  budgetRatio: Schema.optional(Ratio)
+})
+
+/**
+ * An upstream: a provider endpoint with its key and the models it serves.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UpstreamConfig = Schema.Struct({
+  provider: Schema.Literal("openai", "anthropic"),
+  baseUrl: Schema.optional(Url),
+  apiKey: Schema.optional(Schema.Redacted(Schema.String)),
+  /** Client model names this upstream serves: a list (same name upstream) or a map client → upstream name. */
+  models: Schema.optional(Schema.Union(Schema.Array(Schema.String), Schema.Record({ key: Schema.String, value: Schema.String }))),
+  azureApiVersion: Schema.optional(Schema.String),
+  continuation: Schema.optional(Schema.Literal("assistant-prefill", "user-instruction")),
+  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  connections: Schema.optional(PositiveInt),
+  maxConcurrent: Schema.optional(PositiveInt),
+  maxQueue: Schema.optional(Schema.NonNegativeInt),
+  timeouts: Schema.optional(AttemptTimeoutConfig),
+  breaker: Schema.optional(BreakerConfig)
+})
+
+/**
+ * One upstream of a route, by name, with an optional weight and model override.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RouteTarget = Schema.Union(
+  Name,
+  Schema.Struct({ upstream: Name, model: Schema.optional(Schema.String), weight: Schema.optional(Schema.Positive) })
+)
+
+/**
+ * A route: how requests for one client model name are served.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RouteConfig = Schema.Struct({
+  strategy: Schema.optional(Schema.Literal("fallback", "weighted", "least-latency", "least-in-flight")),
+  upstreams: Schema.NonEmptyArray(RouteTarget),
+  deadline: Schema.optional(ConfigDuration),
+  retry: Schema.optional(RetryConfig),
+  resume: Schema.optional(ResumeConfig),
+  hedging: Schema.optional(HedgingConfig)
+})
+
+/**
+ * The policy settings every route and upstream gets unless it says otherwise.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PolicyDefaults = Schema.Struct({
+  deadline: Schema.optional(ConfigDuration),
+  retry: Schema.optional(RetryConfig),
+  resume: Schema.optional(ResumeConfig),
+  timeouts: Schema.optional(AttemptTimeoutConfig),
+  breaker: Schema.optional(BreakerConfig)
+})
+
+/**
+ * Shared state in Redis (off unless present).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RedisConfig = Schema.Struct({
+  url: Schema.Redacted(Schema.String),
+  prefix: Schema.optional(Schema.String),
+  commandTimeout: Schema.optional(ConfigDuration)
+})
+
+/**
+ * The whole configuration.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const GatewayConfig = Schema.Struct({
+  server: Schema.optional(ServerConfig),
+  auth: Schema.optional(Schema.Struct({ keys: Schema.Array(ClientKeyConfig) })),
+  upstreams: Schema.Record({ key: Name, value: UpstreamConfig }),
+  routes: Schema.Record({ key: Schema.String, value: RouteConfig }),
+  defaults: Schema.optional(PolicyDefaults),
+  redis: Schema.optional(RedisConfig)
+}).pipe(Schema.filter((config) => {
+  const issues: Array<Schema.FilterIssue> = []
+  const names = new Set(Object.keys(config.upstreams))
+  if (names.size === 0) issues.push({ path: ["upstreams"], message: "at least one upstream is required" })
+  if (Object.keys(config.routes).length === 0) issues.push({ path: ["routes"], message: "at least one route is required" })
+  for (const [model, route] of Object.entries(config.routes)) {
+    route.upstreams.forEach((target, i) => {
+      const name = typeof target === "string" ? target : target.upstream
+      if (!names.has(name)) issues.push({ path: ["routes", model, "upstreams", i], message: `unknown upstream "${name}" (known: ${[...names].join(", ")})` })
+    })
+  }
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (upstream.azureApiVersion !== undefined && upstream.provider !== "openai") {
+      issues.push({ path: ["upstreams", name, "azureApiVersion"], message: "azureApiVersion applies to the openai provider only" })
+    }
+  }
+  return issues
+}))
+
+/**
+ * The decoded configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GatewayConfig = typeof GatewayConfig.Type
+
+/**
+ * The configuration as written (JSON).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GatewayConfigInput = typeof GatewayConfig.Encoded

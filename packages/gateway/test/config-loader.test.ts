@@ -1,0 +1,69 @@
+import { ConfigLoader } from "@breakwater/gateway"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, Redacted } from "effect"
+
+const valid = {
+  upstreams: {
+    openai: { provider: "openai", apiKey: "${OPENAI_API_KEY}", models: ["gpt-4o-mini"] },
+    claude: { provider: "anthropic", apiKey: "${ANTHROPIC_API_KEY}", models: { "gpt-4o-mini": "claude-3-5-haiku-latest" } }
+  },
+  routes: {
+    "gpt-4o-mini": { upstreams: ["openai", { upstream: "claude", weight: 2 }], deadline: "45 seconds" }
+  },
+  defaults: { timeouts: { idle: 15000 } }
+}
+const env = { OPENAI_API_KEY: "sk-test-openai-0000", ANTHROPIC_API_KEY: "sk-ant-test-0000" }
+
+describe("ConfigLoader", () => {
+  it.effect("resolves environment references into redacted secrets and parses durations", () =>
+    Effect.gen(function*() {
+      const config = yield* ConfigLoader.fromObject(valid, env)
+      const key = config.upstreams["openai"]!.apiKey!
+      expect(Redacted.value(key)).toBe("sk-test-openai-0000")
+      expect(String(key)).not.toContain("sk-test")
+      expect(JSON.stringify(config)).not.toContain("sk-test")
+      expect(Duration.toMillis(config.routes["gpt-4o-mini"]!.deadline!)).toBe(45_000)
+      expect(Duration.toMillis(config.defaults!.timeouts!.idle!)).toBe(15_000)
+    }))
+
+  it.effect("lists every problem by path at once", () =>
+    Effect.gen(function*() {
+      const broken = {
+        upstreams: {
+          openai: { provider: "openia", apiKey: "${MISSING_KEY}" },
+          other: { provider: "anthropic", baseUrl: "ftp://nope", azureApiVersion: "2024-10-21" }
+        },
+        routes: { m: { upstreams: ["ghost"], deadline: "soon" } },
+        surprise: true
+      }
+      const result = yield* Effect.either(ConfigLoader.fromObject(broken, {}))
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isRight(result)) return
+      const paths = result.left.issues.map((i) => i.path)
+      expect(paths).toContain("upstreams.openai.apiKey")
+      expect(paths).toContain("upstreams.openai.provider")
+      expect(paths).toContain("upstreams.other.baseUrl")
+      expect(paths).toContain("routes.m.deadline")
+      expect(paths).toContain("surprise")
+      expect(result.left.message).toMatch(/MISSING_KEY is not set/)
+      expect(result.left.message).toMatch(/duration like "30 seconds"/)
+    }))
+
+  it.effect("rejects routes that name unknown upstreams, and options for the wrong provider", () =>
+    Effect.gen(function*() {
+      const result = yield* Effect.either(ConfigLoader.fromObject({
+        upstreams: { a: { provider: "anthropic", azureApiVersion: "x" } },
+        routes: { m: { upstreams: ["a", "ghost"] } }
+      }, {}))
+      expect(Either.isLeft(result) && result.left.issues).toEqual([
+        { path: "routes.m.upstreams.1", message: expect.stringMatching(/unknown upstream "ghost"/) },
+        { path: "upstreams.a.azureApiVersion", message: expect.stringMatching(/openai provider only/) }
+      ])
+    }))
+
+  it.effect("reports an unreadable or non-JSON file clearly", () =>
+    Effect.gen(function*() {
+      const missing = yield* Effect.either(ConfigLoader.fromFile("/nonexistent/breakwater.json"))
+      expect(Either.isLeft(missing) && missing.left.message).toMatch(/cannot read \/nonexistent\/breakwater.json/)
+    }))
+})
