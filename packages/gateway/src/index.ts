@@ -13,6 +13,13 @@
 export * as Baseline from "./Baseline.js"
 
 /**
+ * The client-facing API semantics hosts share: auth, validation, error shape.
+ *
+ * @since 0.1.0
+ */
+export * as ClientApi from "./ClientApi.js"
+
+/**
  * Durations in config files.
  *
  * @since 0.1.0

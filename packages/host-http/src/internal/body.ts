@@ -1,14 +1,11 @@
 import type * as http from "node:http"
 
 export type BodyResult =
-  | { readonly _tag: "Ok"; readonly text: string }
+  | { readonly _tag: "Ok"; readonly bytes: Buffer }
   | { readonly _tag: "TooLarge" }
-  | { readonly _tag: "InvalidUtf8" }
   | { readonly _tag: "Aborted" }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true })
-
-/** Reads a request body up to `limit` bytes; stops reading (and says so) past it. */
+/** Reads a request body up to `limit` bytes; stops buffering (and says so) past it. */
 export const read = (req: http.IncomingMessage, limit: number, done: (result: BodyResult) => void): void => {
   const declared = Number(req.headers["content-length"])
   if (Number.isFinite(declared) && declared > limit) {
@@ -34,13 +31,7 @@ export const read = (req: http.IncomingMessage, limit: number, done: (result: Bo
     }
     parts.push(part)
   })
-  req.once("end", () => {
-    try {
-      finish({ _tag: "Ok", text: utf8.decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)) })
-    } catch {
-      finish({ _tag: "InvalidUtf8" })
-    }
-  })
+  req.once("end", () => finish({ _tag: "Ok", bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts, size) }))
   req.once("error", () => finish({ _tag: "Aborted" }))
   req.once("aborted", () => finish({ _tag: "Aborted" }))
 }

@@ -1,5 +1,5 @@
-import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
-import type { Gateway } from "@breakwater/gateway"
+import { ChatCompletion, type LanguageModel, RequestContext } from "@breakwater/core"
+import { ClientApi, type Gateway } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -13,17 +13,12 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { randomUUID } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { LogSink, Options, RunningServer } from "../HttpHost.js"
 import * as PrometheusMetrics from "../PrometheusMetrics.js"
-import * as Auth from "./auth.js"
 import * as Body from "./body.js"
-import * as Errors from "./errors.js"
 
 export const stdoutSink: LogSink = (line) => {
   process.stdout.write(JSON.stringify(line) + "\n")
@@ -45,33 +40,41 @@ const levels: Record<NonNullable<Options["logLevel"]>, LogLevel.LogLevel> = {
   none: LogLevel.None
 }
 
-const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/
-
 interface Active {
   readonly res: http.ServerResponse
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
 }
 
 const sseHeaders = (requestId: string, trace: RequestContext.RequestTrace): http.OutgoingHttpHeaders => {
-  const headers: http.OutgoingHttpHeaders = {
+  return {
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
     "x-accel-buffering": "no",
     "x-request-id": requestId,
-    "x-breakwater-attempts": String(trace.attempts)
+    ...ClientApi.traceHeaders(trace)
   }
-  if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
-  return headers
+}
+
+/** Writes an error response (or just ends the response when headers already went out). */
+const sendError = (res: http.ServerResponse, error: ClientApi.ApiError, requestId: string, extra?: Record<string, string>): void => {
+  if (res.headersSent) {
+    res.end()
+    return
+  }
+  const payload = ClientApi.errorBody(error, requestId)
+  res.writeHead(error.status, { ...ClientApi.errorHeaders(error, requestId), ...extra, "content-length": Buffer.byteLength(payload) })
+  res.end(payload)
 }
 
 export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<RunningServer> => {
   const settings = gateway.server
   const sink = options.log ?? stdoutSink
   const minLevel = levels[options.logLevel ?? "info"]
-  const secrets = gateway.secrets.map(Redacted.value)
+  const api = ClientApi.make(gateway)
+  const secrets = api.secrets
   const scrubLine = (line: Record<string, unknown>): Record<string, unknown> => {
     const text = JSON.stringify(line)
-    const clean = Errors.scrub(text, secrets)
+    const clean = ClientApi.scrub(text, secrets)
     return clean === text ? line : JSON.parse(clean)
   }
   const log: LogSink = (line) => sink(scrubLine(line))
@@ -88,15 +91,11 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   const runtime = ManagedRuntime.make(
     Layer.merge(Logger.replace(Logger.defaultLogger, jsonLogger), Logger.minimumLogLevel(minLevel))
   )
-  const auth = Auth.make(gateway.keys)
-  const models = new Set(gateway.models)
+  const auth = api.auth
   const model: LanguageModel.Service = gateway.model
   const active = new Set<Active>()
   let draining = false
-  const modelsBody = JSON.stringify({
-    object: "list",
-    data: gateway.models.map((id) => ({ id, object: "model", created: 0, owned_by: "breakwater" }))
-  })
+  const modelsBody = api.modelsBody
 
   const finish = (
     req: http.IncomingMessage,
@@ -139,18 +138,15 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     resumes: trace.resumes
   })
 
-  const failureOf = (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace): Errors.HostError => {
-    const failure = Cause.failureOption(cause)
-    if (Option.isSome(failure) && ModelError.isModelError(failure.value)) {
-      return Errors.fromModelError(failure.value, trace.retryAfterMillis, secrets)
-    }
-    runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))
-    return { status: 500, message: "internal gateway error", type: "server_error", code: "internal_error", shouldRetry: false }
+  const failureOf = (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace): ClientApi.ApiError => {
+    const error = ClientApi.fromCause(cause, trace, secrets)
+    if (error.status === 500) runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))
+    return error
   }
 
   const chat = (req: http.IncomingMessage, res: http.ServerResponse, path: string, requestId: string, startedAt: number) => {
-    const reject = (error: Errors.HostError, extra?: Record<string, unknown>) => {
-      Errors.send(res, error, requestId)
+    const reject = (error: ClientApi.ApiError, extra?: Record<string, unknown>) => {
+      sendError(res, error, requestId)
       finish(req, path, error.status, startedAt, requestId, { error: error.code, ...extra })
     }
     if (draining) return reject({ status: 503, message: "the gateway is shutting down", type: "server_error", code: "shutting_down", shouldRetry: true })
@@ -160,7 +156,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     const key = auth.enabled ? auth.check(req.headers.authorization) : undefined
     if (auth.enabled && key === undefined) {
       req.resume()
-      return reject({ status: 401, message: "missing or invalid API key (send `Authorization: Bearer <gateway key>`)", type: "invalid_request_error", code: "invalid_api_key" })
+      return reject(ClientApi.unauthorized)
     }
     const entry: Active = { res, fiber: undefined }
     active.add(entry)
@@ -175,24 +171,13 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       if (body._tag === "Aborted") return
       if (body._tag === "TooLarge") {
         res.setHeader("connection", "close")
-        return reject({ status: 413, message: `request body exceeds ${settings.maxBodyBytes} bytes`, type: "invalid_request_error", code: "request_too_large" })
+        return reject(ClientApi.tooLarge(settings.maxBodyBytes))
       }
-      if (body._tag === "InvalidUtf8") return reject(Errors.badRequest("request body is not valid UTF-8", "invalid_body"))
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(body.text)
-      } catch (error) {
-        return reject(Errors.badRequest(`request body is not valid JSON: ${(error as Error).message}`, "invalid_json"))
-      }
-      const decoded = ChatCompletion.decodeChatRequest(parsed)
-      if (decoded._tag === "Left") return reject(Errors.badRequest(`invalid request: ${decoded.left}`, "invalid_request"))
-      const request = decoded.right
-      if (!models.has(request.model)) {
-        return reject({ status: 404, message: `the model \`${request.model}\` does not exist on this gateway; see GET /v1/models`, type: "invalid_request_error", code: "model_not_found", param: "model" })
-      }
-      if (key?.models !== undefined && !key.models.includes(request.model)) {
-        return reject({ status: 403, message: `this API key may not use the model \`${request.model}\``, type: "permission_error", code: "model_not_permitted", param: "model" }, { key: key.name })
-      }
+      const text = ClientApi.decodeUtf8(body.bytes)
+      if (text._tag === "Left") return reject(text.left)
+      const parsed = api.parseChat(text.right, key)
+      if (parsed._tag === "Left") return reject(parsed.left, key === undefined ? undefined : { key: key.name })
+      const request = parsed.right
       const ctx = RequestContext.make({ requestId })
       const extra = { model: request.model, stream: request.stream === true, key: key?.name }
       if (request.stream === true) streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
@@ -217,15 +202,13 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       const trace = ctx.trace
       if (Exit.isSuccess(exit)) {
         const payload = JSON.stringify(exit.value)
-        const headers: http.OutgoingHttpHeaders = {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(payload),
-          "x-request-id": requestId,
-          "x-breakwater-attempts": String(trace.attempts)
-        }
-        if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
         if (!res.destroyed) {
-          res.writeHead(200, headers)
+          res.writeHead(200, {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(payload),
+            "x-request-id": requestId,
+            ...ClientApi.traceHeaders(trace)
+          })
           res.end(payload)
         }
         finish(req, path, 200, startedAt, requestId, { ...extra, ...traceFields(trace) })
@@ -233,9 +216,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         finish(req, path, 499, startedAt, requestId, { ...extra, ...traceFields(trace), error: "client_closed" })
       } else {
         const error = failureOf(exit.cause, trace)
-        const headers: Record<string, string> = { "x-breakwater-attempts": String(trace.attempts) }
-        if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
-        Errors.send(res, error, requestId, headers)
+        sendError(res, error, requestId, ClientApi.traceHeaders(trace))
         finish(req, path, error.status, startedAt, requestId, { ...extra, ...traceFields(trace), error: error.code })
       }
     })
@@ -314,12 +295,10 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       }
       const error = failureOf(exit.cause, trace)
       if (!committed) {
-        const headers: Record<string, string> = { "x-breakwater-attempts": String(trace.attempts) }
-        if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
-        Errors.send(res, error, requestId, headers)
+        sendError(res, error, requestId, ClientApi.traceHeaders(trace))
       } else {
         // Headers are gone: the failure becomes a well-formed error event, and no [DONE].
-        res.end(`data: ${Errors.body(error, requestId)}\n\n`)
+        res.end(`data: ${ClientApi.errorBody(error, requestId)}\n\n`)
       }
       finish(req, path, committed ? 200 : error.status, startedAt, requestId, { ...extra, ...traceFields(trace), error: error.code })
     })
@@ -330,13 +309,12 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     const url = req.url ?? "/"
     const q = url.indexOf("?")
     const path = q === -1 ? url : url.slice(0, q)
-    const given = req.headers["x-request-id"]
-    const requestId = typeof given === "string" && validRequestId.test(given) ? given : randomUUID()
+    const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"])
     const method = req.method ?? "GET"
     const notAllowed = (allowed: string) => {
       req.resume()
       res.setHeader("allow", allowed)
-      Errors.send(res, { status: 405, message: `${method} is not allowed on ${path}`, type: "invalid_request_error", code: "method_not_allowed" }, requestId)
+      sendError(res, { status: 405, message: `${method} is not allowed on ${path}`, type: "invalid_request_error", code: "method_not_allowed" }, requestId)
       finish(req, path, 405, startedAt, requestId)
     }
     switch (path) {
@@ -347,7 +325,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       case "/models": {
         if (method !== "GET") return notAllowed("GET")
         if (auth.enabled && auth.check(req.headers.authorization) === undefined) {
-          Errors.send(res, { status: 401, message: "missing or invalid API key", type: "invalid_request_error", code: "invalid_api_key" }, requestId)
+          sendError(res, ClientApi.unauthorized, requestId)
           return finish(req, path, 401, startedAt, requestId)
         }
         json(res, 200, modelsBody, requestId)
@@ -374,7 +352,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         return
       default:
         req.resume()
-        Errors.send(res, { status: 404, message: `no route for ${method} ${path}`, type: "invalid_request_error", code: "not_found" }, requestId)
+        sendError(res, { status: 404, message: `no route for ${method} ${path}`, type: "invalid_request_error", code: "not_found" }, requestId)
         return finish(req, path, 404, startedAt, requestId)
     }
   }
