@@ -20,6 +20,13 @@ export * as Baseline from "./Baseline.js"
 export * as ClientApi from "./ClientApi.js"
 
 /**
+ * The commit-gated SSE writer hosts share.
+ *
+ * @since 0.1.0
+ */
+export * as ClientStream from "./ClientStream.js"
+
+/**
  * Durations in config files.
  *
  * @since 0.1.0

@@ -1,5 +1,6 @@
-import { ChatCompletion, type LanguageModel, RequestContext } from "@breakwater/core"
-import { ClientApi, type Gateway } from "@breakwater/gateway"
+import type { ChatCompletion, LanguageModel } from "@breakwater/core"
+import { RequestContext } from "@breakwater/core"
+import { ClientApi, ClientStream, type Gateway } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -233,24 +234,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     entry: Active,
     extra: Record<string, unknown>
   ) => {
-    const includeUsage = request.stream_options?.include_usage === true
-    const pending: Array<string> = []
-    let committed = false
     let commitTimer: NodeJS.Timeout | undefined
-    const commit = () => {
-      if (committed || res.destroyed) return
-      committed = true
-      if (commitTimer !== undefined) clearTimeout(commitTimer)
-      res.writeHead(200, sseHeaders(requestId, ctx.trace))
-      for (const frame of pending) res.write(frame)
-      pending.length = 0
-    }
-    // The status goes out with the first content, so that failures before it are plain HTTP
-    // errors; an upstream slow to start still gets a 200 and keep-alives after this bound.
-    commitTimer = setTimeout(() => {
-      commit()
-      if (!res.destroyed) res.write(": waiting for upstream\n\n")
-    }, settings.streamCommitTimeoutMs)
     const waitDrain = Effect.async<void>((resume) => {
       const onDrain = () => resume(Effect.void)
       res.once("drain", onDrain)
@@ -260,22 +244,24 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         res.off("close", onDrain)
       })
     })
-    const write = (frame: string): Effect.Effect<void> => (res.write(frame) ? Effect.void : waitDrain)
-    const onChunk = (chunk: ChatCompletion.ChatCompletionChunk): Effect.Effect<void> => {
-      if (chunk.choices.length === 0) {
-        if (chunk.usage == null) return committed ? write(": keep-alive\n\n") : Effect.void
-        if (!includeUsage) return Effect.void
+    const writer = ClientStream.make({
+      includeUsage: request.stream_options?.include_usage === true,
+      sink: {
+        commit: (heldBack) => {
+          if (commitTimer !== undefined) clearTimeout(commitTimer)
+          if (res.destroyed) return
+          res.writeHead(200, sseHeaders(requestId, ctx.trace))
+          if (heldBack !== "") res.write(heldBack)
+        },
+        write: (frame) => (res.write(frame) ? Effect.void : waitDrain)
       }
-      const frame = `data: ${JSON.stringify(chunk)}\n\n`
-      if (!committed) {
-        if (!ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null) {
-          pending.push(frame)
-          return Effect.void
-        }
-        commit()
-      }
-      return write(frame)
-    }
+    })
+    // An upstream slow to start still gets a 200 and a keep-alive after this bound.
+    commitTimer = setTimeout(() => {
+      writer.commit()
+      if (!res.destroyed) res.write(ClientStream.keepAlive)
+    }, settings.streamCommitTimeoutMs)
+    const onChunk = writer.onChunk
     const program = Stream.runForEach(model.stream(request), onChunk)
     const fiber = runtime.runFork(Effect.provideService(program, RequestContext.RequestContext, ctx))
     entry.fiber = fiber
@@ -283,8 +269,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       if (commitTimer !== undefined) clearTimeout(commitTimer)
       const trace = ctx.trace
       if (Exit.isSuccess(exit)) {
-        commit()
-        res.end("data: [DONE]\n\n")
+        writer.commit()
+        res.end(ClientStream.done)
         finish(req, path, 200, startedAt, requestId, { ...extra, ...traceFields(trace) })
         return
       }
@@ -294,6 +280,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         return
       }
       const error = failureOf(exit.cause, trace)
+      const committed = writer.committed()
       if (!committed) {
         sendError(res, error, requestId, ClientApi.traceHeaders(trace))
       } else {
