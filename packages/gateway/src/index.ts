@@ -48,6 +48,13 @@ export * as ConfigLoader from "./ConfigLoader.js"
 export * as Gateway from "./Gateway.js"
 
 /**
+ * The runtime and JSON logging hosts share.
+ *
+ * @since 0.1.0
+ */
+export * as HostRuntime from "./HostRuntime.js"
+
+/**
  * The configuration schema.
  *
  * @since 0.1.0

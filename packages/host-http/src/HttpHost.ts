@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
-import { Gateway } from "@breakwater/gateway"
+import { Gateway, HostRuntime } from "@breakwater/gateway"
 import * as internal from "./internal/server.js"
 
 /**
@@ -23,7 +23,7 @@ import * as internal from "./internal/server.js"
  * @since 0.1.0
  * @category models
  */
-export type LogSink = (line: Record<string, unknown>) => void
+export type LogSink = HostRuntime.LogSink
 
 /**
  * Host options; anything not given comes from the gateway's `server` settings.
@@ -37,7 +37,7 @@ export interface Options {
   /** Where log lines go (default: one JSON object per line on stdout). */
   readonly log?: LogSink | undefined
   /** Lowest level logged (default `info`). */
-  readonly logLevel?: "debug" | "info" | "warning" | "error" | "none" | undefined
+  readonly logLevel?: HostRuntime.Level | undefined
 }
 
 /**
@@ -91,7 +91,7 @@ export const layer = (options?: Options): Layer.Layer<never, never, Gateway.Gate
  * @since 0.1.0
  * @category utils
  */
-export const closeOnSignals = (running: RunningServer, log: LogSink = internal.stdoutSink): void => {
+export const closeOnSignals = (running: RunningServer, log: LogSink = HostRuntime.stdoutSink): void => {
   let closing = false
   const onSignal = (signal: string) => {
     if (closing) return

@@ -1,29 +1,20 @@
 import type { ChatCompletion, LanguageModel } from "@breakwater/core"
 import { RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, type Gateway } from "@breakwater/gateway"
+import { ClientApi, ClientStream, type Gateway, HostRuntime } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as HashMap from "effect/HashMap"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Stream from "effect/Stream"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import type { LogSink, Options, RunningServer } from "../HttpHost.js"
+import type { Options, RunningServer } from "../HttpHost.js"
 import * as PrometheusMetrics from "../PrometheusMetrics.js"
 import * as Body from "./body.js"
-
-export const stdoutSink: LogSink = (line) => {
-  process.stdout.write(JSON.stringify(line) + "\n")
-}
 
 const requestsTotal = Metric.counter("breakwater_http_requests_total", { description: "HTTP requests by route and status", incremental: true })
 const requestDuration = Metric.histogram(
@@ -32,14 +23,6 @@ const requestDuration = Metric.histogram(
   "Time from request to the end of the response"
 )
 const inflightGauge = Metric.gauge("breakwater_http_inflight_requests", { description: "Requests being served" })
-
-const levels: Record<NonNullable<Options["logLevel"]>, LogLevel.LogLevel> = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-  none: LogLevel.None
-}
 
 interface Active {
   readonly res: http.ServerResponse
@@ -69,29 +52,10 @@ const sendError = (res: http.ServerResponse, error: ClientApi.ApiError, requestI
 
 export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<RunningServer> => {
   const settings = gateway.server
-  const sink = options.log ?? stdoutSink
-  const minLevel = levels[options.logLevel ?? "info"]
   const api = ClientApi.make(gateway)
   const secrets = api.secrets
-  const scrubLine = (line: Record<string, unknown>): Record<string, unknown> => {
-    const text = JSON.stringify(line)
-    const clean = ClientApi.scrub(text, secrets)
-    return clean === text ? line : JSON.parse(clean)
-  }
-  const log: LogSink = (line) => sink(scrubLine(line))
-  // Effect's own log lines (from the policies) go to the same sink, as JSON with annotations.
-  const jsonLogger = Logger.make<unknown, void>(({ annotations, date, logLevel, message }) => {
-    const line: Record<string, unknown> = {
-      level: logLevel.label.toLowerCase(),
-      time: date.toISOString(),
-      msg: Array.isArray(message) ? message.map(String).join(" ") : String(message)
-    }
-    for (const [k, v] of HashMap.toEntries(annotations)) line[k] = v
-    log(line)
-  })
-  const runtime = ManagedRuntime.make(
-    Layer.merge(Logger.replace(Logger.defaultLogger, jsonLogger), Logger.minimumLogLevel(minLevel))
-  )
+  const hostRuntime = HostRuntime.make({ sink: options.log, level: options.logLevel, secrets })
+  const runtime = hostRuntime.runtime
   const auth = api.auth
   const model: LanguageModel.Service = gateway.model
   const active = new Set<Active>()
@@ -111,10 +75,9 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     const tags = [MetricLabel.make("route", route), MetricLabel.make("status", String(status))]
     requestsTotal.unsafeUpdate(1, tags)
     requestDuration.unsafeUpdate(seconds, [MetricLabel.make("route", route)])
-    if (minLevel.ordinal <= LogLevel.Info.ordinal) {
-      log({
-        level: status >= 500 ? "error" : status >= 400 ? "warn" : "info",
-        time: new Date().toISOString(),
+    const level = status >= 500 ? "error" : status >= 400 ? "warning" : "info"
+    if (hostRuntime.enabled(level)) {
+      hostRuntime.log(level, {
         msg: "request",
         request_id: requestId,
         method: req.method,
@@ -367,7 +330,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       const address = server.address() as AddressInfo
       const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
       if (gateway.keys.length === 0 && (options.host ?? settings.host) !== "127.0.0.1") {
-        log({ level: "warn", time: new Date().toISOString(), msg: "no gateway API keys are configured: listening on loopback only (127.0.0.1)" })
+        hostRuntime.log("warning", { msg: "no gateway API keys are configured: listening on loopback only (127.0.0.1)" })
       }
       let closed: Promise<void> | undefined
       const close = (graceMs = settings.shutdownGraceMs): Promise<void> =>
