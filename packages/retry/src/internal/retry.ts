@@ -1,0 +1,116 @@
+import { type ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
+import type { RetryOptions } from "../Retry.js"
+import type { RetryBudget } from "../RetryBudget.js"
+
+export const retriesTotal = Metric.counter("breakwater_retries_total", {
+  description: "Retries made by the retry policy, by the reason (error tag) of the failed attempt",
+  incremental: true
+})
+
+export const budgetExhaustedTotal = Metric.counter("breakwater_retry_budget_exhausted_total", {
+  description: "Retries the retry budget refused, by the reason (error tag) of the failed attempt",
+  incremental: true
+})
+
+// Tagged metrics are built once per reason, not once per retry.
+const byReason = (metric: Metric.Metric.Counter<number>) => {
+  const cache = new Map<string, Metric.Metric.Counter<number>>()
+  return (reason: string) => {
+    let tagged = cache.get(reason)
+    if (tagged === undefined) {
+      tagged = Metric.tagged(metric, "reason", reason)
+      cache.set(reason, tagged)
+    }
+    return tagged
+  }
+}
+const retriesFor = byReason(retriesTotal)
+const refusalsFor = byReason(budgetExhaustedTotal)
+
+type Ctx = RequestContext.RequestContextShape
+
+/** The backoff before retry number `retry` (1-based), before jitter. */
+export const backoffMillis = (options: RetryOptions, retry: number): number =>
+  Math.min(Duration.toMillis(options.maxDelay), Duration.toMillis(options.baseDelay) * 2 ** (retry - 1))
+
+export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget: RetryBudget | undefined): LanguageModel.Service => {
+  const maxRetries = options.maxRetries
+  const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
+  const fullJitter = options.jitter === "full"
+
+  /**
+   * Decides what follows a failed attempt: succeeds with the wait (ms) before the next attempt,
+   * or fails with the error itself when it must not be retried.
+   */
+  const decide = (error: ModelError.ModelError, attempt: number, ctx: Ctx): Effect.Effect<number, ModelError.ModelError> =>
+    Effect.gen(function*() {
+      // Read from this failure only: a delay from an earlier attempt is stale.
+      const retryAfter = ModelError.retryAfterOf(error)
+      const retryAfterMillis = retryAfter === undefined ? undefined : Duration.toMillis(retryAfter)
+      ctx.trace.retryAfterMillis = retryAfterMillis
+      if (!error.retryable || attempt > maxRetries) return yield* Effect.fail(error)
+      let wait = backoffMillis(options, attempt)
+      if (fullJitter) wait = Math.floor(wait * (yield* Random.next))
+      if (retryAfterMillis !== undefined) wait = Math.max(wait, Math.min(retryAfterMillis, maxRetryAfter))
+      const annotations = { request_id: ctx.requestId, attempt: attempt + 1, reason: error._tag, delay_ms: wait }
+      if (ctx.deadline !== undefined && (yield* Clock.currentTimeMillis) + wait >= ctx.deadline) {
+        yield* Effect.annotateLogs(Effect.logDebug("not retrying: the wait would pass the deadline"), annotations)
+        return yield* Effect.fail(error)
+      }
+      if (budget !== undefined && !(yield* budget.tryRetry)) {
+        yield* Metric.increment(refusalsFor(error._tag))
+        yield* Effect.annotateLogs(Effect.logWarning("not retrying: the retry budget is spent"), annotations)
+        return yield* Effect.fail(error)
+      }
+      ctx.trace.retries++
+      yield* Metric.increment(retriesFor(error._tag))
+      yield* Effect.annotateLogs(Effect.logInfo("retrying"), annotations)
+      return wait
+    })
+
+  const pause = (wait: number): Effect.Effect<void> => (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void)
+
+  const start: Effect.Effect<Ctx> =
+    budget === undefined ? RequestContext.current : Effect.zipLeft(RequestContext.current, budget.recordRequest)
+
+  const generate = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
+    Effect.flatMap(start, (ctx) => {
+      const attempt = (n: number): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
+        Effect.catchAll(
+          Effect.provideService(model.generate(request, callOptions), RequestContext.RequestContext, { ...ctx, attempt: n }),
+          (error) => Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
+        )
+      return attempt(1)
+    })
+
+  const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
+    Stream.unwrap(Effect.map(start, (ctx) => {
+      // Once anything reached the consumer, a repeat would duplicate it: the failure is then
+      // stream-resume's, and passes through untouched. Marked per chunk batch, not per chunk.
+      let emitted = false
+      const mark = <A>(chunk: A & { readonly length: number }): A => {
+        if (chunk.length > 0) emitted = true
+        return chunk
+      }
+      const attempt = (n: number): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
+        Stream.catchAll(
+          Stream.mapChunks(
+            Stream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, { ...ctx, attempt: n }),
+            mark
+          ),
+          (error) =>
+            emitted
+              ? Stream.fail(error)
+              : Stream.unwrap(Effect.flatMap(decide(error, n, ctx), (wait) => Effect.as(pause(wait), attempt(n + 1))))
+        )
+      return attempt(1)
+    }))
+
+  return { generate, stream }
+}

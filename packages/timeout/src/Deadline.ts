@@ -1,0 +1,75 @@
+/**
+ * A total time budget for one logical request. It sets `RequestContext.deadline` for every layer
+ * below (the earlier of an outer deadline and now + `total`), so retry and resume never plan a
+ * wait past it and attempt timeouts are capped by it, and it bounds the whole call — a
+ * `generate`, or a stream from its start to its last chunk — failing with
+ * `Timeout { phase: "total" }` (not retryable) and cancelling the call below.
+ *
+ * @since 0.1.0
+ */
+import { type LanguageModel, Policy } from "@breakwater/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as internal from "./internal/deadline.js"
+import { DurationInput } from "./internal/duration.js"
+
+/**
+ * The deadline's settings, with their default (the one place it is written).
+ *
+ * - `total` (120 s): the budget of one logical request, every retry and resume included.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeadlineOptions = Schema.Struct({
+  total: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(120) })
+})
+
+/**
+ * The deadline's settings, resolved.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DeadlineOptions = typeof DeadlineOptions.Type
+
+/**
+ * The deadline's settings as a user writes them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DeadlineOptionsInput = typeof DeadlineOptions.Encoded
+
+const decode = Schema.decodeUnknown(DeadlineOptions)
+
+const isService = (u: unknown): u is LanguageModel.Service =>
+  typeof u === "object" && u !== null && typeof (u as LanguageModel.Service).generate === "function" &&
+  typeof (u as LanguageModel.Service).stream === "function"
+
+/**
+ * Wraps a model with a total deadline. Invalid options are a defect (a programming error).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPolicy: {
+  (options?: DeadlineOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
+  (model: LanguageModel.Service, options?: DeadlineOptionsInput): Effect.Effect<LanguageModel.Service>
+} = dual(
+  (args) => isService(args[0]),
+  (model: LanguageModel.Service, options: DeadlineOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
+    Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
+)
+
+/**
+ * The deadline as a layer: consumes the `LanguageModel` below and provides the bounded one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: DeadlineOptionsInput = {}): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Policy.layer((model) => withPolicy(model, options))
