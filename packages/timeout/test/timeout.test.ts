@@ -237,6 +237,16 @@ describe("AttemptTimeout: streams", () => {
       expect((yield* timeouts("idle")) - before).toBe(1)
     }))
 
+  it.effect("idle is measured from the first chunk even when headers is longer (the timer re-arms for it)", () =>
+    Effect.gen(function*() {
+      const fake = FakeLanguageModel.make([{ delay: "1 second", stallAfterChunks: 1 }])
+      const model = yield* AttemptTimeout.withPolicy(fake.model, { headers: "30 seconds", firstToken: "30 seconds", idle: "5 seconds" })
+      const outcome = yield* run(collect(model.stream(request), []))
+      const error = failure(outcome) as ModelError.StreamInterrupted
+      expect((error.cause as ModelError.Timeout).phase).toBe("idle")
+      expect(outcome.at).toBe(6000)
+    }))
+
   it.effect("a stream whose gaps stay under idle completes, however long it runs in all", () =>
     Effect.gen(function*() {
       const fake = FakeLanguageModel.make([{ chunkDelay: "9 seconds", words: 12 }])

@@ -56,7 +56,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
       }
 
       // One timer per attempt, not per chunk: it sleeps until the earliest limit that could
-      // fire given what has arrived so far, then re-checks (a chunk may have moved it).
+      // fire given what has arrived so far, then re-checks (later chunks only move it later).
       const check = (): Effect.Effect<never, ModelError.ModelError> => {
         let at = deadline
         let phase: ModelError.TimeoutPhase = "total"
@@ -76,10 +76,13 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
           phase = "idle"
           limit = idle
         }
-        if (at === Infinity) return Effect.never
         const now = clock.unsafeCurrentTimeMillis()
         if (now >= at) return fire(ctx, phase, limit, received)
-        return Effect.flatMap(Effect.sleep(Duration.millis(at - now)), check)
+        // Until the first chunk, wake at least every `idle`: that chunk arms the idle limit,
+        // which may fall before the others, and nothing else would wake the timer for it.
+        const wake = received === 0 ? Math.min(at, now + idle) : at
+        if (wake === Infinity) return Effect.never
+        return Effect.flatMap(Effect.sleep(Duration.millis(wake - now)), check)
       }
 
       const call = Stream.mapChunks(model.stream(request, callOptions), observe)
