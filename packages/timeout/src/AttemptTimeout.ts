@@ -24,6 +24,7 @@ import type * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/attempt.js"
 import { DurationInput } from "./internal/duration.js"
+import { isService } from "./internal/service.js"
 import * as fire from "./internal/fire.js"
 
 /**
@@ -68,10 +69,6 @@ export type AttemptTimeoutOptionsInput = typeof AttemptTimeoutOptions.Encoded
 export const timeoutsTotal: Metric.Metric.Counter<number> = fire.timeoutsTotal
 
 const decode = Schema.decodeUnknown(AttemptTimeoutOptions)
-
-const isService = (u: unknown): u is LanguageModel.Service =>
-  typeof u === "object" && u !== null && typeof (u as LanguageModel.Service).generate === "function" &&
-  typeof (u as LanguageModel.Service).stream === "function"
 
 /**
  * Wraps a model with attempt limits. Invalid options are a defect (a programming error).

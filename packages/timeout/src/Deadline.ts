@@ -15,6 +15,7 @@ import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/deadline.js"
 import { DurationInput } from "./internal/duration.js"
+import { isService } from "./internal/service.js"
 
 /**
  * The deadline's settings, with their default (the one place it is written).
@@ -45,10 +46,6 @@ export type DeadlineOptions = typeof DeadlineOptions.Type
 export type DeadlineOptionsInput = typeof DeadlineOptions.Encoded
 
 const decode = Schema.decodeUnknown(DeadlineOptions)
-
-const isService = (u: unknown): u is LanguageModel.Service =>
-  typeof u === "object" && u !== null && typeof (u as LanguageModel.Service).generate === "function" &&
-  typeof (u as LanguageModel.Service).stream === "function"
 
 /**
  * Wraps a model with a total deadline. Invalid options are a defect (a programming error).

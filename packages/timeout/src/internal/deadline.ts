@@ -15,7 +15,7 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
       const own = now + total
       const deadline = outer.deadline === undefined ? own : Math.min(outer.deadline, own)
       const ctx: RequestContext.RequestContextShape = { ...outer, deadline }
-      return { ctx, left: deadline - now, limit: Math.min(total, deadline - now) }
+      return { ctx, left: deadline - now, limit: Math.max(0, Math.min(total, deadline - now)) }
     }))
 
   const generate = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
