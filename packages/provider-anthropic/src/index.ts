@@ -1,4 +1,12 @@
 /**
+ * `@breakwater/provider-anthropic`: the Anthropic Messages API adapter.
+ *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * The Anthropic Messages API adapter.
+ *
+ * @since 0.1.0
+ */
+export * as AnthropicProvider from "./AnthropicProvider.js"

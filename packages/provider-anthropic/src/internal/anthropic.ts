@@ -1,0 +1,89 @@
+import { type ChatCompletion, Continuation, type LanguageModel, ModelError, RequestContext, UpstreamHttp } from "@breakwater/core"
+import { AdapterKit } from "@breakwater/provider-openai"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as Wire from "./wire.js"
+
+/** @internal */
+export interface Settings {
+  readonly name: string
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  readonly version: string
+  readonly headers: Readonly<Record<string, string>>
+  readonly maxTokens: number
+  readonly continuation: Continuation.Strategy
+}
+
+/** @internal */
+export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp): LanguageModel.Service => {
+  const name = settings.name
+  const scrub = AdapterKit.scrubber(settings.apiKey)
+  const readError = AdapterKit.errorReader(scrub)
+  const auth: Record<string, Redacted.Redacted<string>> = settings.apiKey === undefined ? {} : { "x-api-key": settings.apiKey }
+  // Built once: per request only the body changes.
+  const jsonHeaders = {
+    ...settings.headers,
+    "content-type": "application/json",
+    accept: "application/json",
+    "anthropic-version": settings.version,
+    ...auth
+  }
+  const sseHeaders = { ...jsonHeaders, accept: "text/event-stream" }
+
+  const encode = (request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined, stream: boolean) =>
+    Effect.try({
+      try: () => {
+        const continuation = options?.continuation
+        const prepared = continuation === undefined
+          ? request
+          : Continuation.toRequest(request, continuation, continuation.strategy ?? settings.continuation)
+        return JSON.stringify(Wire.encodeRequest(prepared, settings.maxTokens, stream))
+      },
+      catch: (error): ModelError.ModelError =>
+        ModelError.isModelError(error)
+          ? error
+          : new ModelError.BadRequest({ message: `${name}: the request cannot be translated`, upstream: name, cause: error })
+    })
+
+  const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
+    Effect.flatMap(encode(request, options, false), (body) =>
+      Effect.flatMap(RequestContext.RequestContext, (context) => {
+        context.trace.attempts++
+        return http.request({ path: "/v1/messages", headers: jsonHeaders, body }, readError).pipe(
+          Effect.flatMap((response) => UpstreamHttp.readJson(name, response)),
+          Effect.flatMap((json) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const decoded = Wire.decodeMessage(name, json, Math.floor(now / 1000), scrub)
+              return ModelError.isModelError(decoded) ? Effect.fail(decoded) : Effect.succeed(decoded)
+            })
+          ),
+          Effect.tap((completion) => {
+            context.trace.upstream = name
+            context.trace.model = completion.model || request.model
+          })
+        )
+      }))
+
+  const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
+    Stream.unwrap(Effect.flatMap(encode(request, options, true), (body) =>
+      Effect.flatMap(RequestContext.RequestContext, (context) => {
+        context.trace.attempts++
+        return Effect.flatMap(http.request({ path: "/v1/messages", headers: sseHeaders, body }, readError), (response) =>
+          Effect.map(Clock.currentTimeMillis, (now) => {
+            context.trace.upstream = name
+            context.trace.model = request.model
+            return AdapterKit.sseChunks(
+              name,
+              response,
+              request.model,
+              Wire.frameHandler(name, request.model, Math.floor(now / 1000), scrub, (model) => {
+                context.trace.model = model
+              })
+            )
+          }))
+      })))
+
+  return { generate, stream }
+}

@@ -1,0 +1,189 @@
+import { ChatCompletion, ModelError, SseCodec, UpstreamHttp } from "@breakwater/core"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+
+/** @internal */
+export type Scrub = (text: string) => string
+
+const identity: Scrub = (text) => text
+
+/** @internal */
+export const scrubber = (secret: Redacted.Redacted<string> | undefined): Scrub => {
+  if (secret === undefined) return identity
+  const value = Redacted.value(secret)
+  // A key shorter than this would match ordinary words; no real provider key is that short.
+  if (value.length < 8) return identity
+  return (text) => (text.includes(value) ? text.split(value).join("[redacted]") : text)
+}
+
+const str = (u: unknown): string | undefined => (typeof u === "string" && u.length > 0 ? u : undefined)
+
+/** @internal */
+export const readErrorObject = (
+  body: unknown,
+  scrub: Scrub
+): { readonly message?: string | undefined; readonly code?: string | undefined } => {
+  if (body === null || typeof body !== "object") return {}
+  const error = (body as { error?: unknown }).error
+  if (typeof error === "string") return { message: scrub(error) }
+  if (error !== null && typeof error === "object") {
+    const e = error as { message?: unknown; code?: unknown; type?: unknown }
+    const message = str(e.message)
+    return { message: message === undefined ? undefined : scrub(message), code: str(e.code) ?? str(e.type) }
+  }
+  // vLLM and friends: `{"object":"error","message":…,"type":…,"code":400}`.
+  const b = body as { message?: unknown; type?: unknown; code?: unknown }
+  const message = str(b.message)
+  return { message: message === undefined ? undefined : scrub(message), code: str(b.code) ?? str(b.type) }
+}
+
+/** @internal */
+export const errorReader = (scrub: Scrub): UpstreamHttp.ErrorBodyReader => (body) => readErrorObject(body, scrub)
+
+// The status an in-band error object stands for, from its type or code (OpenAI and Anthropic names).
+const statusOfType: Record<string, number> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  rate_limit_exceeded: 429,
+  insufficient_quota: 429,
+  api_error: 500,
+  server_error: 500,
+  overloaded_error: 529
+}
+
+/** @internal */
+export const fromErrorObject = (upstream: string, error: unknown, scrub: Scrub): ModelError.ModelError => {
+  const { code, message } = readErrorObject({ error }, scrub)
+  const e = (error !== null && typeof error === "object" ? error : {}) as { status?: unknown; code?: unknown; type?: unknown }
+  const status = typeof e.status === "number"
+    ? e.status
+    : typeof e.code === "number"
+    ? e.code
+    : statusOfType[str(e.type) ?? ""] ?? statusOfType[code ?? ""] ?? 500
+  return ModelError.fromHttpFailure({ status, upstream, code, message: `${upstream}: ${message ?? "error event"}` })
+}
+
+/** @internal */
+export type FrameOutcome = undefined | "done" | ModelError.ModelError
+
+/** @internal */
+export interface FrameContext {
+  readonly emit: (chunk: ChatCompletion.ChatCompletionChunk) => void
+  readonly heartbeat: () => void
+  readonly interrupted: (reason: ModelError.InterruptionReason, message: string, cause?: unknown) => ModelError.StreamInterrupted
+}
+
+/** @internal */
+export type FrameHandler = (event: SseCodec.SseEvent, context: FrameContext) => FrameOutcome
+
+type Bytes = Chunk.Chunk<Uint8Array>
+type Out = Chunk.Chunk<ChatCompletion.ChatCompletionChunk>
+
+/** @internal */
+export const sseChunks = (
+  upstream: string,
+  response: UpstreamHttp.Response,
+  model: string,
+  handler: FrameHandler
+): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
+  Stream.suspend(() => {
+    let received = 0
+    let id = ""
+    let created = 0
+    let out: Array<ChatCompletion.ChatCompletionChunk> = []
+    let outcome: FrameOutcome = undefined
+    const context: FrameContext = {
+      emit: (chunk) => {
+        out.push(chunk)
+        received++
+        id = chunk.id
+        model = chunk.model
+        created = chunk.created
+      },
+      heartbeat: () => {
+        out.push(ChatCompletion.heartbeat(id, model, created))
+      },
+      interrupted: (reason, message, cause) =>
+        new ModelError.StreamInterrupted({ message: `${upstream}: ${message}`, upstream, reason, receivedChunks: received, cause })
+    }
+    const decoder = SseCodec.makeDecoder({
+      onEvent: (event) => {
+        if (outcome === undefined) outcome = handler(event, context)
+      },
+      onComment: () => {
+        if (outcome === undefined) context.heartbeat()
+      }
+    })
+    const flush = (): Channel.Channel<Out, unknown, never, unknown, void, unknown> => {
+      if (out.length === 0) return Channel.void
+      const batch = Chunk.unsafeFromArray(out)
+      out = []
+      return Channel.write(batch)
+    }
+    const finish = (): Channel.Channel<Out, unknown, ModelError.ModelError, unknown, void, unknown> => {
+      const written = flush()
+      const o = outcome
+      return o === "done" ? written : Channel.zipRight(written, Channel.fail(o!))
+    }
+    // One channel over the byte stream: no fiber or effect per chunk. It stops reading at the
+    // terminator or the first failure; stopping ends the body stream, which destroys the body.
+    const loop: Channel.Channel<Out, Bytes, ModelError.ModelError, ModelError.ModelError, void, unknown> = Channel
+      .readWithCause({
+        onInput: (input: Bytes) => {
+          for (const bytes of input) {
+            decoder.feed(bytes)
+            if (outcome !== undefined) return finish()
+          }
+          return Channel.zipRight(flush(), loop)
+        },
+        onFailure: (cause) => Channel.zipRight(flush(), Channel.failCause(cause)),
+        onDone: () => {
+          decoder.end()
+          if (outcome === undefined) outcome = context.interrupted("no-terminator", "the stream ended without its terminator")
+          return finish()
+        }
+      })
+    return Stream.pipeThroughChannel(UpstreamHttp.bodyStream(upstream, response, () => received), loop)
+  })
+
+/** @internal */
+export const DurationInput = Schema.declare(
+  (u: unknown): u is Duration.DurationInput => Option.isSome(Duration.decodeUnknown(u)),
+  { identifier: "DurationInput", description: "a Duration, a number of milliseconds or a string like \"10 seconds\"" }
+)
+
+/** @internal */
+export const transportFields = {
+  connections: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  connectTimeout: Schema.optional(DurationInput),
+  headersTimeout: Schema.optional(DurationInput),
+  bodyTimeout: Schema.optional(DurationInput)
+}
+
+/** @internal */
+export const transportOptions = (
+  name: string,
+  baseUrl: string,
+  o: {
+    readonly connections?: number | undefined
+    readonly connectTimeout?: Duration.DurationInput | undefined
+    readonly headersTimeout?: Duration.DurationInput | undefined
+    readonly bodyTimeout?: Duration.DurationInput | undefined
+  }
+): UpstreamHttp.Options => ({
+  name,
+  baseUrl,
+  connections: o.connections,
+  connectTimeout: o.connectTimeout,
+  headersTimeout: o.headersTimeout,
+  bodyTimeout: o.bodyTimeout
+})

@@ -1,0 +1,170 @@
+import {
+  type ChatCompletion,
+  Continuation,
+  type LanguageModel,
+  ModelError,
+  RequestContext,
+  UpstreamHttp
+} from "@breakwater/core"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as Kit from "./kit.js"
+
+/** @internal */
+export interface Settings {
+  readonly name: string
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  readonly azure?: { readonly apiVersion: string } | undefined
+  readonly headers: Readonly<Record<string, string>>
+  readonly continuation: Continuation.Strategy
+  readonly continueFinalMessage: boolean
+}
+
+/**
+ * The canonical request with the continuation (if any) applied, in the strategy asked for or
+ * the adapter's own.
+ *
+ * @internal
+ */
+export const prepare = (
+  request: ChatCompletion.ChatRequest,
+  options: LanguageModel.CallOptions | undefined,
+  preferred: Continuation.Strategy
+): { readonly request: ChatCompletion.ChatRequest; readonly prefill: boolean } => {
+  const continuation = options?.continuation
+  if (continuation === undefined) return { request, prefill: false }
+  const strategy = continuation.strategy ?? preferred
+  return { request: Continuation.toRequest(request, continuation, strategy), prefill: strategy === "assistant-prefill" }
+}
+
+/**
+ * The wire body: the canonical request as is (unknown fields included), with `stream` set and,
+ * when streaming, `stream_options.include_usage` forced on (usage is summed over attempts).
+ *
+ * @internal
+ */
+export const encodeRequest = (
+  request: ChatCompletion.ChatRequest,
+  stream: boolean,
+  vllmPrefill: boolean
+): string => {
+  const body: Record<string, unknown> = { ...request, stream }
+  if (stream) body.stream_options = { ...request.stream_options, include_usage: true }
+  // OpenAI rejects `stream_options` on a non-streaming request.
+  else delete body.stream_options
+  if (vllmPrefill) {
+    body.continue_final_message = true
+    body.add_generation_prompt = false
+  }
+  return JSON.stringify(body)
+}
+
+/**
+ * A non-streaming body, shape-checked (not Schema-decoded).
+ *
+ * @internal
+ */
+export const decodeCompletion = (
+  upstream: string,
+  json: unknown,
+  scrub: Kit.Scrub
+): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> => {
+  if (json !== null && typeof json === "object") {
+    if (Array.isArray((json as { choices?: unknown }).choices)) return Effect.succeed(json as ChatCompletion.ChatCompletion)
+    const error = (json as { error?: unknown }).error
+    if (error !== undefined) return Effect.fail(Kit.fromErrorObject(upstream, error, scrub))
+  }
+  return Effect.fail(new ModelError.ConnectionFailed({ message: `${upstream}: the response is not a chat completion`, upstream }))
+}
+
+/**
+ * Translates one SSE event of an OpenAI stream. `data: [DONE]` ends it; an error object becomes
+ * `StreamInterrupted{reason:"error-event"}` whose cause is the classified error.
+ *
+ * @internal
+ */
+export const frameHandler = (upstream: string, scrub: Kit.Scrub, onFirst: (chunk: ChatCompletion.ChatCompletionChunk) => void): Kit.FrameHandler => {
+  let first = true
+  return (event, context) => {
+    const data = event.data
+    if (data === "[DONE]") return "done"
+    let json: unknown
+    try {
+      json = JSON.parse(data)
+    } catch (cause) {
+      return context.interrupted("malformed", "a stream frame is not JSON", cause)
+    }
+    if (json === null || typeof json !== "object") return context.interrupted("malformed", "a stream frame is not a JSON object")
+    const error = (json as { error?: unknown }).error
+    if (error !== undefined && error !== null) {
+      const cause = Kit.fromErrorObject(upstream, error, scrub)
+      return context.interrupted("error-event", `error event in the stream: ${cause.message}`, cause)
+    }
+    if (!Array.isArray((json as { choices?: unknown }).choices)) {
+      return context.interrupted("malformed", "a stream frame is not a chat completion chunk")
+    }
+    const chunk = json as ChatCompletion.ChatCompletionChunk
+    if (first) {
+      first = false
+      onFirst(chunk)
+    }
+    context.emit(chunk)
+    return undefined
+  }
+}
+
+/** @internal */
+export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp): LanguageModel.Service => {
+  const name = settings.name
+  const scrub = Kit.scrubber(settings.apiKey)
+  const readError = Kit.errorReader(scrub)
+  const path = settings.azure === undefined
+    ? "/chat/completions"
+    : `/chat/completions?api-version=${encodeURIComponent(settings.azure.apiVersion)}`
+  const key = settings.apiKey
+  const auth: Record<string, Redacted.Redacted<string>> = key === undefined
+    ? {}
+    : settings.azure !== undefined
+    ? { "api-key": key }
+    : { authorization: Redacted.make(`Bearer ${Redacted.value(key)}`) }
+  // Built once: per request only the body changes.
+  const jsonHeaders = { ...settings.headers, "content-type": "application/json", accept: "application/json", ...auth }
+  const sseHeaders = { ...jsonHeaders, accept: "text/event-stream" }
+
+  const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
+    Effect.flatMap(RequestContext.RequestContext, (context) => {
+      context.trace.attempts++
+      const prepared = prepare(request, options, settings.continuation)
+      const body = encodeRequest(prepared.request, false, prepared.prefill && settings.continueFinalMessage)
+      return http.request({ path, headers: jsonHeaders, body }, readError).pipe(
+        Effect.flatMap((response) => UpstreamHttp.readJson(name, response)),
+        Effect.flatMap((json) => decodeCompletion(name, json, scrub)),
+        Effect.tap((completion) => {
+          context.trace.upstream = name
+          context.trace.model = completion.model || request.model
+        })
+      )
+    })
+
+  const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
+    Stream.unwrap(Effect.flatMap(RequestContext.RequestContext, (context) => {
+      context.trace.attempts++
+      const prepared = prepare(request, options, settings.continuation)
+      const body = encodeRequest(prepared.request, true, prepared.prefill && settings.continueFinalMessage)
+      return Effect.map(http.request({ path, headers: sseHeaders, body }, readError), (response) => {
+        context.trace.upstream = name
+        context.trace.model = request.model
+        return Kit.sseChunks(
+          name,
+          response,
+          request.model,
+          frameHandler(name, scrub, (chunk) => {
+            if (chunk.model) context.trace.model = chunk.model
+          })
+        )
+      })
+    }))
+
+  return { generate, stream }
+}
