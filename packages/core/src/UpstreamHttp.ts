@@ -199,9 +199,25 @@ export const readJson = (upstream: string, response: Response): Effect.Effect<un
       : mapTransportError(upstream, error, "request")
   })
 
+const completed = new WeakSet<object>()
+
+/**
+ * Marks a response whose protocol is complete (the adapter read its terminator, e.g.
+ * `data: [DONE]`). When its `bodyStream` then ends, the rest of the body (normally just the
+ * final HTTP chunk) is drained — at most 64 KiB, within 5 s — so the keep-alive connection goes
+ * back to the pool instead of being closed.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const markComplete = (response: Response): void => {
+  completed.add(response.body)
+}
+
 /**
  * The response body as a stream of byte chunks. Ending the stream early (interruption, a
- * downstream failure) destroys the body, which closes the upstream socket.
+ * downstream failure) destroys the body, which closes the upstream socket — unless the response
+ * was marked complete (`markComplete`), in which case its rest is drained for reuse.
  *
  * @since 0.1.0
  * @category combinators
@@ -209,9 +225,10 @@ export const readJson = (upstream: string, response: Response): Effect.Effect<un
 export const bodyStream = (upstream: string, response: Response, chunksSoFar: () => number = () => 0): Stream.Stream<Uint8Array, ModelError> =>
   Stream.async<Uint8Array, ModelError>((emit) => {
     const body = response.body
-    body.on("data", (chunk: Uint8Array) => {
+    const onData = (chunk: Uint8Array) => {
       emit.single(chunk)
-    })
+    }
+    body.on("data", onData)
     body.once("end", () => {
       emit.end()
     })
@@ -219,6 +236,12 @@ export const bodyStream = (upstream: string, response: Response, chunksSoFar: ()
       emit.fail(mapTransportError(upstream, error, "body", chunksSoFar()))
     })
     return Effect.sync(() => {
-      if (!body.destroyed) body.destroy()
+      if (body.destroyed) return
+      if (completed.has(body)) {
+        body.off("data", onData)
+        // undici's typings omit dump's `signal`; it is supported since undici 5.
+        const dump = body.dump as (opts: { limit: number; signal?: AbortSignal }) => Promise<unknown>
+        dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
+      } else body.destroy()
     })
   }, 64)

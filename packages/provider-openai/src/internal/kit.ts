@@ -132,7 +132,10 @@ export const sseChunks = (
     const finish = (): Channel.Channel<Out, unknown, ModelError.ModelError, unknown, void, unknown> => {
       const written = flush()
       const o = outcome
-      return o === "done" ? written : Channel.zipRight(written, Channel.fail(o!))
+      if (o !== "done") return Channel.zipRight(written, Channel.fail(o!))
+      // The protocol is complete: let the transport drain the body's end and keep the connection.
+      UpstreamHttp.markComplete(response)
+      return written
     }
     // One channel over the byte stream: no fiber or effect per chunk. It stops reading at the
     // terminator or the first failure; stopping ends the body stream, which destroys the body.
