@@ -1,0 +1,577 @@
+import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as Option from "effect/Option"
+import type * as Random from "effect/Random"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Bulkhead } from "./bulkhead.js"
+import { type HedgeBudget, prng, Stats } from "./stats.js"
+
+type Chat = ChatCompletion.ChatCompletion
+type Chunk_ = ChatCompletion.ChatCompletionChunk
+type Ctx = RequestContext.RequestContextShape
+type Kind = "generate" | "stream"
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+export const attemptsTotal = Metric.counter("breakwater_router_attempts_total", {
+  description: "Attempts the router made, by upstream and outcome (success, failure, rejected, cancelled, skipped)",
+  incremental: true
+})
+
+export const fallbacksTotal = Metric.counter("breakwater_router_fallbacks_total", {
+  description: "Times the router moved to the next upstream, by the upstream it left (from) and the error tag (reason)",
+  incremental: true
+})
+
+export const hedgesTotal = Metric.counter("breakwater_router_hedges_total", {
+  description: "Hedged attempts, by outcome (started, won, refused by the hedging budget)",
+  incremental: true
+})
+
+const seconds = MetricBoundaries.exponential({ start: 0.01, factor: 2, count: 14 })
+
+export const upstreamLatency = Metric.histogram(
+  "breakwater_upstream_latency_seconds",
+  seconds,
+  "Duration of successful upstream attempts (a whole response, or a whole stream), by upstream"
+)
+
+export const upstreamTtft = Metric.histogram(
+  "breakwater_upstream_ttft_seconds",
+  seconds,
+  "Time from the start of a streaming attempt to its first content chunk, by upstream"
+)
+
+type Outcome = "success" | "failure" | "rejected" | "cancelled" | "skipped"
+
+// Tagged metrics are built once per upstream (names are known when the layer is built).
+const outcomesFor = (upstream: string): Record<Outcome, Metric.Metric.Counter<number>> => {
+  const tagged = Metric.tagged(attemptsTotal, "upstream", upstream)
+  return {
+    success: Metric.tagged(tagged, "outcome", "success"),
+    failure: Metric.tagged(tagged, "outcome", "failure"),
+    rejected: Metric.tagged(tagged, "outcome", "rejected"),
+    cancelled: Metric.tagged(tagged, "outcome", "cancelled"),
+    skipped: Metric.tagged(tagged, "outcome", "skipped")
+  }
+}
+
+const hedgeOutcomes = {
+  started: Metric.tagged(hedgesTotal, "outcome", "started"),
+  won: Metric.tagged(hedgesTotal, "outcome", "won"),
+  refused: Metric.tagged(hedgesTotal, "outcome", "refused")
+}
+
+// Metrics are updated synchronously where the router already is (per attempt, at the first
+// content chunk), so that no effect is allocated on the chunk path.
+const bump = (counter: Metric.Metric.Counter<number>): void => counter.unsafeUpdate(1, [])
+
+// ---------------------------------------------------------------------------------------------
+// Upstreams and settings
+// ---------------------------------------------------------------------------------------------
+
+export interface Upstream {
+  readonly name: string
+  readonly model: LanguageModel.Service
+  readonly weight: number
+  readonly models: Readonly<Record<string, string>> | "*"
+  readonly isAvailable: ((upstream: string) => boolean) | undefined
+  readonly bulkhead: Bulkhead | undefined
+  readonly stats: Record<Kind, Stats>
+  inFlight: number
+  readonly outcomes: Record<Outcome, Metric.Metric.Counter<number>>
+  readonly latency: Metric.Metric.Histogram<number>
+  readonly ttft: Metric.Metric.Histogram<number>
+  readonly fallbacks: Map<string, Metric.Metric.Counter<number>>
+}
+
+export const makeUpstream = (options: {
+  readonly name: string
+  readonly model: LanguageModel.Service
+  readonly weight: number
+  readonly models: Readonly<Record<string, string>> | "*"
+  readonly isAvailable: ((upstream: string) => boolean) | undefined
+  readonly bulkhead: Bulkhead | undefined
+}): Upstream => ({
+  ...options,
+  stats: { generate: new Stats(), stream: new Stats() },
+  inFlight: 0,
+  outcomes: outcomesFor(options.name),
+  latency: Metric.tagged(upstreamLatency, "upstream", options.name),
+  ttft: Metric.tagged(upstreamTtft, "upstream", options.name),
+  fallbacks: new Map()
+})
+
+export type Strategy = "fallback" | "weighted" | "least-latency" | "least-in-flight"
+
+export type HedgeDelay =
+  | { readonly _tag: "fixed"; readonly millis: number }
+  | { readonly _tag: "percentile"; readonly percentile: number; readonly minSamples: number }
+
+export interface Settings {
+  readonly strategy: Strategy
+  readonly fallbackOn: (error: ModelError.ModelError) => boolean
+  readonly maxAttempts: number
+  readonly hedging: { readonly delay: HedgeDelay; readonly budget: HedgeBudget } | undefined
+  readonly alpha: number
+  readonly explorationRate: number
+  readonly failurePenaltyMillis: number
+  /** The router's own seeded generator, or `undefined` to use the `Random` service in context. */
+  readonly random: Random.Random | undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route selection
+// ---------------------------------------------------------------------------------------------
+
+interface Route {
+  readonly upstream: Upstream
+  /** The model name to send to this upstream. */
+  readonly model: string
+}
+
+/** One request's walk through its candidate upstreams, shared by the lanes of a hedge. */
+class Plan {
+  private index = 0
+  private made = 0
+  lastError: ModelError.ModelError | undefined = undefined
+  constructor(
+    readonly routes: ReadonlyArray<Route>,
+    readonly maxAttempts: number,
+    readonly clientModel: string
+  ) {}
+
+  /** The next route that will be tried, passing over (and counting) unavailable ones. */
+  peek(): Route | undefined {
+    if (this.made >= this.maxAttempts) return undefined
+    while (this.index < this.routes.length) {
+      const route = this.routes[this.index]!
+      const available = route.upstream.isAvailable
+      if (available === undefined || available(route.upstream.name)) return route
+      bump(route.upstream.outcomes.skipped)
+      this.index++
+    }
+    return undefined
+  }
+
+  next(): Route | undefined {
+    const route = this.peek()
+    if (route !== undefined) {
+      this.index++
+      this.made++
+    }
+    return route
+  }
+
+  exhausted(): ModelError.ModelError {
+    return this.lastError ?? new ModelError.CircuitOpen({
+      message: `no upstream serving model "${this.clientModel}" is available`
+    })
+  }
+}
+
+const isCommit = (chunk: Chunk_): boolean => {
+  if (chunk.usage != null) return true
+  for (const choice of chunk.choices) if (choice.finish_reason != null) return true
+  return ChatCompletion.hasContent(chunk)
+}
+
+const isRejected = (error: ModelError.ModelError): boolean => error._tag === "CapacityExceeded"
+
+const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndefined(Cause.failureOption(cause))
+
+const MAX_CACHED_MODELS = 1024
+
+// The fallback strategy draws nothing.
+const noRandom = (): number => 0
+
+export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): LanguageModel.Service => {
+  const { fallbackOn, hedging, strategy } = settings
+
+  // Candidates per client model: a small loop over the upstreams, cached (bounded, since the
+  // model name comes from the client).
+  const routeCache = new Map<string, ReadonlyArray<Route>>()
+  const routesFor = (model: string): ReadonlyArray<Route> => {
+    let routes = routeCache.get(model)
+    if (routes === undefined) {
+      const found: Array<Route> = []
+      for (const upstream of upstreams) {
+        const target = upstream.models === "*" ? model : upstream.models[model]
+        if (target !== undefined) found.push({ upstream, model: target })
+      }
+      routes = found
+      if (routeCache.size < MAX_CACHED_MODELS) routeCache.set(model, routes)
+    }
+    return routes
+  }
+
+  const order = (routes: ReadonlyArray<Route>, kind: Kind, random: () => number): ReadonlyArray<Route> => {
+    switch (strategy) {
+      case "fallback":
+        return routes
+      case "weighted": {
+        // Weighted sampling without replacement: the first pick carries the load split, the
+        // rest is the fallback order. Weight 0 means "backup only", tried last in given order.
+        const pool = routes.filter((r) => r.upstream.weight > 0)
+        const out: Array<Route> = []
+        let total = 0
+        for (const r of pool) total += r.upstream.weight
+        while (pool.length > 0) {
+          let x = random() * total
+          let i = 0
+          while (i < pool.length - 1 && x >= pool[i]!.upstream.weight) x -= pool[i++]!.upstream.weight
+          total -= pool[i]!.upstream.weight
+          out.push(pool.splice(i, 1)[0]!)
+        }
+        for (const r of routes) if (r.upstream.weight === 0) out.push(r)
+        return out
+      }
+      case "least-latency": {
+        // Untried upstreams rank first (no EWMA yet counts as 0), so each gets measured.
+        const out = [...routes].sort((a, b) => (a.upstream.stats[kind].ewma ?? 0) - (b.upstream.stats[kind].ewma ?? 0))
+        // Exploration: sometimes lead with another upstream, so a recovered one is measured again.
+        if (out.length > 1 && random() < settings.explorationRate) {
+          const j = 1 + Math.floor(random() * (out.length - 1))
+          out.unshift(out.splice(j, 1)[0]!)
+        }
+        return out
+      }
+      case "least-in-flight": {
+        const keyed = routes.map((route) => ({ route, tie: random() }))
+        keyed.sort((a, b) => a.route.upstream.inFlight - b.route.upstream.inFlight || a.tie - b.tie)
+        return keyed.map((k) => k.route)
+      }
+    }
+  }
+
+  const seedDraw: Effect.Effect<number> = settings.random === undefined
+    ? Effect.randomWith((r) => r.nextInt)
+    : settings.random.nextInt
+
+  interface Begin {
+    readonly plan: Plan
+    readonly ctx: Ctx
+    readonly clock: Clock.Clock
+    /** The hedging delay for this request, when it may be hedged. */
+    readonly hedgeAfter: number | undefined
+  }
+
+  const begin = (request: ChatCompletion.ChatRequest, kind: Kind): Effect.Effect<Begin, ModelError.ModelError> =>
+    Effect.flatMap(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
+      const routes = routesFor(request.model)
+      if (routes.length === 0) {
+        return Effect.fail(
+          new ModelError.ModelNotFound({ message: `no upstream serves model "${request.model}"`, code: "model_not_found" })
+        )
+      }
+      const start = (random: () => number): Begin => {
+        const plan = new Plan(order(routes, kind, random), settings.maxAttempts, request.model)
+        let hedgeAfter: number | undefined
+        if (hedging !== undefined) {
+          hedging.budget.recordRequest(clock.unsafeCurrentTimeMillis())
+          const delay = hedging.delay
+          if (delay._tag === "fixed") hedgeAfter = delay.millis
+          else {
+            const first = plan.peek()
+            if (first !== undefined) hedgeAfter = first.upstream.stats[kind].percentile(delay.percentile, delay.minSamples)
+          }
+        }
+        return { plan, ctx, clock, hedgeAfter }
+      }
+      return strategy === "fallback" ? Effect.succeed(start(noRandom)) : Effect.map(seedDraw, (seed) => start(prng(seed)))
+    })
+
+  const requestFor = (route: Route, request: ChatCompletion.ChatRequest): ChatCompletion.ChatRequest =>
+    route.model === request.model ? request : { ...request, model: route.model }
+
+  /** Bookkeeping when an attempt ends, however it ends. */
+  const finish = (
+    upstream: Upstream,
+    kind: Kind,
+    exit: Exit.Exit<unknown, ModelError.ModelError>,
+    elapsed: number,
+    measured: boolean
+  ): void => {
+    upstream.inFlight--
+    if (Exit.isSuccess(exit)) {
+      bump(upstream.outcomes.success)
+      upstream.latency.unsafeUpdate(elapsed / 1000, [])
+      return
+    }
+    const error = failureOf(exit.cause)
+    if (error === undefined) {
+      bump(upstream.outcomes.cancelled)
+      return
+    }
+    if (isRejected(error)) {
+      bump(upstream.outcomes.rejected)
+      return
+    }
+    bump(upstream.outcomes.failure)
+    // A failing upstream must not look fast to least-latency: its failure counts as a slow
+    // sample. Errors that are the request's fault (not fallback-worthy) say nothing about it.
+    if (!measured && fallbackOn(error)) {
+      upstream.stats[kind].record(Math.max(elapsed, settings.failurePenaltyMillis), settings.alpha)
+    }
+  }
+
+  /** Decides whether to move on after a failed attempt (and records it); `false` = give up. */
+  const fallOver = (plan: Plan, ctx: Ctx, from: Upstream, error: ModelError.ModelError): Effect.Effect<boolean> => {
+    if (!fallbackOn(error)) return Effect.succeed(false)
+    plan.lastError = error
+    const next = plan.peek()
+    if (next === undefined) return Effect.succeed(false)
+    let counter = from.fallbacks.get(error._tag)
+    if (counter === undefined) {
+      counter = Metric.tagged(Metric.tagged(fallbacksTotal, "from", from.name), "reason", error._tag)
+      from.fallbacks.set(error._tag, counter)
+    }
+    bump(counter)
+    return Effect.as(
+      Effect.annotateLogs(Effect.logInfo("falling over to the next upstream"), {
+        request_id: ctx.requestId,
+        from: from.name,
+        to: next.upstream.name,
+        reason: error._tag
+      }),
+      true
+    )
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // generate
+  // -------------------------------------------------------------------------------------------
+
+  const generateLane = (b: Begin, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) => {
+    const { plan, ctx, clock } = b
+    const loop: Effect.Effect<Chat, ModelError.ModelError> = Effect.suspend(() => {
+      const route = plan.next()
+      if (route === undefined) return Effect.fail(plan.exhausted())
+      const upstream = route.upstream
+      let call = Effect.provideService(
+        upstream.model.generate(requestFor(route, request), options),
+        RequestContext.RequestContext,
+        { ...ctx, upstream: upstream.name }
+      )
+      if (upstream.bulkhead !== undefined) call = upstream.bulkhead.run(call)
+      const started = clock.unsafeCurrentTimeMillis()
+      upstream.inFlight++
+      return call.pipe(
+        Effect.onExit((exit) =>
+          Effect.sync(() => {
+            const elapsed = clock.unsafeCurrentTimeMillis() - started
+            if (Exit.isSuccess(exit)) {
+              upstream.stats.generate.record(elapsed, settings.alpha)
+              ctx.trace.upstream = upstream.name
+            }
+            finish(upstream, "generate", exit, elapsed, false)
+          })
+        ),
+        Effect.catchAll((error) =>
+          Effect.flatMap(fallOver(plan, ctx, upstream, error), (again) => (again ? loop : Effect.fail(error)))
+        )
+      )
+    })
+    return loop
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // stream
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * One lane: attempts in plan order, falling over while the lane has emitted nothing but
+   * heartbeats. A role-only chunk is held back until the first chunk with content (or a final
+   * chunk), so a failure before any content moves on without a stray role chunk downstream;
+   * after that, failures pass through (they are stream-resume's).
+   */
+  const streamLane = (b: Begin, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) => {
+    const { plan, ctx, clock } = b
+    let committed = false
+    const attempt = (): Stream.Stream<Chunk_, ModelError.ModelError> => {
+      const route = plan.next()
+      if (route === undefined) return Stream.fail(plan.exhausted())
+      const upstream = route.upstream
+      let started = -1
+      let held: Array<Chunk_> | undefined
+      const commit = (now: number, content: boolean) => {
+        committed = true
+        ctx.trace.upstream = upstream.name
+        if (content) {
+          const ttft = now - started
+          upstream.stats.stream.record(ttft, settings.alpha)
+          upstream.ttft.unsafeUpdate(ttft / 1000, [])
+        }
+      }
+      const gate = (chunks: Chunk.Chunk<Chunk_>): Chunk.Chunk<Chunk_> => {
+        if (committed) return chunks
+        const out: Array<Chunk_> = []
+        for (const chunk of chunks) {
+          if (committed || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
+          else if (isCommit(chunk)) {
+            commit(clock.unsafeCurrentTimeMillis(), ChatCompletion.hasContent(chunk))
+            if (held !== undefined) out.push(...held)
+            held = undefined
+            out.push(chunk)
+          } else (held ??= []).push(chunk)
+        }
+        return Chunk.unsafeFromArray(out)
+      }
+      let source = Stream.provideService(
+        upstream.model.stream(requestFor(route, request), options),
+        RequestContext.RequestContext,
+        { ...ctx, upstream: upstream.name }
+      )
+      if (upstream.bulkhead !== undefined) source = Stream.unwrapScoped(Effect.as(upstream.bulkhead.acquire, source))
+      const body = Stream.suspend(() => {
+        started = clock.unsafeCurrentTimeMillis()
+        upstream.inFlight++
+        return source
+      }).pipe(
+        Stream.mapChunks(gate),
+        // A stream that ends with no content at all (an empty answer) still counts as served.
+        Stream.concat(Stream.suspend(() => {
+          if (committed) return Stream.empty
+          commit(clock.unsafeCurrentTimeMillis(), false)
+          return held === undefined ? Stream.empty : Stream.fromIterable(held)
+        })),
+        Stream.ensuringWith((exit) =>
+          Effect.sync(() => {
+            if (started >= 0) finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
+          })
+        )
+      )
+      return Stream.catchAll(body, (error) =>
+        committed
+          ? Stream.fail(error)
+          : Stream.unwrap(Effect.map(fallOver(plan, ctx, upstream, error), (again) => (again ? Stream.suspend(attempt) : Stream.fail(error)))))
+    }
+    return Stream.suspend(attempt)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // hedging
+  // -------------------------------------------------------------------------------------------
+
+  /** Whether a hedge may start now: another upstream is left and the budget allows one. */
+  const mayHedge = (b: Begin): boolean => {
+    if (hedging === undefined || b.plan.peek() === undefined) return false
+    if (!hedging.budget.tryHedge(b.clock.unsafeCurrentTimeMillis())) {
+      bump(hedgeOutcomes.refused)
+      return false
+    }
+    b.ctx.trace.hedged = true
+    bump(hedgeOutcomes.started)
+    return true
+  }
+
+  const logHedge = (b: Begin, delay: number) =>
+    Effect.annotateLogs(Effect.logDebug("hedging: starting a second attempt"), { request_id: b.ctx.requestId, delay_ms: delay })
+
+  /**
+   * Settles a race of two lanes: the first success wins and the other is cancelled; a failure
+   * that must not fall over ends both; otherwise the race waits for the other lane.
+   */
+  const settle = <A>(
+    lanes: readonly [Fiber.Fiber<A, ModelError.ModelError>, Fiber.Fiber<A, ModelError.ModelError>],
+    cancel: readonly [Effect.Effect<void>, Effect.Effect<void>]
+  ): Effect.Effect<readonly [0 | 1, A], ModelError.ModelError> => {
+    const decide = (exit: Exit.Exit<A, ModelError.ModelError>, i: 0 | 1): Effect.Effect<readonly [0 | 1, A], ModelError.ModelError> => {
+      const other = (1 - i) as 0 | 1
+      if (Exit.isSuccess(exit)) return Effect.as(cancel[other], [i, exit.value] as const)
+      const error = failureOf(exit.cause)
+      if (error !== undefined && fallbackOn(error)) {
+        return Effect.flatMap(Fiber.await(lanes[other]), (otherExit) =>
+          Exit.isSuccess(otherExit) ? Effect.succeed([other, otherExit.value] as const) : Effect.failCause(otherExit.cause))
+      }
+      return Effect.zipRight(cancel[other], Effect.failCause(exit.cause))
+    }
+    return Effect.raceWith(Fiber.await(lanes[0]), Fiber.await(lanes[1]), {
+      onSelfDone: (exit) => Exit.isSuccess(exit) ? decide(exit.value, 0) : Effect.failCause(exit.cause),
+      onOtherDone: (exit) => Exit.isSuccess(exit) ? decide(exit.value, 1) : Effect.failCause(exit.cause)
+    })
+  }
+
+  const hedgedGenerate = (b: Begin, delay: number, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) =>
+    Effect.gen(function*() {
+      const first = yield* Effect.fork(generateLane(b, request, options))
+      const early = yield* Effect.timeoutOption(Fiber.await(first), Duration.millis(delay))
+      if (Option.isSome(early)) return yield* early.value
+      if (!mayHedge(b)) return yield* Fiber.join(first)
+      yield* logHedge(b, delay)
+      const second = yield* Effect.fork(generateLane(b, request, options))
+      const [winner, completion] = yield* settle([first, second], [Effect.asVoid(Fiber.interrupt(first)), Effect.asVoid(Fiber.interrupt(second))])
+      if (winner === 1) bump(hedgeOutcomes.won)
+      return completion
+    })
+
+  /** Pulls a lane until its first non-heartbeat chunk (`undefined`: it ended empty). */
+  const untilCommit = (pull: Effect.Effect<Chunk.Chunk<Chunk_>, Option.Option<ModelError.ModelError>>) => {
+    const loop: Effect.Effect<Chunk.Chunk<Chunk_> | undefined, ModelError.ModelError> = Effect.matchEffect(pull, {
+      onFailure: (e) => (Option.isNone(e) ? Effect.succeed(undefined) : Effect.fail(e.value)),
+      onSuccess: (chunk) => {
+        const i = Chunk.findFirstIndex(chunk, (c) => !ChatCompletion.isHeartbeat(c))
+        return Option.isSome(i) ? Effect.succeed(Chunk.drop(chunk, i.value)) : loop
+      }
+    })
+    return loop
+  }
+
+  /**
+   * A hedged stream: the lanes run until one produces its first content (heartbeats before it
+   * are not forwarded); the winner's stream continues, the loser's scope is closed, which
+   * interrupts its upstream call (the socket closes).
+   */
+  const hedgedStream = (b: Begin, delay: number, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const scope = yield* Effect.scope
+      const open = Effect.gen(function*() {
+        const laneScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const pull = yield* Scope.extend(Stream.toPull(streamLane(b, request, options)), laneScope)
+        const fiber = yield* Effect.forkIn(untilCommit(pull), laneScope)
+        // Closed as interrupted, so the lane's attempt records it was cancelled.
+        return { pull, fiber, close: Effect.fiberIdWith((id) => Scope.close(laneScope, Exit.interrupt(id))) }
+      })
+      const continueWith = (
+        lane: Effect.Effect.Success<typeof open>,
+        first: Chunk.Chunk<Chunk_> | undefined
+      ): Stream.Stream<Chunk_, ModelError.ModelError> =>
+        first === undefined ? Stream.empty : Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(lane.pull))
+
+      const a = yield* open
+      const early = yield* Effect.timeoutOption(Fiber.await(a.fiber), Duration.millis(delay))
+      if (Option.isSome(early)) {
+        return Exit.isSuccess(early.value) ? continueWith(a, early.value.value) : Stream.failCause(early.value.cause)
+      }
+      if (!mayHedge(b)) {
+        const exit = yield* Fiber.await(a.fiber)
+        return Exit.isSuccess(exit) ? continueWith(a, exit.value) : Stream.failCause(exit.cause)
+      }
+      yield* logHedge(b, delay)
+      const h = yield* open
+      const [winner, first] = yield* settle([a.fiber, h.fiber], [a.close, h.close])
+      if (winner === 1) bump(hedgeOutcomes.won)
+      return continueWith(winner === 0 ? a : h, first)
+    }))
+
+  return {
+    generate: (request, options) =>
+      Effect.flatMap(begin(request, "generate"), (b) =>
+        b.hedgeAfter === undefined ? generateLane(b, request, options) : hedgedGenerate(b, b.hedgeAfter, request, options)),
+    stream: (request, options) =>
+      Stream.unwrap(Effect.map(begin(request, "stream"), (b) =>
+        b.hedgeAfter === undefined ? streamLane(b, request, options) : hedgedStream(b, b.hedgeAfter, request, options)))
+  }
+}
