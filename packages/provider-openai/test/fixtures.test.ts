@@ -87,7 +87,8 @@ describe("OpenAI wire fixtures", () => {
   it.effect("tool-call deltas pass through by index and concatenate to whole calls", () =>
     Effect.gen(function*() {
       const wire = fixture("stream-tool-calls.sse")
-      const chunks = (yield* decodeWire([wire]) as unknown as { right: Array<ChatCompletion.ChatCompletionChunk> }).right
+      const result = yield* decodeWire([wire])
+      const chunks = (result as { right: Array<ChatCompletion.ChatCompletionChunk> }).right
       expect(chunks).toEqual(dataFrames(wire))
       const calls: Array<{ id: string; name: string; arguments: string }> = []
       for (const chunk of chunks) {
