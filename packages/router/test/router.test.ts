@@ -410,15 +410,19 @@ describe("Router: hedging", () => {
       const b = upstream([{ firstChunkDelay: "100 millis" }])
       const model = yield* Router.make({
         hedging: { delay: "1 second" },
-        upstreams: [{ name: "a", model: a.model }, { name: "b", model: b.model }]
+        upstreams: [{ name: "ha", model: a.model }, { name: "hb", model: b.model }]
       })
+      const cancelled = yield* count(Router.attemptsTotal, { upstream: "ha", outcome: "cancelled" })
+      const won = yield* count(Router.hedgesTotal, { outcome: "won" })
       const { exit, ctx } = yield* run(collect(model.stream(request)))
+      expect((yield* count(Router.attemptsTotal, { upstream: "ha", outcome: "cancelled" })) - cancelled).toBe(1)
+      expect((yield* count(Router.hedgesTotal, { outcome: "won" })) - won).toBe(1)
       expect(Exit.isSuccess(exit)).toBe(true)
       if (Exit.isSuccess(exit)) {
         expect(textOf(exit.value)).toBe(b.fake.textFor(request))
         expect(roles(exit.value)).toBe(1)
       }
-      expect(ctx.trace.upstream).toBe("b")
+      expect(ctx.trace.upstream).toBe("hb")
       expect(ctx.trace.hedged).toBe(true)
       expect(a.log.interrupted).toBe(1)
       expect(b.log.interrupted).toBe(0)
