@@ -57,6 +57,9 @@ const run = <A, E>(effect: Effect.Effect<A, E>, advance: Duration.DurationInput 
     return { exit: yield* Fiber.await(fiber), ctx }
   })
 
+/** Lets forked fibers run up to their first wait. */
+const settle = Effect.repeatN(Effect.yieldNow(), 4)
+
 const collect = (stream: Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError>) =>
   Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
@@ -367,19 +370,22 @@ describe("Router: strategies", () => {
       const fibers = []
       for (let i = 0; i < 6; i++) {
         fibers.push(yield* Effect.fork(model.generate(request)))
-        yield* Effect.yieldNow()
+        yield* settle
       }
       expect([a.calls(), b.calls()]).toEqual([3, 3])
       yield* TestClock.adjust("10 seconds")
       for (const f of fibers) yield* Fiber.join(f)
-      // With one upstream busy, the next goes to the other.
+      // With one upstream busy, every next call goes to the other.
       a.log.latency = 60_000
-      b.log.latency = 0
+      b.log.latency = 60_000
       const slow = yield* Effect.fork(model.generate(request))
-      yield* Effect.yieldNow()
-      const busy = a.calls() === 4 ? "a" : "b"
-      for (let i = 0; i < 3; i++) yield* model.generate(request).pipe(Effect.timeout("1 second"), Effect.ignore)
-      expect(busy === "a" ? b.calls() : a.calls()).toBe(6)
+      yield* settle
+      a.log.latency = 0
+      b.log.latency = 0
+      const busy = a.calls() === 4 ? a : b
+      const idle = busy === a ? b : a
+      for (let i = 0; i < 3; i++) yield* model.generate(request)
+      expect([busy.calls(), idle.calls()]).toEqual([4, 6])
       yield* Fiber.interrupt(slow)
     }))
 })
@@ -519,7 +525,7 @@ describe("Router: bulkhead", () => {
       const model = yield* Router.make({ upstreams: [{ name: "a", model: a.model, maxConcurrent: 1, maxQueue: 1 }] })
       const first = yield* Effect.fork(model.generate(request))
       const second = yield* Effect.fork(model.generate(request))
-      yield* Effect.yieldNow()
+      yield* settle
       const third = yield* Effect.exit(model.generate(request))
       expect(Exit.isFailure(third) && JSON.stringify(third.cause).includes("CapacityExceeded")).toBe(true)
       expect(a.calls()).toBe(1)
