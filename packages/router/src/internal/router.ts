@@ -136,6 +136,11 @@ export interface Settings {
 // Route selection
 // ---------------------------------------------------------------------------------------------
 
+/** What a lane (a chain of attempts; a hedge races two) reports: the upstream that served it. */
+interface Lane {
+  upstream: string | undefined
+}
+
 interface Route {
   readonly upstream: Upstream
   /** The model name to send to this upstream. */
@@ -354,7 +359,12 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
   // generate
   // -------------------------------------------------------------------------------------------
 
-  const generateLane = (b: Begin, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) => {
+  const generateLane = (
+    b: Begin,
+    request: ChatCompletion.ChatRequest,
+    options: LanguageModel.CallOptions | undefined,
+    lane: Lane = { upstream: undefined }
+  ) => {
     const { plan, ctx, clock } = b
     const loop: Effect.Effect<Chat, ModelError.ModelError> = Effect.suspend(() => {
       const route = plan.next()
@@ -375,6 +385,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
             if (Exit.isSuccess(exit)) {
               upstream.stats.generate.record(elapsed, settings.alpha)
               ctx.trace.upstream = upstream.name
+              lane.upstream = upstream.name
             }
             finish(upstream, "generate", exit, elapsed, false)
           })
@@ -397,7 +408,12 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
    * chunk), so a failure before any content moves on without a stray role chunk downstream;
    * after that, failures pass through (they are stream-resume's).
    */
-  const streamLane = (b: Begin, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) => {
+  const streamLane = (
+    b: Begin,
+    request: ChatCompletion.ChatRequest,
+    options: LanguageModel.CallOptions | undefined,
+    lane: Lane = { upstream: undefined }
+  ) => {
     const { plan, ctx, clock } = b
     let committed = false
     const attempt = (): Stream.Stream<Chunk_, ModelError.ModelError> => {
@@ -409,6 +425,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       const commit = (now: number, content: boolean) => {
         committed = true
         ctx.trace.upstream = upstream.name
+        lane.upstream = upstream.name
         if (content) {
           const ttft = now - started
           upstream.stats.stream.record(ttft, settings.alpha)
@@ -506,14 +523,17 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
 
   const hedgedGenerate = (b: Begin, delay: number, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined) =>
     Effect.gen(function*() {
-      const first = yield* Effect.fork(generateLane(b, request, options))
+      const lanes: [Lane, Lane] = [{ upstream: undefined }, { upstream: undefined }]
+      const first = yield* Effect.fork(generateLane(b, request, options, lanes[0]))
       const early = yield* Effect.timeoutOption(Fiber.await(first), Duration.millis(delay))
       if (Option.isSome(early)) return yield* early.value
       if (!mayHedge(b)) return yield* Fiber.join(first)
       yield* logHedge(b, delay)
-      const second = yield* Effect.fork(generateLane(b, request, options))
+      const second = yield* Effect.fork(generateLane(b, request, options, lanes[1]))
       const [winner, completion] = yield* settle([first, second], [Effect.asVoid(Fiber.interrupt(first)), Effect.asVoid(Fiber.interrupt(second))])
       if (winner === 1) bump(hedgeOutcomes.won)
+      // Both lanes may have finished before the race was settled: the trace names the winner.
+      b.ctx.trace.upstream = lanes[winner].upstream
       return completion
     })
 
@@ -539,10 +559,11 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       const scope = yield* Effect.scope
       const open = Effect.gen(function*() {
         const laneScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-        const pull = yield* Scope.extend(Stream.toPull(streamLane(b, request, options)), laneScope)
+        const lane: Lane = { upstream: undefined }
+        const pull = yield* Scope.extend(Stream.toPull(streamLane(b, request, options, lane)), laneScope)
         const fiber = yield* Effect.forkIn(untilCommit(pull), laneScope)
         // Closed as interrupted, so the lane's attempt records it was cancelled.
-        return { pull, fiber, close: Effect.fiberIdWith((id) => Scope.close(laneScope, Exit.interrupt(id))) }
+        return { lane, pull, fiber, close: Effect.fiberIdWith((id) => Scope.close(laneScope, Exit.interrupt(id))) }
       })
       const continueWith = (
         lane: Effect.Effect.Success<typeof open>,
@@ -563,7 +584,9 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       const h = yield* open
       const [winner, first] = yield* settle([a.fiber, h.fiber], [a.close, h.close])
       if (winner === 1) bump(hedgeOutcomes.won)
-      return continueWith(winner === 0 ? a : h, first)
+      const won = winner === 0 ? a : h
+      b.ctx.trace.upstream = won.lane.upstream
+      return continueWith(won, first)
     }))
 
   return {
