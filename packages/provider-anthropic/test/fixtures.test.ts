@@ -8,6 +8,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { readFileSync } from "node:fs"
 import { Readable } from "node:stream"
+import { splitAt } from "../../provider-openai/test/support/probe.js"
 import * as Wire from "../src/internal/wire.js"
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url))
@@ -21,7 +22,7 @@ const responseOf = (parts: ReadonlyArray<Uint8Array>): UpstreamHttp.Response => 
 
 const decodeWire = (parts: ReadonlyArray<Uint8Array>) =>
   Stream.runCollect(
-    AdapterKit.sseChunks("anthropic", responseOf(parts), "claude-test", Wire.frameHandler("anthropic", "claude-test", 1751920100, (s) => s, () => {}))
+    AdapterKit.sseChunks("anthropic", responseOf(parts), "claude-test", Wire.frameHandler("anthropic", "claude-test", 1751920100, (s) => s))
   ).pipe(Effect.map(Chunk.toArray), Effect.either)
 
 const right = (result: unknown) => (result as { right: Array<ChatCompletion.ChatCompletionChunk> }).right
@@ -134,13 +135,7 @@ describe("Anthropic wire fixtures: streams", () => {
   it("decodes the same chunks however the bytes are split", () =>
     fc.assert(fc.asyncProperty(fc.array(fc.nat(), { maxLength: 12 }), async (cuts) => {
       const wire = fixture("stream.sse")
-      const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b)
-      const parts: Array<Uint8Array> = []
-      let last = 0
-      for (const p of [...points, wire.length]) {
-        if (p > last) parts.push(wire.subarray(last, p))
-        last = p
-      }
+      const parts = splitAt(wire, cuts)
       expect(text(right(await Effect.runPromise(decodeWire(parts))))).toBe("The capital of France is Paris — très belle.")
     }), { numRuns: 40 }))
 

@@ -1,14 +1,10 @@
-import { type ChatCompletion, RequestContext } from "@breakwater/core"
+import type { ChatCompletion, LanguageModel } from "@breakwater/core"
 import { AnthropicProvider } from "@breakwater/provider-anthropic"
 import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { inspect } from "node:util"
+import { probe } from "../../provider-openai/test/support/probe.js"
 import * as Upstream from "../../provider-openai/test/support/upstream.js"
 
 // The worst case: an upstream that echoes the key it received in every error it sends.
@@ -36,10 +32,6 @@ const behaviors: ReadonlyArray<Upstream.Behavior> = [
 describe("the provider key never leaves the socket", () => {
   it.scopedLive("no error, cause or log line of any error class contains the key", () =>
     Effect.gen(function*() {
-      const logs: Array<string> = []
-      const logger = Logger.make(({ message, annotations, cause }) => {
-        logs.push(inspect({ message, annotations: [...annotations], cause: Cause.pretty(cause) }, { depth: 8 }))
-      })
       const server = yield* Upstream.start("", Upstream.dynamic((r) => behaviors[(r.body.messages[0].content[0].text as string).length - 1]!))
       const model = yield* AnthropicProvider.make({ baseUrl: server.baseUrl, apiKey: Redacted.make(CANARY) })
       const closed = yield* Effect.scoped(Upstream.start("", Upstream.silent))
@@ -47,31 +39,13 @@ describe("the provider key never leaves the socket", () => {
       const silent = yield* Upstream.start("", Upstream.silent)
       const slow = yield* AnthropicProvider.make({ baseUrl: silent.baseUrl, apiKey: Redacted.make(CANARY), headersTimeout: 100 })
 
-      const tags = new Set<string>()
-      const run = (effect: Effect.Effect<unknown, { _tag: string }>) =>
-        Effect.gen(function*() {
-          const exit = yield* Effect.exit(effect.pipe(
-            Effect.tapError((e) => Effect.logError("upstream call failed", e)),
-            Effect.provideService(RequestContext.RequestContext, RequestContext.make()),
-            Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
-            Logger.withMinimumLogLevel(LogLevel.All)
-          ))
-          expect(Exit.isFailure(exit)).toBe(true)
-          const cause = (exit as Exit.Failure<unknown, { _tag: string; reason?: string }>).cause
-          const error = Cause.squash(cause) as { _tag: string; reason?: string }
-          tags.add(error.reason === undefined ? error._tag : `${error._tag}:${error.reason}`)
-          expect(`${Cause.pretty(cause)}\n${inspect(error, { depth: 8, showHidden: true })}`).not.toContain(CANARY)
-        })
-      for (let i = 1; i <= behaviors.length; i++) {
-        const r: ChatCompletion.ChatRequest = { ...request, messages: [{ role: "user", content: "x".repeat(i) }] }
-        yield* run(model.generate(r))
-        yield* run(Stream.runDrain(model.stream(r)))
-      }
-      for (const m of [refused, slow]) {
-        yield* run(m.generate(request))
-        yield* run(Stream.runDrain(m.stream(request)))
-      }
-      expect([...tags].sort()).toEqual([
+      const calls = (m: LanguageModel.Service, r: ChatCompletion.ChatRequest) => [m.generate(r), Stream.runDrain(m.stream(r))]
+      const all = []
+      for (let i = 1; i <= behaviors.length; i++) all.push(...calls(model, { ...request, messages: [{ role: "user", content: "x".repeat(i) }] }))
+      all.push(...calls(refused, request), ...calls(slow, request))
+      const failures = yield* Effect.forEach(all, probe)
+
+      expect([...new Set(failures.map((f) => (f.reason === undefined ? f.tag : `${f.tag}:${f.reason}`)))].sort()).toEqual([
         "BadRequest",
         "ConnectionFailed",
         "ContextTooLong",
@@ -86,7 +60,10 @@ describe("the provider key never leaves the socket", () => {
         "UpstreamAuth",
         "UpstreamUnavailable"
       ])
-      for (const line of logs) expect(line).not.toContain(CANARY)
+      for (const failure of failures) {
+        expect(failure.text).not.toContain(CANARY)
+        for (const line of failure.logs) expect(line).not.toContain(CANARY)
+      }
       expect(server.requests[0]!.headers["x-api-key"]).toBe(CANARY)
     }))
 })

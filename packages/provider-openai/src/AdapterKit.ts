@@ -9,6 +9,7 @@
  */
 import type { ChatCompletion, ModelError, SseCodec, UpstreamHttp } from "@breakwater/core"
 import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
 import * as internal from "./internal/kit.js"
@@ -82,7 +83,9 @@ export type FrameHandler = (event: SseCodec.SseEvent, context: FrameContext) => 
  * stream stops at the handler's `"done"` or failure; a body that ends first fails with
  * `StreamInterrupted{reason:"no-terminator"}`, a socket error with `reason:"reset"`. Ending the
  * stream early (interruption included) destroys the body, which closes the upstream socket.
- * `model` names heartbeats sent before the first chunk.
+ * Reaching the handler's `"done"` marks the response complete (`UpstreamHttp.markComplete`), so
+ * its connection is kept. `model` names heartbeats sent before the first chunk; `onFirst` sees
+ * the first chunk emitted.
  *
  * @since 0.1.0
  * @category constructors
@@ -91,8 +94,42 @@ export const sseChunks: (
   upstream: string,
   response: UpstreamHttp.Response,
   model: string,
-  handler: FrameHandler
+  handler: FrameHandler,
+  onFirst?: (chunk: ChatCompletion.ChatCompletionChunk) => void
 ) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> = internal.sseChunks
+
+/**
+ * One non-streaming upstream call under the adapters' conventions: `trace.attempts` counted at
+ * the start; the JSON body decoded by `decode`; `trace.upstream` and `trace.model` (the
+ * completion's, else `model`) set on success.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generateCall: (
+  http: UpstreamHttp.UpstreamHttp,
+  request: UpstreamHttp.Request,
+  readError: UpstreamHttp.ErrorBodyReader,
+  model: string,
+  decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
+) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> = internal.generateCall
+
+/**
+ * One streaming upstream call under the adapters' conventions: `trace.attempts` counted at the
+ * start; once the upstream accepts the stream, `trace.upstream` and `trace.model` (`model`, then
+ * the first chunk's) set, and the body decoded with `sseChunks` and the handler `handler` makes
+ * (an effect, so a handler can hold per-stream state or read the clock).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const streamCall: (
+  http: UpstreamHttp.UpstreamHttp,
+  request: UpstreamHttp.Request,
+  readError: UpstreamHttp.ErrorBodyReader,
+  model: string,
+  handler: Effect.Effect<FrameHandler>
+) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> = internal.streamCall
 
 /**
  * Transport settings shared by the adapters' options, passed to `UpstreamHttp.make`.

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs"
 import { Readable } from "node:stream"
 import * as Kit from "../src/internal/kit.js"
 import * as OpenAi from "../src/internal/openai.js"
+import { splitAt } from "./support/probe.js"
 
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url))
 const json = (name: string): unknown => JSON.parse(fixture(name).toString("utf8"))
@@ -23,7 +24,7 @@ const responseOf = (parts: ReadonlyArray<Uint8Array>, error?: Error): UpstreamHt
 }
 
 const decodeWire = (parts: ReadonlyArray<Uint8Array>, error?: Error) =>
-  Stream.runCollect(Kit.sseChunks("openai", responseOf(parts, error), "gpt-test", OpenAi.frameHandler("openai", (s) => s, () => {}))).pipe(
+  Stream.runCollect(Kit.sseChunks("openai", responseOf(parts, error), "gpt-test", OpenAi.frameHandler("openai", (s) => s))).pipe(
     Effect.map(Chunk.toArray),
     Effect.either
   )
@@ -72,14 +73,8 @@ describe("OpenAI wire fixtures", () => {
   it("decodes the same chunks however the bytes are split (UTF-8 characters included)", () =>
     fc.assert(fc.asyncProperty(fc.array(fc.nat(), { maxLength: 12 }), async (cuts) => {
       const wire = fixture("stream-usage.sse")
-      const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b)
-      const parts: Array<Uint8Array> = []
-      let last = 0
-      for (const p of [...points, wire.length]) {
-        parts.push(wire.subarray(last, p))
-        last = p
-      }
-      const result = await Effect.runPromise(decodeWire(parts.filter((p) => p.length > 0)))
+      const parts = splitAt(wire, cuts)
+      const result = await Effect.runPromise(decodeWire(parts))
       expect(result._tag).toBe("Right")
       expect(text((result as { right: Array<ChatCompletion.ChatCompletionChunk> }).right)).toBe("The capital of France is Paris — très belle.")
     }), { numRuns: 40 }))
@@ -122,7 +117,7 @@ describe("OpenAI wire fixtures", () => {
       const cut = Buffer.from(wire.slice(0, wire.indexOf("data: [DONE]")))
       const got: Array<ChatCompletion.ChatCompletionChunk> = []
       const error = yield* Effect.flip(Stream.runForEach(
-        Kit.sseChunks("openai", responseOf([cut]), "gpt-test", OpenAi.frameHandler("openai", (s) => s, () => {})),
+        Kit.sseChunks("openai", responseOf([cut]), "gpt-test", OpenAi.frameHandler("openai", (s) => s)),
         (c) => Effect.sync(() => got.push(c))
       ))
       expect(got.length).toBe(7)

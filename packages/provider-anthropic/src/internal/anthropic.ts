@@ -1,4 +1,4 @@
-import { type ChatCompletion, Continuation, type LanguageModel, ModelError, RequestContext, UpstreamHttp } from "@breakwater/core"
+import { type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
 import { AdapterKit } from "@breakwater/provider-openai"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -47,43 +47,25 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
           : new ModelError.BadRequest({ message: `${name}: the request cannot be translated`, upstream: name, cause: error })
     })
 
+  const decode = (json: unknown) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const decoded = Wire.decodeMessage(name, json, Math.floor(now / 1000), scrub)
+      return ModelError.isModelError(decoded) ? Effect.fail(decoded) : Effect.succeed(decoded)
+    })
+
   const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
     Effect.flatMap(encode(request, options, false), (body) =>
-      Effect.flatMap(RequestContext.RequestContext, (context) => {
-        context.trace.attempts++
-        return http.request({ path: "/v1/messages", headers: jsonHeaders, body }, readError).pipe(
-          Effect.flatMap((response) => UpstreamHttp.readJson(name, response)),
-          Effect.flatMap((json) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const decoded = Wire.decodeMessage(name, json, Math.floor(now / 1000), scrub)
-              return ModelError.isModelError(decoded) ? Effect.fail(decoded) : Effect.succeed(decoded)
-            })
-          ),
-          Effect.tap((completion) => {
-            context.trace.upstream = name
-            context.trace.model = completion.model || request.model
-          })
-        )
-      }))
+      AdapterKit.generateCall(http, { path: "/v1/messages", headers: jsonHeaders, body }, readError, request.model, decode))
 
   const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    Stream.unwrap(Effect.flatMap(encode(request, options, true), (body) =>
-      Effect.flatMap(RequestContext.RequestContext, (context) => {
-        context.trace.attempts++
-        return Effect.flatMap(http.request({ path: "/v1/messages", headers: sseHeaders, body }, readError), (response) =>
-          Effect.map(Clock.currentTimeMillis, (now) => {
-            context.trace.upstream = name
-            context.trace.model = request.model
-            return AdapterKit.sseChunks(
-              name,
-              response,
-              request.model,
-              Wire.frameHandler(name, request.model, Math.floor(now / 1000), scrub, (model) => {
-                context.trace.model = model
-              })
-            )
-          }))
-      })))
+    Stream.unwrap(Effect.map(encode(request, options, true), (body) =>
+      AdapterKit.streamCall(
+        http,
+        { path: "/v1/messages", headers: sseHeaders, body },
+        readError,
+        request.model,
+        Effect.map(Clock.currentTimeMillis, (now) => Wire.frameHandler(name, request.model, Math.floor(now / 1000), scrub))
+      )))
 
   return { generate, stream }
 }

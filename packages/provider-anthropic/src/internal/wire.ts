@@ -273,8 +273,7 @@ export const frameHandler = (
   upstream: string,
   model: string,
   created: number,
-  scrub: AdapterKit.Scrub,
-  onStart: (model: string) => void
+  scrub: AdapterKit.Scrub
 ): AdapterKit.FrameHandler => {
   let id = ""
   let inputTokens = 0
@@ -304,7 +303,6 @@ export const frameHandler = (
         id = message.id ?? id
         model = message.model ?? model
         inputTokens = promptTokens(message.usage)
-        onStart(model)
         context.emit(chunk({ role: "assistant", content: "" }))
         return undefined
       }

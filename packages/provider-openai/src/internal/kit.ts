@@ -1,7 +1,8 @@
-import { ChatCompletion, ModelError, SseCodec, UpstreamHttp } from "@breakwater/core"
+import { ChatCompletion, ModelError, RequestContext, SseCodec, UpstreamHttp } from "@breakwater/core"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -93,7 +94,8 @@ export const sseChunks = (
   upstream: string,
   response: UpstreamHttp.Response,
   model: string,
-  handler: FrameHandler
+  handler: FrameHandler,
+  onFirst?: (chunk: ChatCompletion.ChatCompletionChunk) => void
 ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
   Stream.suspend(() => {
     let received = 0
@@ -104,7 +106,7 @@ export const sseChunks = (
     const context: FrameContext = {
       emit: (chunk) => {
         out.push(chunk)
-        received++
+        if (received++ === 0 && onFirst !== undefined) onFirst(chunk)
         id = chunk.id
         model = chunk.model
         created = chunk.created
@@ -157,6 +159,46 @@ export const sseChunks = (
       })
     return Stream.pipeThroughChannel(UpstreamHttp.bodyStream(upstream, response, () => received), loop)
   })
+
+/** @internal */
+export const generateCall = (
+  http: UpstreamHttp.UpstreamHttp,
+  request: UpstreamHttp.Request,
+  readError: UpstreamHttp.ErrorBodyReader,
+  model: string,
+  decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
+): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
+  Effect.flatMap(RequestContext.RequestContext, (context) => {
+    context.trace.attempts++
+    return http.request(request, readError).pipe(
+      Effect.flatMap((response) => UpstreamHttp.readJson(http.name, response)),
+      Effect.flatMap(decode),
+      Effect.tap((completion) => {
+        context.trace.upstream = http.name
+        context.trace.model = completion.model || model
+      })
+    )
+  })
+
+/** @internal */
+export const streamCall = (
+  http: UpstreamHttp.UpstreamHttp,
+  request: UpstreamHttp.Request,
+  readError: UpstreamHttp.ErrorBodyReader,
+  model: string,
+  handler: Effect.Effect<FrameHandler>
+): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
+  Stream.unwrap(Effect.flatMap(RequestContext.RequestContext, (context) => {
+    context.trace.attempts++
+    return Effect.flatMap(http.request(request, readError), (response) =>
+      Effect.map(handler, (frames) => {
+        context.trace.upstream = http.name
+        context.trace.model = model
+        return sseChunks(http.name, response, model, frames, (chunk) => {
+          if (chunk.model) context.trace.model = chunk.model
+        })
+      }))
+  }))
 
 /** @internal */
 export const DurationInput = Schema.declare(

@@ -1,11 +1,4 @@
-import {
-  type ChatCompletion,
-  Continuation,
-  type LanguageModel,
-  ModelError,
-  RequestContext,
-  UpstreamHttp
-} from "@breakwater/core"
+import { type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
@@ -80,38 +73,30 @@ export const decodeCompletion = (
 
 /**
  * Translates one SSE event of an OpenAI stream. `data: [DONE]` ends it; an error object becomes
- * `StreamInterrupted{reason:"error-event"}` whose cause is the classified error.
+ * `StreamInterrupted{reason:"error-event"}` whose cause is the classified error. Stateless.
  *
  * @internal
  */
-export const frameHandler = (upstream: string, scrub: Kit.Scrub, onFirst: (chunk: ChatCompletion.ChatCompletionChunk) => void): Kit.FrameHandler => {
-  let first = true
-  return (event, context) => {
-    const data = event.data
-    if (data === "[DONE]") return "done"
-    let json: unknown
-    try {
-      json = JSON.parse(data)
-    } catch (cause) {
-      return context.interrupted("malformed", "a stream frame is not JSON", cause)
-    }
-    if (json === null || typeof json !== "object") return context.interrupted("malformed", "a stream frame is not a JSON object")
-    const error = (json as { error?: unknown }).error
-    if (error !== undefined && error !== null) {
-      const cause = Kit.fromErrorObject(upstream, error, scrub)
-      return context.interrupted("error-event", `error event in the stream: ${cause.message}`, cause)
-    }
-    if (!Array.isArray((json as { choices?: unknown }).choices)) {
-      return context.interrupted("malformed", "a stream frame is not a chat completion chunk")
-    }
-    const chunk = json as ChatCompletion.ChatCompletionChunk
-    if (first) {
-      first = false
-      onFirst(chunk)
-    }
-    context.emit(chunk)
-    return undefined
+export const frameHandler = (upstream: string, scrub: Kit.Scrub): Kit.FrameHandler => (event, context) => {
+  const data = event.data
+  if (data === "[DONE]") return "done"
+  let json: unknown
+  try {
+    json = JSON.parse(data)
+  } catch (cause) {
+    return context.interrupted("malformed", "a stream frame is not JSON", cause)
   }
+  if (json === null || typeof json !== "object") return context.interrupted("malformed", "a stream frame is not a JSON object")
+  const error = (json as { error?: unknown }).error
+  if (error !== undefined && error !== null) {
+    const cause = Kit.fromErrorObject(upstream, error, scrub)
+    return context.interrupted("error-event", `error event in the stream: ${cause.message}`, cause)
+  }
+  if (!Array.isArray((json as { choices?: unknown }).choices)) {
+    return context.interrupted("malformed", "a stream frame is not a chat completion chunk")
+  }
+  context.emit(json as ChatCompletion.ChatCompletionChunk)
+  return undefined
 }
 
 /** @internal */
@@ -132,39 +117,21 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
   const jsonHeaders = { ...settings.headers, "content-type": "application/json", accept: "application/json", ...auth }
   const sseHeaders = { ...jsonHeaders, accept: "text/event-stream" }
 
-  const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    Effect.flatMap(RequestContext.RequestContext, (context) => {
-      context.trace.attempts++
-      const prepared = prepare(request, options, settings.continuation)
-      const body = encodeRequest(prepared.request, false, prepared.prefill && settings.continueFinalMessage)
-      return http.request({ path, headers: jsonHeaders, body }, readError).pipe(
-        Effect.flatMap((response) => UpstreamHttp.readJson(name, response)),
-        Effect.flatMap((json) => decodeCompletion(name, json, scrub)),
-        Effect.tap((completion) => {
-          context.trace.upstream = name
-          context.trace.model = completion.model || request.model
-        })
-      )
-    })
+  const frames = Effect.succeed(frameHandler(name, scrub))
+  const decode = (json: unknown) => decodeCompletion(name, json, scrub)
+
+  const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) => {
+    const prepared = prepare(request, options, settings.continuation)
+    const body = encodeRequest(prepared.request, false, prepared.prefill && settings.continueFinalMessage)
+    return Kit.generateCall(http, { path, headers: jsonHeaders, body }, readError, request.model, decode)
+  }
 
   const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    Stream.unwrap(Effect.flatMap(RequestContext.RequestContext, (context) => {
-      context.trace.attempts++
+    Stream.suspend(() => {
       const prepared = prepare(request, options, settings.continuation)
       const body = encodeRequest(prepared.request, true, prepared.prefill && settings.continueFinalMessage)
-      return Effect.map(http.request({ path, headers: sseHeaders, body }, readError), (response) => {
-        context.trace.upstream = name
-        context.trace.model = request.model
-        return Kit.sseChunks(
-          name,
-          response,
-          request.model,
-          frameHandler(name, scrub, (chunk) => {
-            if (chunk.model) context.trace.model = chunk.model
-          })
-        )
-      })
-    }))
+      return Kit.streamCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames)
+    })
 
   return { generate, stream }
 }
