@@ -15,7 +15,7 @@ import { join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import { setTimeout as sleep } from "node:timers/promises"
-import { canPin, cpuMs, pinPid, rssKiB, startNode } from "./internal/procs.mjs"
+import { canPin, cpuMs, machineBusyMs, pinPid, rssKiB, startNode } from "./internal/procs.mjs"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const BENCH = join(ROOT, "bench")
@@ -92,7 +92,7 @@ const gatewayConfig = (upstreamUrl, streams) => ({
 const TARGETS = {
   baseline: ({ upstream }) => startNode({
     name: "baseline",
-    args: [...profArgs, join(BENCH, "baseline-proxy.mjs"), "--upstream", upstream.url, "--connections", String(Math.max(8192, P.memory.streams * 2))],
+    args: ["--expose-gc", ...profArgs, join(BENCH, "baseline-proxy.mjs"), "--upstream", upstream.url, "--connections", String(Math.max(8192, P.memory.streams * 2))],
     cpu: SERVER_CPU,
     ready: /baseline listening on (http:\/\/\S+)/
   }),
@@ -102,7 +102,7 @@ const TARGETS = {
     writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, P.memory.streams), null, 2))
     return startNode({
       name: "gateway",
-      args: ["--import", GUARD, ...profArgs, GATEWAY_MAIN, file],
+      args: ["--expose-gc", "--import", GUARD, ...profArgs, GATEWAY_MAIN, file],
       cpu: SERVER_CPU,
       env: { BREAKWATER_LOG_LEVEL: "warning" },
       ready: /listening on (http:\/\/[^\s)]+)/
@@ -121,19 +121,35 @@ const round = (x, d = 3) => (x === undefined || !Number.isFinite(x) ? undefined 
 
 let loadgen
 let upstream
+const noise = []
 const servers = {}
+
+/** CPU time of every bench process, this one included. */
+const benchCpuMs = () => {
+  const own = process.cpuUsage()
+  let total = (own.user + own.system) / 1000
+  for (const p of new Set([upstream, loadgen, ...Object.values(servers)])) {
+    try { total += cpuMs(p.pid) } catch { /* exited */ }
+  }
+  return total
+}
 
 /** Runs one load job against `server`, with its CPU time measured around it. */
 const measured = async (server, job) => {
   const cpu0 = cpuMs(server.pid)
   const rss0 = rssKiB(server.pid)
   const load0 = cpuMs(loadgen.pid) + (server === upstream ? 0 : cpuMs(upstream.pid))
+  const ours0 = benchCpuMs()
+  const busy0 = machineBusyMs()
   const result = await loadgen.call({ op: "run", job: { ...job, url: server.url } }, (job.durationMs ?? 60_000) + 60_000)
+  const busy1 = machineBusyMs()
+  const ours1 = benchCpuMs()
   const cpu1 = cpuMs(server.pid)
   const load1 = cpuMs(loadgen.pid) + (server === upstream ? 0 : cpuMs(upstream.pid))
   const served = result.ok ?? 0
   const cpu = cpu1 - cpu0
   await sleep(P.pauseMs)
+  noise.push(Math.max(0, (busy1 - busy0) - (ours1 - ours0)) / Math.max(1, result.elapsedMs))
   return {
     ...result,
     server: {
@@ -145,7 +161,9 @@ const measured = async (server, job) => {
     },
     // The load generator and the upstream share the other CPU: near 1.0 here means the load
     // side, not the server under test, bounded the run.
-    loadCpuUtilization: result.elapsedMs > 0 ? round((load1 - load0) / result.elapsedMs, 3) : undefined
+    loadCpuUtilization: result.elapsedMs > 0 ? round((load1 - load0) / result.elapsedMs, 3) : undefined,
+    // CPUs' worth of work by processes outside the bench during the run: the noise it suffered.
+    otherCpu: result.elapsedMs > 0 ? round(Math.max(0, (busy1 - busy0) - (ours1 - ours0)) / result.elapsedMs, 3) : undefined
   }
 }
 
@@ -175,6 +193,7 @@ const cases = {
         cpuPerRequestMs: median(rs.map((r) => r.server.cpuPerRequestMs)),
         cpuUtilization: median(rs.map((r) => r.server.cpuUtilization)),
         loadCpuUtilization: median(rs.map((r) => r.loadCpuUtilization)),
+        otherCpu: Math.max(...rs.map((r) => r.otherCpu ?? 0)),
         p50Ms: median(rs.map((r) => r.latencyMs.p50)),
         p99Ms: median(rs.map((r) => r.latencyMs.p99)),
         errors: rs.reduce((a, r) => a + r.errors, 0)
@@ -232,18 +251,21 @@ const cases = {
     await upstream.call({ op: "setDefault", behavior: { chunkDelayMs, words: 1_000 } })
     const rounds = {}
     try {
-      for (const n of targetNames()) rounds[n] = { idleKiB: rssKiB(servers[n].pid), rounds: [] }
+      for (const n of targetNames()) rounds[n] = { idle: await servers[n].memory(), rounds: [] }
       for (let r = 0; r < P.rounds; r++) {
         for (const n of targetNames()) {
           log(`  round ${r + 1}/${P.rounds}: ${n} (${streams} streams)`)
           const s = servers[n]
-          const before = rssKiB(s.pid)
+          const before = await s.memory()
           const opened = await loadgen.call({ op: "run", job: { kind: "hold-open", url: s.url, count: streams, timeoutMs: 60_000 } }, 120_000)
           await sleep(settleMs)
-          const open = rssKiB(s.pid)
+          // RSS as the OS sees it with every stream open, then the heap they retain after a GC.
+          const openRssKiB = rssKiB(s.pid)
+          const open = await s.memory()
           const closed = await loadgen.call({ op: "run", job: { kind: "hold-close" } }, 60_000)
           await sleep(settleMs)
-          rounds[n].rounds.push({ beforeKiB: before, openKiB: open, afterKiB: rssKiB(s.pid), ...opened, closed: closed.closed })
+          const after = await s.memory()
+          rounds[n].rounds.push({ before, openRssKiB, open, after, ...opened, closed: closed.closed })
         }
       }
     } finally {
@@ -252,16 +274,23 @@ const cases = {
     const summary = {}
     for (const [n, m] of Object.entries(rounds)) {
       const rs = m.rounds
-      const perStream = rs.map((r) => (r.established > 0 ? (r.openKiB - m.idleKiB) / r.established : undefined))
+      const first = rs[0]
+      const last = rs[rs.length - 1]
+      const kib = (bytes) => bytes / 1024
       summary[n] = {
         streams,
         established: Math.min(...rs.map((r) => r.established)),
-        idleKiB: m.idleKiB,
-        openKiB: rs.map((r) => r.openKiB),
-        afterKiB: rs.map((r) => r.afterKiB),
-        // The worst round, against the idle RSS measured before the first: conservative.
-        perStreamKiB: round(Math.max(...perStream.filter((x) => x !== undefined)), 2),
-        growthRatio: rs.length > 1 ? round(rs[rs.length - 1].openKiB / rs[0].openKiB, 3) : undefined
+        idleRssKiB: round(kib(m.idle?.rss ?? Number.NaN), 0),
+        openRssKiB: rs.map((r) => r.openRssKiB),
+        // RSS added per open stream in the first round, from the idle process after warm-up
+        // (later rounds reuse pages the first one committed, so they would under-report).
+        perStreamKiB: round((first.openRssKiB - kib(m.idle?.rss ?? Number.NaN)) / first.established, 2),
+        // Live heap per open stream after a full GC, median over rounds.
+        heapPerStreamKiB: round(median(rs.map((r) => (r.open && r.before ? kib(r.open.heapUsed - r.before.heapUsed) / r.established : undefined))), 2),
+        heapAfterKiB: rs.map((r) => round(kib(r.after?.heapUsed ?? Number.NaN), 0)),
+        rssAfterKiB: rs.map((r) => round(kib(r.after?.rss ?? Number.NaN), 0)),
+        // Growth: the live heap once every stream is closed, last round against the first.
+        heapGrowthRatio: rs.length > 1 && first.after && last.after ? round(last.after.heapUsed / first.after.heapUsed, 3) : undefined
       }
     }
     return { params: P.memory, rounds, summary }
@@ -319,6 +348,7 @@ const buildRows = (results) => {
     row("throughput (c=64)", "req/s", { baseline: fmt(t.baseline?.rps, 0), gateway: fmt(t.gateway?.rps, 0) }, cmp("ratio-min", t.baseline?.rps, t.gateway?.rps, { text: "≥ 0.70×", value: 0.7 }))
     row("throughput (c=64)", "server CPU ms/req", { baseline: fmt(t.baseline?.cpuPerRequestMs, 4), gateway: fmt(t.gateway?.cpuPerRequestMs, 4) }, cmp("ratio-max", t.baseline?.cpuPerRequestMs, t.gateway?.cpuPerRequestMs, { text: "≤ 1.50×", value: 1.5 }))
     row("throughput (c=64)", "server CPU utilisation", { baseline: fmt(t.baseline?.cpuUtilization), gateway: fmt(t.gateway?.cpuUtilization) }, { vsBaseline: "", target: "(1.00 = core saturated)" })
+    row("throughput (c=64)", "other processes' CPU (noise, max)", { baseline: fmt(t.baseline?.otherCpu), gateway: fmt(t.gateway?.otherCpu) }, { vsBaseline: "", target: "(0 = quiet machine)" })
     row("throughput (c=64)", "load-side CPU utilisation", { baseline: fmt(t.baseline?.loadCpuUtilization), gateway: fmt(t.gateway?.loadCpuUtilization) }, { vsBaseline: "", target: "(loadgen + upstream)" })
   }
   const l = results.latency?.summary
@@ -341,7 +371,8 @@ const buildRows = (results) => {
     const n = m.baseline?.streams ?? m.gateway?.streams
     const kb = (x) => (x === undefined ? undefined : (x * 1024) / 1000)
     rows.push({ case: `memory (${n} open streams)`, metric: "RSS per stream KB", baseline: fmt(kb(m.baseline?.perStreamKiB), 1), gateway: fmt(kb(m.gateway?.perStreamKiB), 1), vsBaseline: gwOk ? "" : "pending", target: "≤ 30 KB", pass: gwOk ? (m.gateway?.perStreamKiB !== undefined ? kb(m.gateway.perStreamKiB) <= 30 : undefined) : "pending" })
-    rows.push({ case: `memory (${n} open streams)`, metric: "RSS growth last/first round", baseline: fmt(m.baseline?.growthRatio, 3), gateway: fmt(m.gateway?.growthRatio, 3), vsBaseline: gwOk ? "" : "pending", target: "≤ 1.10", pass: gwOk ? (m.gateway?.growthRatio !== undefined ? m.gateway.growthRatio <= 1.1 : undefined) : "pending" })
+    rows.push({ case: `memory (${n} open streams)`, metric: "live heap per stream KB (after GC)", baseline: fmt(kb(m.baseline?.heapPerStreamKiB), 1), gateway: fmt(kb(m.gateway?.heapPerStreamKiB), 1), vsBaseline: "", target: "" })
+    rows.push({ case: `memory (${n} open streams)`, metric: "heap after close, last/first round", baseline: fmt(m.baseline?.heapGrowthRatio, 3), gateway: fmt(m.gateway?.heapGrowthRatio, 3), vsBaseline: gwOk ? "" : "pending", target: "≤ 1.10 (no growth)", pass: gwOk ? (m.gateway?.heapGrowthRatio !== undefined ? m.gateway.heapGrowthRatio <= 1.1 : undefined) : "pending" })
     rows.push({ case: `memory (${n} open streams)`, metric: "streams established", baseline: fmt(m.baseline?.established, 0), gateway: fmt(m.gateway?.established, 0), vsBaseline: "", target: `${n}`, pass: gwOk ? m.gateway?.established === n : "pending" })
   }
   const p = results.policy?.summary
@@ -354,6 +385,10 @@ const buildRows = (results) => {
     rows.push({ case: "policy in action (p50)", metric: "retried, 1 ms backoff route ms", gateway: fmt(g?.["retried-1ms-backoff"]?.p50Ms, 3), vsBaseline: gwOk ? added(g?.["retried-1ms-backoff"]?.p50Ms, g?.plain?.p50Ms) : "pending", target: "(the machinery alone)", pass: gwOk ? (g?.["retried-1ms-backoff"]?.errors === 0 && g?.["retried-1ms-backoff"]?.ok > 0) : "pending" })
     rows.push({ case: "policy in action (p50)", metric: "stream, undisturbed ms", baseline: fmt(b?.stream?.p50Ms, 3), gateway: fmt(g?.stream?.p50Ms, 3), vsBaseline: "", target: "" })
     rows.push({ case: "policy in action (p50)", metric: `resumed (cut after ${P.policy.cutAfterChunks}) ms`, gateway: fmt(g?.resumed?.p50Ms, 3), vsBaseline: gwOk ? added(g?.resumed?.p50Ms, g?.stream?.p50Ms) : "pending", target: "", pass: gwOk ? (g?.resumed?.errors === 0 && g?.resumed?.ok > 0) : "pending" })
+  }
+  if (noise.length > 0) {
+    const sorted = [...noise].sort((a, b) => a - b)
+    rows.push({ case: "machine", metric: "other processes' CPU during runs (median / max)", baseline: `${fmt(sorted[Math.floor(sorted.length / 2)])} / ${fmt(sorted[sorted.length - 1])}`, vsBaseline: "", target: "(CPUs; 0 = quiet)" })
   }
   return rows
 }

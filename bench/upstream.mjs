@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util"
 import { startFastUpstream } from "./internal/fast-upstream.mjs"
+import "./internal/orphan-guard.mjs"
 
 const { values } = parseArgs({
   options: {

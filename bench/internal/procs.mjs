@@ -60,6 +60,7 @@ export const startNode = ({ name, args, cpu, ipc = false, env = {}, ready, timeo
     })
     children.add(child)
     const tail = []
+    const lineListeners = new Set()
     let settled = false
     const timer = setTimeout(() => fail(new Error(`${name} did not print its ready line within ${timeoutMs} ms`)), timeoutMs)
     const fail = (error) => {
@@ -74,6 +75,7 @@ export const startNode = ({ name, args, cpu, ipc = false, env = {}, ready, timeo
       // Always drained (a full pipe would stall the child); only the last lines are kept.
       for (const line of data.toString("utf8").split("\n")) {
         if (line === "") continue
+        for (const f of lineListeners) f(line)
         tail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line)
         if (tail.length > 40) tail.shift()
         if (!settled) {
@@ -134,6 +136,20 @@ export const startNode = ({ name, args, cpu, ipc = false, env = {}, ready, timeo
         pending.set(id, { resolve: res, reject: rej, timer: t })
         child.send({ ...msg, id })
       }),
+      /**
+       * After a full GC in the child (SIGUSR2, see orphan-guard.mjs): `{ rss, heapUsed, … }` in
+       * bytes, or undefined when the child does not answer within 10 s.
+       */
+      memory: () => new Promise((res) => {
+        const done = (value) => { clearTimeout(t); lineListeners.delete(listen); res(value) }
+        const listen = (line) => {
+          const m = /^bench-memory (\{.*\})$/.exec(line)
+          if (m !== null) done(JSON.parse(m[1]))
+        }
+        const t = setTimeout(() => done(undefined), 10_000)
+        lineListeners.add(listen)
+        child.kill("SIGUSR2")
+      }),
       alive: () => child.exitCode === null && child.signalCode === null,
       /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
       stop: (graceMs = 5_000) => new Promise((res) => {
@@ -161,4 +177,13 @@ export const cpuMs = (pid) => {
 export const rssKiB = (pid) => {
   const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
   return m === null ? Number.NaN : Number(m[1])
+}
+
+/** CPU time all processes of the machine spent busy (not idle, not iowait), in milliseconds. */
+export const machineBusyMs = () => {
+  clockTick ??= 100
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]
+  const t = line.trim().split(/\s+/).slice(1).map(Number)
+  const total = t.reduce((a, b) => a + b, 0)
+  return ((total - t[3] - (t[4] ?? 0)) * 1000) / clockTick
 }
