@@ -48,6 +48,13 @@ export * as ConfigLoader from "./ConfigLoader.js"
 export * as Gateway from "./Gateway.js"
 
 /**
+ * Building a gateway (the full layer stack) from a config.
+ *
+ * @since 0.1.0
+ */
+export * as GatewayBuilder from "./GatewayBuilder.js"
+
+/**
  * The runtime and JSON logging hosts share.
  *
  * @since 0.1.0

@@ -1,0 +1,52 @@
+/**
+ * Builds a gateway from a config: the layer stack of DESIGN.md for every route, over one
+ * per-upstream stack shared by the routes that use it.
+ *
+ * ```
+ * route "gpt-4o"  : deadline → stream-resume → retry → router ─┬─ upstream "openai"    : breaker → attempt timeout → adapter
+ * route "claude"  : deadline → stream-resume → retry → router ─┴─ upstream "anthropic" : breaker → attempt timeout → adapter
+ * ```
+ *
+ * Upstreams are built once (one connection pool and one breaker each), whatever the number of
+ * routes. The retry budget is one per gateway (every route draws on it), so an outage of a
+ * shared upstream cannot multiply retries by the number of routes.
+ *
+ * @since 0.1.0
+ */
+import type { LanguageModel } from "@breakwater/core"
+import type * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { GatewayService } from "./Gateway.js"
+import type { Gateway } from "./Gateway.js"
+import type { GatewayConfig } from "./GatewayConfig.js"
+import * as internal from "./internal/builder.js"
+
+/**
+ * Replaces the adapter of named upstreams (tests, or a provider Breakwater has no adapter for);
+ * the upstream keeps its breaker and attempt timeouts from the config.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Overrides {
+  readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined
+}
+
+/**
+ * Builds the gateway; pools, breakers and budgets live as long as the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (config: GatewayConfig, overrides?: Overrides) => Effect.Effect<Gateway, never, Scope.Scope> =
+  internal.make
+
+/**
+ * The gateway as a layer providing `GatewayService`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: GatewayConfig, overrides?: Overrides): Layer.Layer<GatewayService> =>
+  Layer.scoped(GatewayService, internal.make(config, overrides))

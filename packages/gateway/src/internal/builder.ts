@@ -1,0 +1,202 @@
+import type { LanguageModel } from "@breakwater/core"
+import { ModelError } from "@breakwater/core"
+import { AnthropicProvider } from "@breakwater/provider-anthropic"
+import { OpenAiProvider } from "@breakwater/provider-openai"
+import { RetryBudget, Retry } from "@breakwater/retry"
+import { Router } from "@breakwater/router"
+import { AttemptTimeout, Deadline } from "@breakwater/timeout"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Gateway, Health, ServerSettings } from "../Gateway.js"
+import type { GatewayConfig } from "../GatewayConfig.js"
+import * as Breakers from "./breakers.js"
+import * as Resume from "./resume.js"
+import * as Settings from "./settings.js"
+
+type UpstreamConfig = GatewayConfig["upstreams"][string]
+type RouteConfig = GatewayConfig["routes"][string]
+
+interface BuiltUpstream {
+  readonly name: string
+  readonly provider: string
+  readonly model: LanguageModel.Service
+}
+
+const adapter = (
+  name: string,
+  upstream: UpstreamConfig,
+  connect: Duration.Duration
+): Effect.Effect<LanguageModel.Service, never, Scope.Scope> => {
+  const transport = {
+    name,
+    ...(upstream.baseUrl === undefined ? {} : { baseUrl: upstream.baseUrl }),
+    ...(upstream.apiKey === undefined ? {} : { apiKey: upstream.apiKey }),
+    ...(upstream.headers === undefined ? {} : { headers: upstream.headers }),
+    ...(upstream.continuation === undefined ? {} : { continuation: upstream.continuation }),
+    ...(upstream.connections === undefined ? {} : { connections: upstream.connections }),
+    connectTimeout: connect
+  }
+  return upstream.provider === "anthropic"
+    ? AnthropicProvider.make(transport)
+    : OpenAiProvider.make({
+      ...transport,
+      ...(upstream.azureApiVersion === undefined ? {} : { azure: { apiVersion: upstream.azureApiVersion } })
+    })
+}
+
+/** Per upstream: breaker → attempt timeout → adapter (or the override in its place). */
+const buildUpstream = (
+  name: string,
+  upstream: UpstreamConfig,
+  config: GatewayConfig,
+  breakers: Breakers.Breakers,
+  override: LanguageModel.Service | undefined
+): Effect.Effect<BuiltUpstream, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const timeouts = Settings.timeouts(config, upstream)
+    const base = override ?? (yield* adapter(name, upstream, timeouts.connect))
+    const timed = yield* AttemptTimeout.withPolicy(base, {
+      headers: timeouts.headers,
+      firstToken: timeouts.firstToken,
+      idle: timeouts.idle
+    })
+    const guarded = yield* breakers.wrap(name, Settings.breaker(config, upstream), timed)
+    return { name, provider: upstream.provider, model: guarded }
+  })
+
+/** The upstream's own name for the client's model `model` on this route. */
+const upstreamModel = (model: string, target: RouteConfig["upstreams"][number], upstream: UpstreamConfig): string => {
+  if (typeof target !== "string" && target.model !== undefined) return target.model
+  const models = upstream.models
+  if (models !== undefined && !Array.isArray(models)) return (models as Record<string, string>)[model] ?? model
+  return model
+}
+
+/** Per route: deadline → stream-resume → retry → router. */
+const buildRoute = (
+  model: string,
+  route: RouteConfig,
+  config: GatewayConfig,
+  upstreams: ReadonlyMap<string, BuiltUpstream>,
+  breakers: Breakers.Breakers
+): Effect.Effect<LanguageModel.Service, never, Scope.Scope | RetryBudget.RetryBudgetStore> =>
+  Effect.gen(function*() {
+    const targets = route.upstreams.map((target) => {
+      const name = typeof target === "string" ? target : target.upstream
+      const upstream = upstreams.get(name)!
+      return {
+        name,
+        model: upstream.model,
+        models: { [model]: upstreamModel(model, target, config.upstreams[name]!) },
+        ...(typeof target !== "string" && target.weight !== undefined ? { weight: target.weight } : {}),
+        ...(config.upstreams[name]!.maxConcurrent === undefined ? {} : { maxConcurrent: config.upstreams[name]!.maxConcurrent }),
+        ...(config.upstreams[name]!.maxQueue === undefined ? {} : { maxQueue: config.upstreams[name]!.maxQueue }),
+        isAvailable: breakers.isAvailable
+      }
+    })
+    const hedging = route.hedging
+    const routed = yield* Router.make({
+      upstreams: targets,
+      strategy: route.strategy ?? Settings.strategy,
+      ...(hedging === undefined ? {} : {
+        hedging: {
+          delay: hedging.delay,
+          ...(hedging.budgetRatio === undefined ? {} : { budget: { ratio: hedging.budgetRatio } })
+        }
+      })
+    })
+    const retry = Settings.retry(config, route)
+    const retried = retry.enabled
+      ? yield* Retry.withPolicy(routed, {
+        maxRetries: retry.maxRetries,
+        baseDelay: retry.baseDelay,
+        maxDelay: retry.maxDelay,
+        maxRetryAfter: retry.maxRetryAfter,
+        budget: { ratio: retry.budgetRatio, minRetriesPerSecond: retry.budgetMinPerSecond }
+      })
+      : routed
+    const resumed = yield* Resume.wrap(Settings.resume(config, route), retried)
+    return yield* Deadline.withPolicy(resumed, { total: Settings.deadline(config, route) })
+  })
+
+const notServed = (model: string) =>
+  new ModelError.ModelNotFound({ message: `the model \`${model}\` is not served by this gateway` })
+
+/** The gateway's model: one map lookup per request, then the route's own stack. */
+const dispatch = (routes: ReadonlyMap<string, LanguageModel.Service>): LanguageModel.Service => ({
+  generate: (request, options) => {
+    const route = routes.get(request.model)
+    return route === undefined ? Effect.fail(notServed(request.model)) : route.generate(request, options)
+  },
+  stream: (request, options) => {
+    const route = routes.get(request.model)
+    return route === undefined ? Stream.fail(notServed(request.model)) : route.stream(request, options)
+  }
+})
+
+const serverSettings = (config: GatewayConfig): ServerSettings => {
+  const s = Settings.server(config)
+  return {
+    host: s.host,
+    port: s.port,
+    maxBodyBytes: s.maxBodyBytes,
+    maxHeaderBytes: s.maxHeaderBytes,
+    maxConcurrentRequests: s.maxConcurrentRequests,
+    requestTimeoutMs: Duration.toMillis(s.requestTimeout),
+    shutdownGraceMs: Duration.toMillis(s.shutdownGrace),
+    streamCommitTimeoutMs: Duration.toMillis(s.streamCommitTimeout),
+    detachGraceMs: Duration.toMillis(s.detachGrace)
+  }
+}
+
+/** @internal */
+export const make = (
+  config: GatewayConfig,
+  overrides?: { readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined }
+): Effect.Effect<Gateway, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const breakers = yield* Breakers.make
+    const upstreams = new Map<string, BuiltUpstream>()
+    for (const [name, upstream] of Object.entries(config.upstreams)) {
+      upstreams.set(name, yield* buildUpstream(name, upstream, config, breakers, overrides?.adapters?.[name]))
+    }
+    // One budget store for the whole gateway unless the caller provided a shared one (Redis).
+    const shared = yield* Effect.serviceOption(RetryBudget.RetryBudgetStore)
+    const store = Option.isSome(shared) ? shared.value : yield* RetryBudget.makeMemory
+    const routes = new Map<string, LanguageModel.Service>()
+    const routeUpstreams = new Map<string, ReadonlyArray<string>>()
+    for (const [model, route] of Object.entries(config.routes)) {
+      routes.set(
+        model,
+        yield* Effect.provideService(buildRoute(model, route, config, upstreams, breakers), RetryBudget.RetryBudgetStore, store)
+      )
+      routeUpstreams.set(model, route.upstreams.map((t) => typeof t === "string" ? t : t.upstream))
+    }
+    const health: Effect.Effect<Health> = Effect.sync(() => {
+      const states = new Map([...upstreams.keys()].map((name) => [name, breakers.state(name)] as const))
+      const routeHealth = [...routeUpstreams].map(([model, names]) => ({
+        model,
+        ready: names.some((name) => states.get(name) !== "open")
+      }))
+      return {
+        ready: routeHealth.every((r) => r.ready),
+        upstreams: [...upstreams.values()].map((u) => ({ name: u.name, provider: u.provider, circuit: states.get(u.name)! })),
+        routes: routeHealth
+      }
+    })
+    const secrets: Array<Redacted.Redacted<string>> = []
+    for (const upstream of Object.values(config.upstreams)) if (upstream.apiKey !== undefined) secrets.push(upstream.apiKey)
+    for (const key of config.auth?.keys ?? []) secrets.push(key.key)
+    return {
+      model: dispatch(routes),
+      models: [...routes.keys()],
+      keys: (config.auth?.keys ?? []).map((k) => ({ name: k.name, key: k.key, models: k.models })),
+      server: serverSettings(config),
+      health,
+      secrets
+    }
+  })

@@ -1,0 +1,60 @@
+/**
+ * Resolution of every setting: the route's (or upstream's) own value, else the config's
+ * `defaults` section, else the baseline. Field by field, so a route that sets one retry field
+ * keeps the baseline for the others.
+ */
+import type * as Duration from "effect/Duration"
+import { baseline } from "../Baseline.js"
+import type { GatewayConfig } from "../GatewayConfig.js"
+
+type UpstreamConfig = GatewayConfig["upstreams"][string]
+type RouteConfig = GatewayConfig["routes"][string]
+
+/** Later sources win; `undefined` fields never override. */
+type Overlay<A> = { readonly [K in keyof A]?: A[K] | undefined }
+
+const merge = <A extends object>(base: A, ...layers: ReadonlyArray<Overlay<A> | undefined>): A => {
+  const out: Record<string, unknown> = { ...base as Record<string, unknown> }
+  for (const layer of layers) {
+    if (layer === undefined) continue
+    for (const [key, value] of Object.entries(layer)) if (value !== undefined) out[key] = value
+  }
+  return out as A
+}
+
+export const strategy = baseline.strategy
+
+export const server = (config: GatewayConfig) => merge(baseline.server, config.server)
+
+export const deadline = (config: GatewayConfig, route: RouteConfig): Duration.Duration =>
+  route.deadline ?? config.defaults?.deadline ?? baseline.deadline
+
+export const retry = (config: GatewayConfig, route: RouteConfig) =>
+  merge(baseline.retry, config.defaults?.retry, route.retry)
+
+export const resume = (config: GatewayConfig, route: RouteConfig) =>
+  merge<{
+    readonly mode: "continue" | "replay-before-commit" | "terminate"
+    readonly maxResumes: number
+    readonly toolCalls: "buffer" | "pass-through"
+    readonly instruction?: string | undefined
+  }>(baseline.resume, config.defaults?.resume, route.resume)
+
+export const timeouts = (config: GatewayConfig, upstream: UpstreamConfig) =>
+  merge(baseline.timeouts, config.defaults?.timeouts, upstream.timeouts)
+
+export type BreakerSettings = {
+  readonly enabled: boolean
+  readonly window: { readonly type: "count"; readonly size: number } | { readonly type: "time"; readonly duration: Duration.Duration }
+  readonly minimumCalls: number
+  readonly failureRateThreshold: number
+  readonly slowCallDuration: Duration.Duration
+  readonly slowCallRateThreshold: number
+  readonly openDuration: Duration.Duration
+  readonly maxOpenDuration: Duration.Duration
+  readonly openBackoffFactor: number
+  readonly halfOpenProbes: number
+}
+
+export const breaker = (config: GatewayConfig, upstream: UpstreamConfig): BreakerSettings =>
+  merge<BreakerSettings>(baseline.breaker, config.defaults?.breaker, upstream.breaker)

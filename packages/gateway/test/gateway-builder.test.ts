@@ -1,0 +1,86 @@
+import { ModelError, RequestContext } from "@breakwater/core"
+import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import { FakeLanguageModel } from "@breakwater/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Fiber, Stream, TestClock } from "effect"
+
+const config = (extra: Record<string, unknown> = {}) =>
+  ConfigLoader.fromObject({
+    upstreams: {
+      primary: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1", models: ["chat"] },
+      secondary: { provider: "anthropic", baseUrl: "http://127.0.0.1:9", models: { chat: "claude-x" } }
+    },
+    routes: {
+      chat: { upstreams: ["primary", "secondary"] },
+      "chat-pinned": { upstreams: [{ upstream: "secondary", model: "claude-pinned" }] }
+    },
+    ...extra
+  }, {})
+
+const request = (model: string) => ({ model, messages: [{ role: "user" as const, content: "hello" }] })
+
+describe("GatewayBuilder", () => {
+  it.scoped("falls back to the next upstream, with that upstream's model name", () =>
+    Effect.gen(function*() {
+      const primary = FakeLanguageModel.make([{ fail: new ModelError.UpstreamUnavailable({ message: "down", status: 503 }) }])
+      const secondary = FakeLanguageModel.make()
+      const gateway = yield* GatewayBuilder.make(yield* config(), {
+        adapters: { primary: primary.model, secondary: secondary.model }
+      })
+      // The retry budget's floor and backoff run on the TestClock: drive time until the call ends.
+      const fiber = yield* Effect.fork(RequestContext.locally(gateway.model.generate(request("chat")), RequestContext.make("t-1")))
+      yield* TestClock.adjust("1 minute")
+      const response = yield* Fiber.join(fiber)
+      expect(response.choices[0]?.message.content).toBe(secondary.textFor({ ...request("chat"), model: "claude-x" }))
+      expect(primary.calls.map((c) => c.request.model)).toContain("chat")
+      expect(secondary.calls.map((c) => c.request.model)).toEqual(["claude-x"])
+    }))
+
+  it.scoped("a route target's model override wins over the upstream's model map", () =>
+    Effect.gen(function*() {
+      const secondary = FakeLanguageModel.make()
+      const gateway = yield* GatewayBuilder.make(yield* config(), { adapters: { primary: FakeLanguageModel.make().model, secondary: secondary.model } })
+      const chunks = yield* Stream.runCollect(gateway.model.stream({ ...request("chat-pinned"), stream: true }))
+      expect(Chunk.size(chunks)).toBeGreaterThan(2)
+      expect(secondary.calls.map((c) => c.request.model)).toEqual(["claude-pinned"])
+    }))
+
+  it.scoped("an unknown model fails with ModelNotFound, calling no upstream", () =>
+    Effect.gen(function*() {
+      const primary = FakeLanguageModel.make()
+      const gateway = yield* GatewayBuilder.make(yield* config(), { adapters: { primary: primary.model, secondary: primary.model } })
+      const error = yield* Effect.flip(gateway.model.generate(request("nope")))
+      expect(error._tag).toBe("ModelNotFound")
+      const streamed = yield* Effect.flip(Stream.runDrain(gateway.model.stream(request("nope"))))
+      expect(streamed._tag).toBe("ModelNotFound")
+      expect(primary.calls).toHaveLength(0)
+    }))
+
+  it.scoped("exposes models, keys, server settings from the baseline and config, and health", () =>
+    Effect.gen(function*() {
+      const gateway = yield* GatewayBuilder.make(
+        yield* config({ server: { port: 9999, detachGrace: "5 seconds" }, auth: { keys: [{ name: "team-a", key: "gw-key-123456", models: ["chat"] }] } }),
+        { adapters: { primary: FakeLanguageModel.make().model, secondary: FakeLanguageModel.make().model } }
+      )
+      expect(gateway.models).toEqual(["chat", "chat-pinned"])
+      expect(gateway.keys.map((k) => k.name)).toEqual(["team-a"])
+      expect(gateway.server.port).toBe(9999)
+      expect(gateway.server.detachGraceMs).toBe(5000)
+      expect(gateway.server.maxBodyBytes).toBe(4 * 1024 * 1024)
+      const health = yield* gateway.health
+      expect(health.ready).toBe(true)
+      expect(health.upstreams.map((u) => [u.name, u.circuit])).toEqual([["primary", "closed"], ["secondary", "closed"]])
+      expect(gateway.secrets).toHaveLength(1)
+    }))
+
+  it.scoped("a bad request is not retried nor failed over", () =>
+    Effect.gen(function*() {
+      const primary = FakeLanguageModel.make([{ fail: new ModelError.BadRequest({ message: "bad" }) }])
+      const secondary = FakeLanguageModel.make()
+      const gateway = yield* GatewayBuilder.make(yield* config(), { adapters: { primary: primary.model, secondary: secondary.model } })
+      const error = yield* Effect.flip(gateway.model.generate(request("chat")))
+      expect(error._tag).toBe("BadRequest")
+      expect(primary.calls).toHaveLength(1)
+      expect(secondary.calls).toHaveLength(0)
+    }))
+})
