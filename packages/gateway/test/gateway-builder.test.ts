@@ -28,7 +28,7 @@ describe("GatewayBuilder", () => {
         adapters: { primary: primary.model, secondary: secondary.model }
       })
       // The retry budget's floor and backoff run on the TestClock: drive time until the call ends.
-      const fiber = yield* Effect.fork(RequestContext.locally(gateway.model.generate(request("chat")), RequestContext.make("t-1")))
+      const fiber = yield* Effect.fork(Effect.provideService(gateway.model.generate(request("chat")), RequestContext.RequestContext, RequestContext.make({ requestId: "t-1" })))
       yield* TestClock.adjust("1 minute")
       const response = yield* Fiber.join(fiber)
       expect(response.choices[0]?.message.content).toBe(secondary.textFor({ ...request("chat"), model: "claude-x" }))
