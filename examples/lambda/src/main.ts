@@ -1,1 +1,1 @@
-export {}
+export { handler, makeHandlers } from "./handler.js"
