@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { readFile } from "node:fs/promises"
+import { parse as parseYaml } from "yaml"
 import { GatewayConfig } from "./GatewayConfig.js"
 
 /**
@@ -95,7 +96,7 @@ export const fromObject = (
 }
 
 /**
- * Reads and validates a JSON config file.
+ * Reads and validates a config file: JSON, or YAML when the name ends in `.yaml` / `.yml`.
  *
  * @since 0.1.0
  * @category loading
@@ -108,11 +109,14 @@ export const fromFile = (
     try: () => readFile(path, "utf8"),
     catch: (error) => new ConfigError({ issues: [{ path: "", message: `cannot read ${path}: ${(error as Error).message}` }] })
   }).pipe(
-    Effect.flatMap((text) =>
-      Effect.try({
-        try: () => JSON.parse(text) as unknown,
-        catch: (error) => new ConfigError({ issues: [{ path: "", message: `${path} is not valid JSON: ${(error as Error).message}` }] })
+    Effect.flatMap((text) => {
+      const yaml = /\.ya?ml$/i.test(path)
+      return Effect.try({
+        // YAML 1.2 core schema: plain data only (no custom tags), so a config cannot run code.
+        try: () => (yaml ? parseYaml(text, { schema: "core", prettyErrors: true }) : JSON.parse(text)) as unknown,
+        catch: (error) =>
+          new ConfigError({ issues: [{ path: "", message: `${path} is not valid ${yaml ? "YAML" : "JSON"}: ${(error as Error).message}` }] })
       })
-    ),
+    }),
     Effect.flatMap((json) => fromObject(json, env))
   )

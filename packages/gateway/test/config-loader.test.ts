@@ -1,6 +1,9 @@
 import { ConfigLoader } from "@breakwater/gateway"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Redacted } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const valid = {
   upstreams: {
@@ -65,5 +68,33 @@ describe("ConfigLoader", () => {
     Effect.gen(function*() {
       const missing = yield* Effect.either(ConfigLoader.fromFile("/nonexistent/breakwater.json"))
       expect(Either.isLeft(missing) && missing.left.message).toMatch(/cannot read \/nonexistent\/breakwater.json/)
+    }))
+
+  it.effect("reads YAML files, with the same validation and environment references", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "bw-config-"))
+      const good = join(dir, "breakwater.yaml")
+      writeFileSync(good, [
+        "upstreams:",
+        "  openai:",
+        "    provider: openai",
+        "    apiKey: ${OPENAI_API_KEY}",
+        "    models: [gpt-4o-mini]",
+        "routes:",
+        "  gpt-4o-mini:",
+        "    upstreams: [openai]",
+        "    deadline: 45 seconds"
+      ].join("\n"))
+      const config = yield* ConfigLoader.fromFile(good, env)
+      expect(Redacted.value(config.upstreams["openai"]!.apiKey!)).toBe("sk-test-openai-0000")
+      expect(Duration.toMillis(config.routes["gpt-4o-mini"]!.deadline!)).toBe(45_000)
+      const bad = join(dir, "bad.yml")
+      writeFileSync(bad, "upstreams: [unclosed")
+      const error = yield* Effect.flip(ConfigLoader.fromFile(bad, env))
+      expect(error.issues[0]?.message).toMatch(/bad.yml is not valid YAML/)
+      const invalid = join(dir, "invalid.yml")
+      writeFileSync(invalid, "upstreams: {}\nroutes: {}\n")
+      const issues = yield* Effect.flip(ConfigLoader.fromFile(invalid, env))
+      expect(issues.issues.map((i) => i.path)).toEqual(["upstreams", "routes"])
     }))
 })
