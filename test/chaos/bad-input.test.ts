@@ -1,0 +1,180 @@
+/**
+ * Bad input against the HTTP host, property-based: whatever a client sends, it gets a JSON
+ * answer (a 4xx with a message when the input is wrong), the server never crashes and never
+ * hangs, and no upstream is called for a request that is refused.
+ */
+import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import { HttpHost } from "@breakwater/host-http"
+import { FakeLanguageModel } from "@breakwater/testing"
+import { Effect, Exit, Scope } from "effect"
+import fc from "fast-check"
+import { request as httpRequest } from "node:http"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const KEY = "gw-fuzz-key-0001"
+const LIMITED = "gw-fuzz-limited-0002"
+let url = ""
+let scope: Scope.CloseableScope
+const upstream = FakeLanguageModel.make()
+
+beforeAll(async () => {
+  scope = Effect.runSync(Scope.make())
+  const config = await Effect.runPromise(ConfigLoader.fromObject({
+    server: { maxBodyBytes: 32 * 1024, maxHeaderBytes: 8 * 1024 },
+    auth: { keys: [{ name: "all", key: KEY }, { name: "limited", key: LIMITED, models: ["other"] }] },
+    upstreams: { up: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1" } },
+    routes: { chat: { upstreams: ["up"] }, other: { upstreams: ["up"] } }
+  }, {}))
+  const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config, { adapters: { up: upstream.model } }), scope))
+  const running = await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none" }), scope))
+  url = running.url
+})
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+})
+
+interface Answer {
+  readonly status: number
+  readonly contentType: string
+  readonly body: string
+}
+
+/** A raw request (node:http, so bodies can be any bytes and headers anything legal). */
+const send = (body: Uint8Array | string, headers: Record<string, string>, method = "POST", path = "/v1/chat/completions") =>
+  new Promise<Answer>((resolve, reject) => {
+    const req = httpRequest(`${url}${path}`, { method, headers, timeout: 5_000 }, (res) => {
+      const parts: Array<Buffer> = []
+      res.on("data", (p: Buffer) => parts.push(p))
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(parts).toString("utf8") }))
+      res.on("error", reject)
+    })
+    // A hang is a failure: the request must be answered well within 5 s.
+    req.on("timeout", () => req.destroy(new Error(`no answer within 5 s for ${method} ${path}`)))
+    req.on("error", reject)
+    req.end(body)
+  })
+
+const expectClientError = (answer: Answer) => {
+  expect(answer.status, answer.body).toBeGreaterThanOrEqual(400)
+  expect(answer.status, answer.body).toBeLessThan(500)
+  expect(answer.contentType).toMatch(/application\/json/)
+  const parsed = JSON.parse(answer.body) as { error?: { message?: unknown; type?: unknown } }
+  expect(typeof parsed.error?.message).toBe("string")
+  expect((parsed.error?.message as string).length).toBeGreaterThan(0)
+}
+
+const auth = { "content-type": "application/json", authorization: `Bearer ${KEY}` }
+const valid = { model: "chat", messages: [{ role: "user", content: "hi" }] }
+
+/** A valid request with one field replaced by an arbitrary JSON value of the wrong shape. */
+const mutated = fc.oneof(
+  fc.record({ model: fc.oneof(fc.integer(), fc.constant(null), fc.array(fc.string())), messages: fc.constant(valid.messages) }),
+  fc.record({ model: fc.constant("chat"), messages: fc.oneof(fc.string(), fc.integer(), fc.constant([]), fc.array(fc.integer(), { minLength: 1 })) }),
+  fc.record({
+    model: fc.constant("chat"),
+    messages: fc.constant(valid.messages),
+    temperature: fc.oneof(fc.string(), fc.object())
+  }),
+  fc.record({
+    model: fc.constant("chat"),
+    messages: fc.array(fc.record({ role: fc.constantFrom("wizard", "", "USER"), content: fc.string() }), { minLength: 1, maxLength: 3 })
+  }),
+  fc.record({ model: fc.constant("chat"), messages: fc.constant(valid.messages), stream: fc.oneof(fc.string(), fc.integer()) }),
+  fc.json().filter((j) => {
+    const v = JSON.parse(j) as unknown
+    return typeof v !== "object" || v === null || Array.isArray(v) || !("messages" in v)
+  }).map((j) => JSON.parse(j) as unknown)
+)
+
+describe("bad input (property-based)", () => {
+  it("a request of the wrong shape gets a 4xx JSON error and never reaches the upstream", async () => {
+    const before = upstream.calls.length
+    await fc.assert(
+      fc.asyncProperty(mutated, async (body) => {
+        expectClientError(await send(JSON.stringify(body), auth))
+      }),
+      { numRuns: 150 }
+    )
+    expect(upstream.calls.length).toBe(before)
+  })
+
+  it("arbitrary bytes (invalid UTF-8, truncated JSON) get a 4xx JSON error", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ minLength: 1, maxLength: 512 }),
+          fc.string().map((s) => JSON.stringify(valid).slice(0, Math.max(1, s.length % 40)))
+        ),
+        async (body) => {
+          expectClientError(await send(body, auth))
+        }
+      ),
+      { numRuns: 100 }
+    )
+  })
+
+  it("arbitrary authorization headers never pass and never reach the upstream", async () => {
+    const before = upstream.calls.length
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ unit: "grapheme-ascii" }).map((s) => `Bearer ${s}`),
+          fc.string({ unit: "grapheme-ascii" }),
+          fc.constant(`Bearer ${KEY.slice(0, -1)}`),
+          fc.constant(`Basic ${Buffer.from(`x:${KEY}`).toString("base64")}`)
+        ).filter((h) => h.trim() !== `Bearer ${KEY}` && h.trim() !== `Bearer ${LIMITED}` && !/[\r\n]/.test(h)),
+        async (header) => {
+          const answer = await send(JSON.stringify(valid), { "content-type": "application/json", authorization: header })
+          expectClientError(answer)
+          expect(answer.status).toBe(401)
+        }
+      ),
+      { numRuns: 100 }
+    )
+    expect(upstream.calls.length).toBe(before)
+  })
+
+  it("a key limited to some models cannot use the others", async () => {
+    const answer = await send(JSON.stringify(valid), { "content-type": "application/json", authorization: `Bearer ${LIMITED}` })
+    expectClientError(answer)
+    expect(answer.status).toBe(403)
+    const allowed = await send(JSON.stringify({ ...valid, model: "other" }), { "content-type": "application/json", authorization: `Bearer ${LIMITED}` })
+    expect(allowed.status).toBe(200)
+  })
+
+  it("oversize bodies and oversize headers are refused with their status, and the server lives on", async () => {
+    expectClientError(await send(JSON.stringify({ ...valid, messages: [{ role: "user", content: "x".repeat(64 * 1024) }] }), auth))
+    const huge = await send(JSON.stringify(valid), { ...auth, "x-filler": "y".repeat(16 * 1024) }).catch((e: Error) => e)
+    // node answers 431 and closes; either way the server must still serve the next request.
+    if (!(huge instanceof Error)) expect(huge.status).toBe(431)
+    const after = await send(JSON.stringify(valid), auth)
+    expect(after.status).toBe(200)
+  })
+
+  it("many small messages within the body limit are served, not crashed on", async () => {
+    const messages = Array.from({ length: 800 }, (_, i) => ({ role: i % 2 === 0 ? "user" : "assistant", content: "k" }))
+    messages.push({ role: "user", content: "and now?" })
+    const answer = await send(JSON.stringify({ model: "chat", messages }), auth)
+    expect(answer.status).toBe(200)
+  })
+
+  it("a host header or a URL in the body never changes where the gateway calls", async () => {
+    const before = upstream.calls.length
+    const answer = await send(
+      JSON.stringify({ ...valid, base_url: "http://169.254.169.254/", baseURL: "http://evil.example" }),
+      { ...auth, host: "evil.example", "x-forwarded-host": "169.254.169.254" }
+    )
+    expect(answer.status).toBe(200)
+    // The one upstream call went to the configured (fake) adapter; nothing else can be reached.
+    expect(upstream.calls.length).toBe(before + 1)
+  })
+
+  it("unknown paths and methods get a JSON 404/405, and the server is still healthy", async () => {
+    expectClientError(await send("", auth, "GET", "/v1/nothing"))
+    const wrongMethod = await send("", auth, "DELETE", "/v1/chat/completions")
+    expectClientError(wrongMethod)
+    const health = await send("", {}, "GET", "/healthz")
+    expect(health.status).toBe(200)
+  })
+})
