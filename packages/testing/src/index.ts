@@ -11,3 +11,10 @@
  * @since 0.1.0
  */
 export * as FakeLanguageModel from "./FakeLanguageModel.js"
+
+/**
+ * A fault-injecting mock upstream over real HTTP (OpenAI and Anthropic wire formats).
+ *
+ * @since 0.1.0
+ */
+export * as MockUpstream from "./MockUpstream.js"

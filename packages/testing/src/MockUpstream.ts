@@ -1,0 +1,143 @@
+/**
+ * A fault-injecting mock upstream: a real HTTP server on loopback speaking the OpenAI Chat
+ * Completions (`POST /v1/chat/completions`, `GET /v1/models`) and Anthropic Messages
+ * (`POST /v1/messages`) wire formats, streaming and not, with deterministic answers and scripted
+ * faults. Wire-level tests, the reference server's keyless mode and the benchmark all use it.
+ *
+ * Answers are a pure function of the first user message and the word count (`textFor`), and a
+ * request that continues a partial answer of the mock (an assistant prefill, or an assistant
+ * message followed by a user instruction) gets the rest of that same text — so a stream that
+ * a gateway resumed can be compared with the uninterrupted text exactly.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { type Behavior, MockServer, type RecordedRequest } from "./internal/mockServer.js"
+import * as Text from "./internal/mockText.js"
+
+/**
+ * What the mock does with one request; fields combine. `{}` answers normally.
+ *
+ * | field | effect |
+ * |---|---|
+ * | `status`, `headers`, `message` | answer with this error status (provider-shaped body) and headers (`retry-after`, …) |
+ * | `refuse`, `resetBeforeHeaders` | destroy the connection before any response |
+ * | `stallBeforeHeaders` | never answer (until the client gives up or the mock stops) |
+ * | `headersDelayMs`, `firstChunkDelayMs`, `chunkDelayMs` | delays before headers, the first content chunk, between chunks |
+ * | `cutAfterChunks: n` | destroy the connection after n content chunks |
+ * | `stallAfterChunks: n` | go silent after n content chunks, connection open |
+ * | `endWithoutTerminator` | end cleanly but without `[DONE]` / `message_stop` |
+ * | `malformedAfterChunks: n` | a truncated JSON frame after n chunks, then end |
+ * | `errorEventAfterChunks: n` | an in-band error event after n chunks (Anthropic: `overloaded_error`), then end |
+ * | `pingEveryMs` | keep-alive comments (OpenAI) or `ping` events (Anthropic) while the stream is open |
+ * | `splitUtf8` | write every frame in two writes split inside a multi-byte character |
+ * | `toolCall` | answer with one tool call whose JSON arguments stream in pieces |
+ * | `words`, `model` | answer length; the model name echoed |
+ * | `overlap: n`, `restart` | on a continuation: repeat the last n delivered characters, or start over |
+ * | `rejectPrefill` | a 400 for a request ending with an assistant message |
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { Behavior }
+
+/**
+ * One request the mock received.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type { RecordedRequest }
+
+/**
+ * Start options: `port` (0: any free port), `host` (`127.0.0.1`), `words` (24: answer length),
+ * `chunkDelayMs` (0: chunks back to back), `seed` (the chaos generator's default seed).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly port?: number | undefined
+  readonly host?: string | undefined
+  readonly words?: number | undefined
+  readonly chunkDelayMs?: number | undefined
+  readonly seed?: number | undefined
+}
+
+/**
+ * A running mock upstream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockUpstream {
+  /** Base URL with `/v1`: what an OpenAI client or adapter takes as `baseURL`. */
+  readonly url: string
+  /** `http://host:port`: what an Anthropic client or adapter takes as its base URL. */
+  readonly origin: string
+  readonly port: number
+  /** Every request received, in order (cleared by `reset`). */
+  readonly requests: ReadonlyArray<RecordedRequest>
+  /** Queues behaviors, one per incoming POST, before the default applies again. */
+  readonly script: (...behaviors: ReadonlyArray<Behavior>) => void
+  /** The behavior when nothing is scripted (initially `{}`: answer normally). */
+  readonly setDefault: (behavior: Behavior) => void
+  /** Picks one of `behaviors` for a seeded random `rate` of unscripted requests; `undefined` turns it off. */
+  readonly chaos: (options: { readonly rate: number; readonly behaviors: ReadonlyArray<Behavior>; readonly seed?: number } | undefined) => void
+  /** Clears the request log, the script, the default and chaos. */
+  readonly reset: () => void
+  /** Resolves once `n` requests have arrived in all (rejects after `timeoutMs`, default 5 s). */
+  readonly waitFor: (n: number, timeoutMs?: number) => Promise<void>
+  /** The full answer to a request (before any continuation), with the mock's default length. */
+  readonly textFor: (request: { readonly messages?: ReadonlyArray<unknown> }, words?: number) => string
+  /** Open TCP connections from clients. */
+  readonly openConnections: () => number
+  /** Responses still open (streams in flight or stalled). */
+  readonly openResponses: () => number
+  /** Stops listening and destroys every connection: new connections are refused. */
+  readonly stop: () => Promise<void>
+  /** Same as `stop`. */
+  readonly close: () => Promise<void>
+  /** Listens again on the same port ("down for a while, then back"). */
+  readonly restart: () => Promise<void>
+}
+
+/**
+ * Starts a mock upstream.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const start = async (options: Options = {}): Promise<MockUpstream> => {
+  const server = new MockServer(options)
+  await server.listen(options.port ?? 0)
+  const origin = `http://${server.host}:${server.port}`
+  const stop = () => server.close()
+  return {
+    url: `${origin}/v1`,
+    origin,
+    port: server.port,
+    requests: server.requests,
+    script: (...behaviors) => server.script(behaviors),
+    setDefault: (behavior) => server.setDefault(behavior),
+    chaos: (chaos) => server.chaos(chaos),
+    reset: () => server.reset(),
+    waitFor: (n, timeoutMs = 5_000) => server.waitFor(n, timeoutMs),
+    textFor: (request, words) => Text.fullText(Text.seedOf(request.messages as never), words ?? server.words),
+    openConnections: () => server.openConnections,
+    openResponses: () => server.openResponses,
+    stop,
+    close: stop,
+    restart: () => server.listen(server.port)
+  }
+}
+
+/**
+ * Starts a mock upstream that stops when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const scoped = (options: Options = {}): Effect.Effect<MockUpstream, never, Scope.Scope> =>
+  Effect.acquireRelease(Effect.promise(() => start(options)), (mock) => Effect.promise(() => mock.stop()))
