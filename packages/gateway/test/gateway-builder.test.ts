@@ -1,4 +1,4 @@
-import { ModelError, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, ModelError, RequestContext } from "@breakwater/core"
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -17,7 +17,7 @@ const config = (extra: Record<string, unknown> = {}) =>
     ...extra
   }, {})
 
-const request = (model: string) => ({ model, messages: [{ role: "user" as const, content: "hello" }] })
+const request = (model: string): ChatCompletion.ChatRequest => ({ model, messages: [{ role: "user", content: "hello" }] })
 
 describe("GatewayBuilder", () => {
   it.scoped("falls back to the next upstream, with that upstream's model name", () =>

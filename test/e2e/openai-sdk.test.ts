@@ -1,0 +1,149 @@
+/**
+ * The gateway end to end: real HTTP, the official `openai` client, mock upstreams with faults.
+ */
+import OpenAI from "openai"
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { CANARY, GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
+
+let gw: TestGateway
+let client: OpenAI
+
+beforeAll(async () => {
+  gw = await startGateway()
+  client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: GATEWAY_KEY, maxRetries: 0 })
+})
+afterAll(async () => {
+  await gw?.close()
+})
+beforeEach(() => {
+  gw.primary.reset()
+  gw.secondary.reset()
+})
+
+const ask = (content: string) => ({ model: "chat", messages: [{ role: "user" as const, content }] })
+
+describe("gateway end to end with the openai client", () => {
+  it("answers a non-streaming request with the upstream's text", async () => {
+    const { data, response } = await client.chat.completions.create(ask("hello there")).withResponse()
+    expect(data.choices[0]?.message.content).toBe(gw.primary.textFor(ask("hello there")))
+    expect(data.choices[0]?.finish_reason).toBe("stop")
+    expect(response.headers.get("x-breakwater-upstream")).toBe("primary")
+    expect(response.headers.get("x-request-id")).toBeTruthy()
+  })
+
+  it("streams a completion the client reads as one normal stream", async () => {
+    const stream = await client.chat.completions.create({ ...ask("stream please"), stream: true, stream_options: { include_usage: true } })
+    let text = ""
+    let finish: string | null | undefined
+    let usage: OpenAI.CompletionUsage | undefined
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? ""
+      finish = chunk.choices[0]?.finish_reason ?? finish
+      if (chunk.usage) usage = chunk.usage
+    }
+    expect(text).toBe(gw.primary.textFor(ask("stream please")))
+    expect(finish).toBe("stop")
+    expect(usage?.completion_tokens).toBeGreaterThan(0)
+  })
+
+  it("passes tool calls through whole, arguments parseable", async () => {
+    gw.primary.script({ toolCall: true })
+    const stream = await client.chat.completions.create({
+      ...ask("call a tool"),
+      stream: true,
+      tools: [{ type: "function", function: { name: "lookup", parameters: { type: "object", properties: {} } } }]
+    })
+    const args: Array<string> = []
+    let name = ""
+    let finish: string | null | undefined
+    for await (const chunk of stream) {
+      for (const call of chunk.choices[0]?.delta.tool_calls ?? []) {
+        args[call.index] = (args[call.index] ?? "") + (call.function?.arguments ?? "")
+        name ||= call.function?.name ?? ""
+      }
+      finish = chunk.choices[0]?.finish_reason ?? finish
+    }
+    expect(name.length).toBeGreaterThan(0)
+    expect(args.length).toBeGreaterThan(0)
+    for (const a of args) expect(() => JSON.parse(a)).not.toThrow()
+    expect(finish).toBe("tool_calls")
+  })
+
+  it("absorbs an upstream 429 with retry-after by retrying (single-upstream route)", async () => {
+    gw.primary.script({ status: 429, headers: { "retry-after": "0" } })
+    const { data, response } = await client.chat.completions.create({ ...ask("rate limited"), model: "solo" }).withResponse()
+    expect(data.choices[0]?.message.content).toBe(gw.primary.textFor(ask("rate limited")))
+    expect(gw.primary.requests.length).toBe(2)
+    expect(Number(response.headers.get("x-breakwater-attempts"))).toBe(2)
+  })
+
+  it("moves a rate-limited request to the next upstream at once on a fallback route", async () => {
+    gw.primary.script({ status: 429, headers: { "retry-after": "30" } })
+    const { response } = await client.chat.completions.create(ask("rate limited twice")).withResponse()
+    expect(response.headers.get("x-breakwater-upstream")).toBe("secondary")
+    expect(gw.primary.requests.length).toBe(1)
+  })
+
+  it("absorbs an outage of the primary by falling back to the secondary", async () => {
+    gw.primary.setDefault({ status: 503 })
+    try {
+      const { data, response } = await client.chat.completions.create(ask("primary is down")).withResponse()
+      expect(response.headers.get("x-breakwater-upstream")).toBe("secondary")
+      expect(data.choices[0]?.message.content).toBe(gw.secondary.textFor(ask("primary is down")))
+    } finally {
+      gw.primary.setDefault({})
+    }
+  })
+
+  it("gives up with a clear error, x-should-retry false, when every upstream fails", async () => {
+    gw.primary.setDefault({ status: 503 })
+    gw.secondary.setDefault({ status: 529 })
+    try {
+      const error = await client.chat.completions.create(ask("all down")).then(() => undefined, (e: unknown) => e)
+      expect(error).toBeInstanceOf(OpenAI.APIError)
+      const api = error as InstanceType<typeof OpenAI.APIError>
+      expect(api.status).toBeGreaterThanOrEqual(500)
+      expect(api.headers?.get?.("x-should-retry") ?? (api.headers as unknown as Record<string, string>)["x-should-retry"]).toBe("false")
+      expect(api.message.length).toBeGreaterThan(0)
+    } finally {
+      gw.primary.setDefault({})
+      gw.secondary.setDefault({})
+    }
+  })
+
+  it("never shows a provider key in a response or a log line", async () => {
+    gw.primary.script({ status: 401 })
+    const raw = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${GATEWAY_KEY}` },
+      body: JSON.stringify({ ...ask(`echo ${CANARY}`) })
+    })
+    const body = await raw.text()
+    expect(body).not.toContain(CANARY)
+    raw.headers.forEach((value) => expect(value).not.toContain(CANARY))
+    for (const line of gw.logs) expect(line).not.toContain(CANARY)
+    // The upstream did receive it: the key is used, just never shown.
+    expect(JSON.stringify(gw.primary.requests.map((r) => r.headers))).toContain(CANARY)
+  })
+})
+
+describe("gateway end to end with raw HTTP: bad input gets a clear 4xx", () => {
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${GATEWAY_KEY}`, ...headers },
+      body
+    })
+  const expectError = async (response: Response, status: number, pattern: RegExp) => {
+    expect(response.status).toBe(status)
+    const body = await response.json() as { error: { message: string; type: string } }
+    expect(body.error.message).toMatch(pattern)
+  }
+
+  it("bad JSON", async () => expectError(await post("{not json"), 400, /JSON/i))
+  it("wrong schema", async () => expectError(await post(JSON.stringify({ model: "chat", messages: "hi" })), 400, /messages/))
+  it("oversize body", async () => expectError(await post(JSON.stringify({ ...ask("x".repeat(100 * 1024)) })), 413, /large|bytes/i))
+  it("missing key", async () => expectError(await post(JSON.stringify(ask("hi")), { authorization: "" }), 401, /key/i))
+  it("wrong key", async () => expectError(await post(JSON.stringify(ask("hi")), { authorization: "Bearer gw-wrong-key-9999" }), 401, /key/i))
+  it("unknown model", async () => expectError(await post(JSON.stringify({ ...ask("hi"), model: "nope" })), 404, /nope/))
+})
