@@ -30,7 +30,7 @@ const startMock = async () => {
   const m = await Mock.start({ port, words })
   return {
     impl: "mock",
-    url: m.url,
+    url: m.origin,
     port: m.port,
     script: (...behaviors) => m.script(...behaviors),
     setDefault: (behavior) => m.setDefault(behavior ?? {}),

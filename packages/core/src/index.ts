@@ -67,3 +67,17 @@ export * as SseCodec from "./SseCodec.js"
  * @since 0.1.0
  */
 export * as UpstreamHttp from "./UpstreamHttp.js"
+
+/**
+ * Durations in options: one schema for every package.
+ *
+ * @since 0.1.0
+ */
+export * as Durations from "./Durations.js"
+
+/**
+ * A cheap time limit on an effect (one fiber, one timer).
+ *
+ * @since 0.1.0
+ */
+export * as TimeLimit from "./TimeLimit.js"

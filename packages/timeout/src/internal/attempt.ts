@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, type ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -24,11 +24,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
         const limit = Math.min(left, headers)
         if (limit === Infinity) return call
         if (limit <= 0) return fire(ctx, phase, 0, 0)
-        return Effect.flatten(Effect.timeoutTo(call, {
-          duration: Duration.millis(limit),
-          onSuccess: Effect.succeed,
-          onTimeout: () => fire(ctx, phase, limit, 0)
-        }))
+        return TimeLimit.race(call, limit, () => fire(ctx, phase, limit, 0))
       }))
 
   const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>

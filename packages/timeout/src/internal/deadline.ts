@@ -1,4 +1,4 @@
-import { type ChatCompletion, type LanguageModel, type ModelError, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, type LanguageModel, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,11 +23,7 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
       if (left <= 0) return fire(ctx, "total", limit, 0)
       const call = Effect.provideService(model.generate(request, callOptions), RequestContext.RequestContext, ctx)
       if (left === Infinity) return call
-      return Effect.flatten(Effect.timeoutTo(call, {
-        duration: Duration.millis(left),
-        onSuccess: Effect.succeed,
-        onTimeout: () => fire(ctx, "total", limit, 0)
-      }))
+      return TimeLimit.race(call, left, () => fire(ctx, "total", limit, 0))
     })
 
   const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>

@@ -1,0 +1,60 @@
+/**
+ * A time limit on an effect that costs one fiber and one timer. `Effect.timeoutTo` races the
+ * effect against a sleeping fiber (two forks and a race per call); on the live clock this runs
+ * the effect in one child fiber and arms a plain timer through the clock's scheduler, which the
+ * benchmark showed to cut the policy's cost per request by more than half. Under `TestClock`
+ * (which has no scheduler) it is `Effect.timeoutTo`, so tests drive it with `TestClock.adjust`.
+ *
+ * @since 0.1.0
+ */
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+
+/**
+ * Runs `self`; if it has not completed after `millis`, interrupts it (waiting for its finalizers,
+ * so sockets are closed) and runs `onTimeout` instead.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const race = <A, E, R, E2, R2>(
+  self: Effect.Effect<A, E, R>,
+  millis: number,
+  onTimeout: () => Effect.Effect<never, E2, R2>
+): Effect.Effect<A, E | E2, R | R2> =>
+  Effect.flatMap(Effect.clock, (clock) => {
+    // The live clock exposes its timer scheduler; TestClock does not.
+    const live = clock as unknown as { readonly scheduler?: () => Effect.Effect<Clock.ClockScheduler> }
+    if (typeof live.scheduler !== "function") {
+      return Effect.flatten(Effect.timeoutTo(self, {
+        duration: Duration.millis(millis),
+        onSuccess: Effect.succeed<A>,
+        onTimeout: () => onTimeout() as Effect.Effect<A, E2, R2>
+      }))
+    }
+    return Effect.flatMap(Effect.zip(live.scheduler(), Effect.fork(self)), ([scheduler, fiber]) =>
+      Effect.async<A, E | E2, R2>((resume) => {
+        let settled = false
+        const cancel = scheduler.unsafeSchedule(() => {
+          if (settled) return
+          settled = true
+          resume(Effect.zipRight(Fiber.interrupt(fiber), onTimeout()))
+        }, Duration.millis(millis))
+        fiber.addObserver((exit) => {
+          if (settled) return
+          settled = true
+          cancel()
+          resume(exit)
+        })
+        return Effect.suspend(() => {
+          if (!settled) {
+            settled = true
+            cancel()
+          }
+          return Fiber.interruptAs(fiber, FiberId.none)
+        })
+      }))
+  })
