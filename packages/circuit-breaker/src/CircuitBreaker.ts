@@ -1,0 +1,234 @@
+/**
+ * A circuit breaker per key (an upstream, or upstream + model): stops sending traffic to an
+ * upstream that is failing, fails fast with `CircuitOpen` (saying when it may close) so a router
+ * can go elsewhere and a retry can wait, and probes it back carefully.
+ *
+ * The model is resilience4j's: closed → open when, over a sliding window (count- or time-based)
+ * holding at least `minimumCalls` calls, the failure rate or the slow-call rate reaches its
+ * threshold; open for `openDuration` (growing by `openDurationMultiplier` on each consecutive
+ * trip, up to `maxOpenDuration`); then half-open, where at most `halfOpenProbes` calls run at
+ * once: any probe failing (or slow) re-opens it, `halfOpenProbes` successes close it.
+ *
+ * @since 0.1.0
+ */
+import { Durations, type LanguageModel, type ModelError, Policy, RequestContext } from "@breakwater/core"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import type * as Layer from "effect/Layer"
+import type * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as BreakerStore from "./BreakerStore.js"
+import * as internal from "./internal/breaker.js"
+import type * as machine from "./internal/machine.js"
+
+const DurationInput = Durations.DurationInput
+
+/**
+ * The tags of the errors that count as failures by default: the upstream is failing or
+ * refusing (5xx, overload, rate limits, quota, auth, timeouts, broken connections and streams).
+ * Never counted: the client's own errors (bad request, context too long, refused content, an
+ * unknown model), local refusals (circuit open, capacity), and cancellation.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultCountedErrors: ReadonlyArray<ModelError.ModelError["_tag"]> = [
+  "UpstreamUnavailable",
+  "Overloaded",
+  "RateLimited",
+  "QuotaExhausted",
+  "UpstreamAuth",
+  "ConnectionFailed",
+  "Timeout",
+  "StreamInterrupted"
+]
+
+/**
+ * The breaker's settings, with their defaults (the one place they are written).
+ *
+ * - `window` (`{ kind: "count", size: 20 }`): the last 20 calls, or `{ kind: "time", duration }`:
+ *   the calls of the last `duration` (one-second buckets).
+ * - `minimumCalls` (10): below this many calls in the window the rates do not count.
+ * - `failureRateThreshold` (50) and `slowCallRateThreshold` (100): percentages that trip it.
+ * - `slowCallDuration` (30 s): a `generate` slower than this, or a stream whose first content
+ *   came later than this, is slow.
+ * - `openDuration` (30 s), `openDurationMultiplier` (2), `maxOpenDuration` (5 min): how long it
+ *   stays open; each consecutive trip multiplies it, up to the cap.
+ * - `halfOpenProbes` (1): calls let through at once when half-open, and the successes that close it.
+ * - `countedErrors` (`defaultCountedErrors`): error tags that count as failures.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BreakerOptions = Schema.Struct({
+  window: Schema.optionalWith(
+    Schema.Union(
+      Schema.Struct({ kind: Schema.Literal("count"), size: Schema.Int.pipe(Schema.positive()) }),
+      Schema.Struct({ kind: Schema.Literal("time"), duration: DurationInput })
+    ),
+    { default: () => ({ kind: "count" as const, size: 20 }) }
+  ),
+  minimumCalls: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10 }),
+  failureRateThreshold: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 100)), { default: () => 50 }),
+  slowCallRateThreshold: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 100)), { default: () => 100 }),
+  slowCallDuration: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(30) }),
+  openDuration: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(30) }),
+  openDurationMultiplier: Schema.optionalWith(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1)), { default: () => 2 }),
+  maxOpenDuration: Schema.optionalWith(DurationInput, { default: () => Duration.minutes(5) }),
+  halfOpenProbes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1 }),
+  countedErrors: Schema.optionalWith(Schema.Array(Schema.String), { default: () => defaultCountedErrors })
+})
+
+/**
+ * The breaker's settings, resolved.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BreakerOptions = typeof BreakerOptions.Type
+
+/**
+ * The breaker's settings as a user writes them (durations as `Duration`, ms or strings).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BreakerOptionsInput = typeof BreakerOptions.Encoded
+
+/**
+ * A breaker state: `closed`, `open` or `half-open`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Phase = machine.Phase
+
+/**
+ * A state change of one breaker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Transition = internal.Transition
+
+/**
+ * A set of breakers, one per key, sharing settings and a store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreaker {
+  /** Runs an effect under the breaker of `key`. */
+  readonly guard: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ModelError.CircuitOpen, R>
+  /** Runs a stream under the breaker of `key` (success: it ended normally; slow: late first content). */
+  readonly guardStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
+  /** A model whose calls run under the breaker of `key`. */
+  readonly wrap: (key: string, model: LanguageModel.Service) => LanguageModel.Service
+  /** The state of `key`, read from the store. */
+  readonly state: (key: string) => Effect.Effect<Phase>
+  /** Synchronous, from this instance's view: may `key` be called now? (For routers.) */
+  readonly isAvailable: (key: string) => boolean
+  /** Every key this instance has seen, with its state (for health endpoints). */
+  readonly snapshot: () => Readonly<Record<string, Phase>>
+  /** State transitions as they happen. */
+  readonly transitions: Stream.Stream<Transition>
+}
+
+/**
+ * Gauge: 1 for each breaker's current state, 0 for the others (tags `key`, `state`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const stateGauge: Metric.Metric.Gauge<number> = internal.stateGauge
+
+/**
+ * Counter of state transitions (tags `key`, `from`, `to`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const transitionsTotal: Metric.Metric.Counter<number> = internal.transitionsTotal
+
+/**
+ * Counter of calls refused by an open breaker (tag `key`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const rejectedTotal: Metric.Metric.Counter<number> = internal.rejectedTotal
+
+const decode = Schema.decodeUnknown(BreakerOptions)
+
+/** @internal */
+export const toConfig = (o: BreakerOptions): machine.Config => ({
+  window: o.window.kind === "count"
+    ? { kind: "count", size: o.window.size }
+    : { kind: "time", millis: Duration.toMillis(o.window.duration) },
+  minimumCalls: o.minimumCalls,
+  failureRateThreshold: o.failureRateThreshold,
+  slowCallRateThreshold: o.slowCallRateThreshold,
+  slowCallMillis: Duration.toMillis(o.slowCallDuration),
+  openMillis: Duration.toMillis(o.openDuration),
+  openMultiplier: o.openDurationMultiplier,
+  maxOpenMillis: Duration.toMillis(o.maxOpenDuration),
+  halfOpenProbes: o.halfOpenProbes
+})
+
+/**
+ * Builds a set of breakers. State goes to the `BreakerStore` in context if there is one (a
+ * shared store), else to a private in-memory store. Invalid options are a defect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: BreakerOptionsInput = {}): Effect.Effect<CircuitBreaker> =>
+  Effect.gen(function*() {
+    const settings = yield* Effect.orDie(decode(options, { errors: "all" }))
+    const shared = yield* Effect.serviceOption(BreakerStore.BreakerStoreTag)
+    const store = Option.isSome(shared) ? shared.value : yield* BreakerStore.makeMemory
+    const counted = new Set(settings.countedErrors)
+    const counts = (error: unknown) =>
+      typeof error === "object" && error !== null && "_tag" in error && counted.has((error as { _tag: string })._tag)
+    return yield* internal.make(store, toConfig(settings), counts)
+  })
+
+/**
+ * Wraps a model with a breaker. The key is `options.key` when given, else the upstream named
+ * in the request context at call time (so one policy below a router keys by upstream).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withPolicy: {
+  (options?: BreakerOptionsInput & { readonly key?: string }): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
+  (model: LanguageModel.Service, options?: BreakerOptionsInput & { readonly key?: string }): Effect.Effect<LanguageModel.Service>
+} = dual(
+  (args) => typeof args[0] === "object" && args[0] !== null && typeof (args[0] as LanguageModel.Service).generate === "function",
+  (model: LanguageModel.Service, options: BreakerOptionsInput & { readonly key?: string } = {}): Effect.Effect<LanguageModel.Service> =>
+    Effect.map(make(options), (breaker) => {
+      const fixed = options.key
+      if (fixed !== undefined) return breaker.wrap(fixed, model)
+      const keyed = (ctx: RequestContext.RequestContextShape) => ctx.upstream ?? "default"
+      return {
+        generate: (request, callOptions) =>
+          Effect.flatMap(RequestContext.current, (ctx) => breaker.guard(keyed(ctx))(model.generate(request, callOptions))),
+        stream: (request, callOptions) =>
+          Stream.unwrap(Effect.map(RequestContext.current, (ctx) => breaker.guardStream(keyed(ctx))(model.stream(request, callOptions))))
+      }
+    })
+)
+
+/**
+ * The breaker as a policy layer (see `withPolicy` for the key).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: BreakerOptionsInput & { readonly key?: string } = {}
+): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Policy.layer((model) => withPolicy(model, options))

@@ -1,0 +1,35 @@
+/**
+ * End to end: the OpenAI adapter over real HTTP to a mock upstream that fails, under a breaker.
+ * The breaker's clock is the TestClock (the open duration passes with `TestClock.adjust`); the
+ * HTTP traffic is real, and the mock's request log shows what reached the upstream.
+ */
+import { CircuitBreaker } from "@breakwater/circuit-breaker"
+import { OpenAiProvider } from "@breakwater/provider-openai"
+import { MockUpstream } from "@breakwater/testing"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, TestClock } from "effect"
+
+describe("CircuitBreaker end to end", () => {
+  it.scoped("503s trip it, further calls never reach the upstream, and it closes after recovery", () =>
+    Effect.gen(function*() {
+      const mock = yield* MockUpstream.scoped()
+      const adapter = yield* OpenAiProvider.make({ name: "mock", baseUrl: mock.url })
+      const breaker = yield* CircuitBreaker.make({ window: { kind: "count", size: 10 }, minimumCalls: 5, openDuration: "30 seconds" })
+      const model = breaker.wrap("mock", adapter)
+      const request = { model: "gpt-mock", messages: [{ role: "user" as const, content: "hi" }] }
+      mock.setDefault({ status: 503 })
+      for (let i = 0; i < 5; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("UpstreamUnavailable")
+      expect(mock.requests.length).toBe(5)
+      expect(yield* breaker.state("mock")).toBe("open")
+      // Open: calls fail fast and do not reach the upstream.
+      for (let i = 0; i < 20; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("CircuitOpen")
+      expect(mock.requests.length).toBe(5)
+      // The upstream recovers; after the open duration one probe goes through and closes it.
+      mock.setDefault({})
+      yield* TestClock.adjust("30 seconds")
+      const response = yield* model.generate(request)
+      expect(response.choices[0]?.message.content).toBe(mock.textFor(request))
+      expect(mock.requests.length).toBe(6)
+      expect(yield* breaker.state("mock")).toBe("closed")
+    }))
+})
