@@ -83,4 +83,23 @@ describe("GatewayBuilder", () => {
       expect(primary.calls).toHaveLength(1)
       expect(secondary.calls).toHaveLength(0)
     }))
+
+  it.scoped("a failing upstream's breaker opens; the router then skips it and health says so", () =>
+    Effect.gen(function*() {
+      const down = new ModelError.UpstreamUnavailable({ message: "down", status: 503 })
+      const primary = FakeLanguageModel.make(Array.from({ length: 50 }, () => ({ fail: down })))
+      const secondary = FakeLanguageModel.make()
+      const gateway = yield* GatewayBuilder.make(
+        yield* config({ defaults: { breaker: { minimumCalls: 3, openDuration: "1 minute" }, retry: { enabled: false } } }),
+        { adapters: { primary: primary.model, secondary: secondary.model } }
+      )
+      for (let i = 0; i < 3; i++) yield* gateway.model.generate(request("chat"))
+      expect(primary.calls).toHaveLength(3)
+      const health = yield* gateway.health
+      expect(health.upstreams.find((u) => u.name === "primary")?.circuit).toBe("open")
+      expect(health.ready).toBe(true) // the secondary still serves every route
+      for (let i = 0; i < 5; i++) yield* gateway.model.generate(request("chat"))
+      expect(primary.calls).toHaveLength(3)
+      expect(secondary.calls).toHaveLength(8)
+    }))
 })

@@ -39,7 +39,7 @@ export const startGateway = async (options: {
     defaults: {
       retry: { baseDelay: "1 millis", maxDelay: "5 millis", maxRetryAfter: "2 seconds" },
       timeouts: { firstToken: "2 seconds", idle: "500 millis" },
-      breaker: { minimumCalls: 4, openDuration: "200 millis" }
+      breaker: { minimumCalls: 50 }
     }
   }
   const scope = Effect.runSync(Scope.make())

@@ -176,8 +176,9 @@ export const make = (
       )
       routeUpstreams.set(model, route.upstreams.map((t) => typeof t === "string" ? t : t.upstream))
     }
-    const health: Effect.Effect<Health> = Effect.sync(() => {
-      const states = new Map([...upstreams.keys()].map((name) => [name, breakers.state(name)] as const))
+    const health: Effect.Effect<Health> = Effect.gen(function*() {
+      const states = new Map<string, string>()
+      for (const name of upstreams.keys()) states.set(name, yield* breakers.state(name))
       const routeHealth = [...routeUpstreams].map(([model, names]) => ({
         model,
         ready: names.some((name) => states.get(name) !== "open")
