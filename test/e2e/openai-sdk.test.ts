@@ -1,6 +1,7 @@
 /**
  * The gateway end to end: real HTTP, the official `openai` client, mock upstreams with faults.
  */
+import type { MockUpstream } from "@breakwater/testing"
 import OpenAI from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { CANARY, GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
@@ -109,6 +110,58 @@ describe("gateway end to end with the openai client", () => {
       gw.primary.setDefault({})
       gw.secondary.setDefault({})
     }
+  })
+
+  const streamText = async (content: string, model = "chat") => {
+    const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content }], stream: true, stream_options: { include_usage: true } })
+    let text = ""
+    let finishes = 0
+    const ids = new Set<string>()
+    for await (const chunk of stream) {
+      ids.add(chunk.id)
+      text += chunk.choices[0]?.delta.content ?? ""
+      if (chunk.choices[0]?.finish_reason != null) finishes++
+    }
+    return { text, finishes, ids }
+  }
+
+  for (const [name, ...faults] of [
+    ["a connection cut", { cutAfterChunks: 7 }],
+    ["a cut with frames split inside UTF-8 characters", { cutAfterChunks: 4, splitUtf8: true }],
+    ["an in-band error event", { errorEventAfterChunks: 9 }],
+    ["a malformed frame", { malformedAfterChunks: 5 }],
+    ["an end without [DONE]", { endWithoutTerminator: true, cutAfterChunks: 12 }],
+    ["a stall mid-stream (idle timeout)", { stallAfterChunks: 6 }],
+    ["a continuation that repeats an overlap", { cutAfterChunks: 8 }, { overlap: 12 }]
+  ] as ReadonlyArray<readonly [string, ...Array<MockUpstream.Behavior>]>) {
+    it(`resumes a stream broken by ${name}: the client sees one normal completion`, async () => {
+      gw.primary.script(...faults)
+      const { text, finishes, ids } = await streamText(`resume after ${name}`)
+      expect(text).toBe(gw.primary.textFor(ask(`resume after ${name}`)))
+      expect(finishes).toBe(1)
+      expect(ids.size).toBe(1)
+      expect(gw.primary.requests.length + gw.secondary.requests.length).toBeGreaterThanOrEqual(2)
+    })
+  }
+
+  it("ends an unrecoverable break with an error the client sees, never a silent truncation", async () => {
+    gw.primary.setDefault({ cutAfterChunks: 3 })
+    gw.secondary.setDefault({ cutAfterChunks: 0 })
+    try {
+      const outcome = await streamText("never completes").then(() => "completed", (e: unknown) => e)
+      expect(outcome).toBeInstanceOf(Error)
+    } finally {
+      gw.primary.setDefault({})
+      gw.secondary.setDefault({})
+    }
+  })
+
+  it("shows the retries, timeouts and resumes those tests caused in /metrics", async () => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text()
+    expect(text).toMatch(/breakwater_stream_resumes_total\{outcome="resumed"\} [1-9]/)
+    expect(text).toMatch(/breakwater_retries_total\{[^}]*\} [1-9]/)
+    expect(text).toMatch(/breakwater_timeouts_total\{phase="idle"\} [1-9]/)
+    expect(text).toMatch(/breakwater_circuit_state\{key="primary",state="closed"\} 1/)
   })
 
   it("never shows a provider key in a response or a log line", async () => {

@@ -1,4 +1,4 @@
-import { ModelError } from "@breakwater/core"
+import { type ChatCompletion, ModelError } from "@breakwater/core"
 import { BreakerStore, CircuitBreaker } from "@breakwater/circuit-breaker"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -117,7 +117,7 @@ describe("CircuitBreaker transitions (TestClock)", () => {
       const fake = FakeLanguageModel.make()
       const breaker = yield* CircuitBreaker.make({ ...small, slowCallDuration: "2 seconds", slowCallRateThreshold: 50, minimumCalls: 2 })
       const model = breaker.wrap("up", fake.model)
-      const request = { model: "m", messages: [{ role: "user" as const, content: "x" }], stream: true }
+      const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "x" }], stream: true }
       // Long streams (1 s between chunks) with a prompt first token: not slow.
       fake.script({ chunkDelay: "1 second", words: 5 }, { chunkDelay: "1 second", words: 5 })
       for (let i = 0; i < 2; i++) {

@@ -4,6 +4,7 @@
  * HTTP traffic is real, and the mock's request log shows what reached the upstream.
  */
 import { CircuitBreaker } from "@breakwater/circuit-breaker"
+import type { ChatCompletion } from "@breakwater/core"
 import { OpenAiProvider } from "@breakwater/provider-openai"
 import { MockUpstream } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -16,7 +17,7 @@ describe("CircuitBreaker end to end", () => {
       const adapter = yield* OpenAiProvider.make({ name: "mock", baseUrl: mock.url })
       const breaker = yield* CircuitBreaker.make({ window: { kind: "count", size: 10 }, minimumCalls: 5, openDuration: "30 seconds" })
       const model = breaker.wrap("mock", adapter)
-      const request = { model: "gpt-mock", messages: [{ role: "user" as const, content: "hi" }] }
+      const request: ChatCompletion.ChatRequest = { model: "gpt-mock", messages: [{ role: "user", content: "hi" }] }
       mock.setDefault({ status: 503 })
       for (let i = 0; i < 5; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("UpstreamUnavailable")
       expect(mock.requests.length).toBe(5)

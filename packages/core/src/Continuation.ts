@@ -32,6 +32,11 @@ export interface Continuation {
   readonly strategy?: Strategy | undefined
   /** The user-instruction wording; defaults to `defaultInstruction`. */
   readonly instruction?: string | undefined
+  /**
+   * Filled in by `toRequest` with the strategy the adapter used, so the caller knows whether the
+   * continuation is exact (a prefill continues the text itself) or may repeat or rephrase.
+   */
+  readonly applied?: { strategy?: Strategy | undefined } | undefined
 }
 
 /**
@@ -51,6 +56,7 @@ export const defaultInstruction =
  * @category constructors
  */
 export const toRequest = (request: ChatRequest, continuation: Continuation, strategy: Strategy): ChatRequest => {
+  if (continuation.applied !== undefined) continuation.applied.strategy = strategy
   const messages: Array<Message> = [...request.messages]
   if (strategy === "assistant-prefill") {
     messages.push({ role: "assistant", content: continuation.partial.trimEnd() })

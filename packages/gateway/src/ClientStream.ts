@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import { ChatCompletion } from "@breakwater/core"
+import { StreamResume } from "@breakwater/stream-resume"
 import * as Effect from "effect/Effect"
 
 /**
@@ -55,6 +56,14 @@ export const done = "data: [DONE]\n\n"
 export const keepAlive = ": keep-alive\n\n"
 
 /**
+ * The comment written at a seam of a resumed stream (standard SSE clients ignore comments).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const resumedComment = ": breakwater resumed the upstream stream here\n\n"
+
+/**
  * Creates the writer for one streamed response.
  *
  * @since 0.1.0
@@ -76,6 +85,8 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     commit,
     onChunk: (chunk) => {
       if (chunk.choices.length === 0) {
+        // A seam where stream-resume stitched a continuation: said honestly, as a comment.
+        if (StreamResume.isSeamMarker(chunk)) return committed ? sink.write(resumedComment) : Effect.void
         if (chunk.usage == null) return committed ? sink.write(keepAlive) : Effect.void
         if (!includeUsage) return Effect.void
       }

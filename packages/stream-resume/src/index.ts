@@ -1,4 +1,12 @@
 /**
+ * `@breakwater/stream-resume`: one stable stream for the client, whatever breaks upstream.
+ *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * The resume policy: continuation, seam splicing, one envelope, modes.
+ *
+ * @since 0.1.0
+ */
+export * as StreamResume from "./StreamResume.js"

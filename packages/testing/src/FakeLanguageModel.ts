@@ -134,6 +134,8 @@ export const make = (steps: ReadonlyArray<Step> = []): FakeLanguageModel => {
   const piecesFor = (request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined, step: Step) => {
     const full = step.text !== undefined ? step.text.split(/(?= )/) : wordsFor(seedOf(request), step.words ?? 12)
     const partial = options?.continuation?.partial
+    // The fake continues its own text exactly, as a prefill does.
+    if (options?.continuation?.applied !== undefined) options.continuation.applied.strategy = "assistant-prefill"
     return partial === undefined ? full : splitContinuation(full, partial)
   }
 

@@ -53,15 +53,22 @@ export const make = (
     const local = new Map<string, { phase: machine.Phase; openUntil: number }>()
     const ttl = Math.max(config.maxOpenMillis, config.window.kind === "time" ? config.window.millis : 0) + 60 * 60 * 1000
 
+    const gauges = (key: string, phase: machine.Phase) =>
+      Effect.forEach(phases, (p) => Metric.set(Metric.tagged(Metric.tagged(stateGauge, "key", key), "state", p), p === phase ? 1 : 0), { discard: true })
+
     const observe = (key: string, before: machine.Phase, after: machine.State, now: number) =>
       Effect.suspend(() => {
+        const first = !local.has(key)
         local.set(key, { phase: after.phase, openUntil: after.openUntil })
-        if (before === after.phase) return Effect.void
+        if (before === after.phase) {
+          // The state gauge exists from a key's first call, so dashboards see closed breakers too.
+          return first ? gauges(key, after.phase) : Effect.void
+        }
         const transition: Transition = { key, from: before, to: after.phase, at: now }
         return Effect.all([
           PubSub.publish(hub, transition),
           Metric.increment(Metric.tagged(Metric.tagged(Metric.tagged(transitionsTotal, "key", key), "from", before), "to", after.phase)),
-          ...phases.map((p) => Metric.set(Metric.tagged(Metric.tagged(stateGauge, "key", key), "state", p), p === after.phase ? 1 : 0)),
+          gauges(key, after.phase),
           after.phase === "open"
             ? Effect.logWarning("circuit opened").pipe(
               Effect.annotateLogs({ circuit: key, from: before, open_ms: after.openUntil - now, trips: after.trips })

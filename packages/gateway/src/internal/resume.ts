@@ -1,12 +1,18 @@
 /**
- * Stream-resume on a route.
+ * Stream-resume on a route, from the resolved settings.
  */
 import type { LanguageModel } from "@breakwater/core"
-import * as Effect from "effect/Effect"
+import { StreamResume } from "@breakwater/stream-resume"
+import type * as Effect from "effect/Effect"
 import type * as Settings from "./settings.js"
 
-// TODO(stream-resume): replaced by @breakwater/stream-resume once it lands.
 export const wrap = (
-  _settings: ReturnType<typeof Settings.resume>,
+  settings: ReturnType<typeof Settings.resume>,
   model: LanguageModel.Service
-): Effect.Effect<LanguageModel.Service> => Effect.succeed(model)
+): Effect.Effect<LanguageModel.Service> =>
+  StreamResume.withPolicy(model, {
+    mode: settings.mode,
+    maxResumes: settings.maxResumes,
+    toolCalls: settings.toolCalls,
+    ...(settings.instruction === undefined ? {} : { instruction: settings.instruction })
+  })
