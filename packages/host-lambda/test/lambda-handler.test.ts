@@ -1,7 +1,7 @@
 import { type LanguageModel, ModelError } from "@breakwater/core"
-import type { Gateway } from "@breakwater/gateway"
 import { type LambdaEvent, LambdaHandler, ResponseStream } from "@breakwater/host-lambda"
-import { FakeLanguageModel } from "@breakwater/testing"
+import { FakeLanguageModel, MockUpstream } from "@breakwater/testing"
+import { ConfigLoader, type Gateway, GatewayBuilder } from "@breakwater/gateway"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { readFileSync } from "node:fs"
@@ -157,5 +157,35 @@ describe("LambdaHandler (response streaming)", () => {
     expect(lines).not.toContain("[DONE]")
     expect(JSON.parse(lines.at(-1)!).error.code).toBe("timeout_total")
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow()
+  })
+
+  it("repairs a mid-stream upstream cut with stream-resume: one complete stream through the real gateway", async () => {
+    const local = install()
+    const mock = await MockUpstream.start({ words: 30 })
+    try {
+      const config = await Effect.runPromise(ConfigLoader.fromObject({
+        upstreams: { mock: { provider: "openai", baseUrl: mock.url, models: ["gpt-test"] } },
+        routes: { "gpt-test": { upstreams: ["mock"] } }
+      }, {}))
+      const h = LambdaHandler.make({ gateway: GatewayBuilder.make(config), ...quiet })
+      mock.script({ cutAfterChunks: 9, splitUtf8: true })
+      const { captured, writable } = local.stream()
+      const event = withBody(fixture("function-url.json"), { model: "gpt-test", messages: [{ role: "user", content: "lambda" }], stream: true })
+      await h.streaming(event, writable, context())
+      await captured.ended
+      expect(captured.metadata()?.statusCode).toBe(200)
+      const body = captured.body()
+      const lines = dataLines(body)
+      expect(lines.at(-1)).toBe("[DONE]")
+      expect(lines.filter((l) => l === "[DONE]")).toHaveLength(1)
+      const chunks = lines.slice(0, -1).map((l) => JSON.parse(l) as { id: string; choices: Array<{ delta: { content?: string }; finish_reason: string | null }> })
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe(mock.textFor({ messages: [{ role: "user", content: "lambda" }] }))
+      expect(new Set(chunks.map((c) => c.id)).size).toBe(1)
+      expect(chunks.filter((c) => c.choices[0]?.finish_reason != null)).toHaveLength(1)
+      expect(body).toMatch(/^: breakwater resumed/m)
+      expect(mock.requests).toHaveLength(2)
+    } finally {
+      await mock.stop()
+    }
   })
 })
