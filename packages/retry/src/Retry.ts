@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { type LanguageModel, Policy } from "@breakwater/core"
+import { Durations, type LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -14,7 +14,6 @@ import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { DurationInput } from "./internal/duration.js"
 import * as internal from "./internal/retry.js"
 import * as RetryBudget from "./RetryBudget.js"
 
@@ -35,10 +34,10 @@ import * as RetryBudget from "./RetryBudget.js"
  */
 export const RetryOptions = Schema.Struct({
   maxRetries: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 2 }),
-  baseDelay: Schema.optionalWith(DurationInput, { default: () => Duration.millis(200) }),
-  maxDelay: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(10) }),
+  baseDelay: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.millis(200) }),
+  maxDelay: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(10) }),
   jitter: Schema.optionalWith(Schema.Literal("full", "none"), { default: () => "full" as const }),
-  maxRetryAfter: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(60) }),
+  maxRetryAfter: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(60) }),
   budget: Schema.optionalWith(Schema.Union(Schema.Literal(false), RetryBudget.BudgetOptions), {
     default: () => Schema.decodeSync(RetryBudget.BudgetOptions)({})
   })

@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { Durations } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -14,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/budget.js"
-import { DurationInput } from "./internal/duration.js"
 
 /**
  * The budget's settings, with their defaults (the one place they are written).
@@ -30,7 +30,7 @@ import { DurationInput } from "./internal/duration.js"
 export const BudgetOptions = Schema.Struct({
   ratio: Schema.optionalWith(Schema.NonNegative, { default: () => 0.2 }),
   minRetriesPerSecond: Schema.optionalWith(Schema.NonNegative, { default: () => 10 }),
-  window: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(10) }),
+  window: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(10) }),
   key: Schema.optionalWith(Schema.String, { default: () => "retry" })
 })
 

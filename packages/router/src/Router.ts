@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { LanguageModel, type ModelError, Policy } from "@breakwater/core"
+import { Durations, LanguageModel, type ModelError, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -17,7 +17,6 @@ import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Bulkhead } from "./internal/bulkhead.js"
-import { DurationInput } from "./internal/duration.js"
 import * as internal from "./internal/router.js"
 import { HedgeBudget } from "./internal/stats.js"
 
@@ -77,7 +76,7 @@ const FallbackPredicate = Schema.declare(
 export const HedgeBudgetOptions = Schema.Struct({
   ratio: Schema.optionalWith(Schema.NonNegative, { default: () => 0.1 }),
   minHedgesPerSecond: Schema.optionalWith(Schema.NonNegative, { default: () => 0 }),
-  window: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(10) })
+  window: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(10) })
 })
 
 /**
@@ -103,7 +102,7 @@ export const PercentileDelay = Schema.Struct({
  * @category schemas
  */
 export const HedgingOptions = Schema.Struct({
-  delay: Schema.Union(PercentileDelay, DurationInput),
+  delay: Schema.Union(PercentileDelay, Durations.DurationInput),
   maxHedges: Schema.optionalWith(Schema.Literal(1), { default: () => 1 as const }),
   budget: Schema.optionalWith(HedgeBudgetOptions, { default: () => Schema.decodeSync(HedgeBudgetOptions)({}) })
 })
@@ -123,7 +122,7 @@ export const HedgingOptions = Schema.Struct({
 export const LeastLatencyOptions = Schema.Struct({
   alpha: Schema.optionalWith(Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThanOrEqualTo(1)), { default: () => 0.3 }),
   explorationRate: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.1 }),
-  failurePenalty: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(10) })
+  failurePenalty: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(10) })
 })
 
 /**

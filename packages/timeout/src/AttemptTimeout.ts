@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { type LanguageModel, Policy } from "@breakwater/core"
+import { Durations, type LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -23,7 +23,6 @@ import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/attempt.js"
-import { DurationInput } from "./internal/duration.js"
 import { isService } from "./internal/service.js"
 import * as fire from "./internal/fire.js"
 
@@ -39,9 +38,9 @@ import * as fire from "./internal/fire.js"
  * @category schemas
  */
 export const AttemptTimeoutOptions = Schema.Struct({
-  headers: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(30) }),
-  firstToken: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(30) }),
-  idle: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(30) })
+  headers: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(30) }),
+  firstToken: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(30) }),
+  idle: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(30) })
 })
 
 /**

@@ -7,14 +7,13 @@
  *
  * @since 0.1.0
  */
-import { type LanguageModel, Policy } from "@breakwater/core"
+import { Durations, type LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/deadline.js"
-import { DurationInput } from "./internal/duration.js"
 import { isService } from "./internal/service.js"
 
 /**
@@ -26,7 +25,7 @@ import { isService } from "./internal/service.js"
  * @category schemas
  */
 export const DeadlineOptions = Schema.Struct({
-  total: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(120) })
+  total: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(120) })
 })
 
 /**
