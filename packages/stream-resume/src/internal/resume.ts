@@ -109,6 +109,8 @@ class Session {
   pending: Array<Out> = []
   pendingChars = 0
   lastBreak: ModelError.ModelError | undefined = undefined
+  finished = false
+  usageSent = false
 
   // The current attempt.
   kind: "first" | "continuation" | "restart" = "first"
@@ -325,6 +327,8 @@ class Session {
   /** Writes a chunk for the client, through the replay buffer while it is not committed. */
   private emit(chunk: Out, out: Array<Out>, chars: number, last: boolean): void {
     if (this.env === undefined) this.env = Env.envelopeOf(chunk)
+    if (chunk.usage != null) this.usageSent = true
+    if (chunk.choices[0]?.finish_reason != null) this.finished = true
     if (this.committed) {
       out.push(chunk)
       return
@@ -428,6 +432,7 @@ class Session {
     const extra = this.seams > 0 ? { [Env.EXTENSION]: { resumed: this.seams } } : undefined
     this.emit(Env.choiceChunk(env, {}, finish, extra), out, 0, true)
     if (this.prior !== undefined) {
+      this.usageSent = true
       out.push({ id: env.id, object: "chat.completion.chunk", created: env.created, model: env.model, choices: [], usage: this.prior, ...extra } as Out)
     }
   }
@@ -496,6 +501,18 @@ class Session {
     this.call = undefined
     let failure: ModelError.ModelError
     let rejected: string | undefined
+    if (this.finished && this.committed) {
+      // The answer was complete (its finish arrived); only the terminator is missing.
+      const chunks: Array<Out> = []
+      if (!this.usageSent && this.prior !== undefined && this.env !== undefined) {
+        const extra = this.seams > 0 ? { [Env.EXTENSION]: { resumed: this.seams } } : undefined
+        chunks.push({ id: this.env.id, object: "chat.completion.chunk", created: this.env.created, model: this.env.model, choices: [], usage: this.prior, ...extra } as Out)
+      }
+      return Effect.as(
+        Effect.annotateLogs(Effect.logInfo("the stream broke after its finish: ended as complete"), { request_id: this.ctx.requestId, error: error._tag }),
+        { _tag: "end", chunks }
+      )
+    }
     if (error instanceof Rejected) {
       rejected = error.reason
       this.strategy++

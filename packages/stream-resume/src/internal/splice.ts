@@ -54,6 +54,8 @@ const commonPrefix = (a: string, b: string): number => {
  *    of at least `minOverlap` characters, or of the whole delivered text (a regeneration that
  *    verified every delivered character): it is dropped. A shorter repeat is coincidence (a
  *    true continuation may begin with the letters the delivered text ends with) and is kept.
+ *    Repeated trailing whitespace is always dropped: a prefill is sent right-trimmed, so its
+ *    continuation starts with the whitespace that was trimmed.
  * 3. A continuation whose held text lies inside the delivered text is repeating older text (a
  *    long overlap, or a restart from the beginning): it is held until it reaches the end of the
  *    delivered text (then step 2 drops the repeat), if that end is at most `verifyLimit`
@@ -69,6 +71,9 @@ export const decide = (delivered: string, held: string, final: boolean, settings
   if (held.length === 0 || delivered.length === 0) return { _tag: "Accept", drop: 0, kind: "boundary" }
   const k = longestOverlap(delivered, held)
   if (k === delivered.length) return { _tag: "Accept", drop: k, kind: "verified" }
+  // Whitespace the delivered text ends with, generated again: what a continuation of a
+  // right-trimmed assistant prefill does.
+  if (k > 0 && delivered.slice(-k).trim().length === 0) return { _tag: "Accept", drop: k, kind: "overlap" }
   // A continuation that is nothing but the delivered text's last words and then the end is an
   // answer ending on a repeated phrase more often than a model that repeated itself and stopped.
   if (k >= settings.minOverlap && !(final && k === held.length)) return { _tag: "Accept", drop: k, kind: "overlap" }
