@@ -81,3 +81,11 @@ export * as Durations from "./Durations.js"
  * @since 0.1.0
  */
 export * as TimeLimit from "./TimeLimit.js"
+
+/**
+ * What every provider adapter shares: error bodies, key scrubbing, the SSE-to-chunks driver,
+ * one upstream call under the trace conventions, transport settings.
+ *
+ * @since 0.1.0
+ */
+export * as AdapterKit from "./AdapterKit.js"

@@ -4,8 +4,7 @@
  *
  * @since 0.1.0
  */
-import { LanguageModel, UpstreamHttp } from "@breakwater/core"
-import { AdapterKit } from "@breakwater/provider-openai"
+import { AdapterKit, LanguageModel, UpstreamHttp } from "@breakwater/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"

@@ -1,5 +1,4 @@
-import { ChatCompletion, ModelError, type UpstreamHttp } from "@breakwater/core"
-import { AdapterKit } from "@breakwater/provider-openai"
+import { AdapterKit, ChatCompletion, ModelError, type UpstreamHttp } from "@breakwater/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { LanguageModel, UpstreamHttp } from "@breakwater/core"
+import { AdapterKit as Kit, LanguageModel, UpstreamHttp } from "@breakwater/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -14,7 +14,6 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Kit from "./internal/kit.js"
 import * as internal from "./internal/openai.js"
 
 /**

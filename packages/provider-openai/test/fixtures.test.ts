@@ -1,4 +1,4 @@
-import { ChatCompletion, ModelError, SseCodec, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit as Kit, ChatCompletion, ModelError, SseCodec, type UpstreamHttp } from "@breakwater/core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -7,7 +7,6 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { readFileSync } from "node:fs"
 import { Readable } from "node:stream"
-import * as Kit from "../src/internal/kit.js"
 import * as OpenAi from "../src/internal/openai.js"
 import { splitAt } from "./support/probe.js"
 

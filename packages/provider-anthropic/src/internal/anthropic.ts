@@ -1,5 +1,4 @@
-import { type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
-import { AdapterKit } from "@breakwater/provider-openai"
+import { AdapterKit, type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"

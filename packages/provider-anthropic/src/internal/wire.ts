@@ -1,5 +1,4 @@
-import { ChatCompletion, ModelError } from "@breakwater/core"
-import { AdapterKit } from "@breakwater/provider-openai"
+import { AdapterKit, ChatCompletion, ModelError } from "@breakwater/core"
 
 type Block = Record<string, unknown>
 

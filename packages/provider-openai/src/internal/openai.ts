@@ -1,8 +1,7 @@
-import { type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit as Kit, type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as Kit from "./kit.js"
 
 /** @internal */
 export interface Settings {

@@ -1,9 +1,13 @@
-import { ChatCompletion, ModelError, RequestContext, SseCodec, UpstreamHttp } from "@breakwater/core"
+import * as ChatCompletion from "../ChatCompletion.js"
+import * as Durations from "../Durations.js"
+import * as ModelError from "../ModelError.js"
+import * as RequestContext from "../RequestContext.js"
+import * as SseCodec from "../SseCodec.js"
+import * as UpstreamHttp from "../UpstreamHttp.js"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -201,17 +205,11 @@ export const streamCall = (
   }))
 
 /** @internal */
-export const DurationInput = Schema.declare(
-  (u: unknown): u is Duration.DurationInput => Option.isSome(Duration.decodeUnknown(u)),
-  { identifier: "DurationInput", description: "a Duration, a number of milliseconds or a string like \"10 seconds\"" }
-)
-
-/** @internal */
 export const transportFields = {
   connections: Schema.optional(Schema.Int.pipe(Schema.positive())),
-  connectTimeout: Schema.optional(DurationInput),
-  headersTimeout: Schema.optional(DurationInput),
-  bodyTimeout: Schema.optional(DurationInput)
+  connectTimeout: Schema.optional(Durations.DurationInput),
+  headersTimeout: Schema.optional(Durations.DurationInput),
+  bodyTimeout: Schema.optional(Durations.DurationInput)
 }
 
 /** @internal */

@@ -1,18 +1,21 @@
 /**
  * The pieces every provider adapter shares: reading provider error bodies (with the provider key
- * scrubbed from anything the upstream echoes back), classifying an in-band error object, and the
+ * scrubbed from anything the upstream echoes back), classifying an in-band error object, the
  * driver that turns an SSE response into canonical chunks with the stream-interruption semantics
- * of the taxonomy. `@breakwater/provider-anthropic` uses it too; it is meant to move to
- * `@breakwater/core`.
+ * of the taxonomy, one upstream call under the trace conventions, and the transport settings
+ * every adapter's options carry. Every `@breakwater/provider-*` package builds on it.
  *
  * @since 0.1.0
  */
-import type { ChatCompletion, ModelError, SseCodec, UpstreamHttp } from "@breakwater/core"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
-import * as internal from "./internal/kit.js"
+import type * as ChatCompletion from "./ChatCompletion.js"
+import * as internal from "./internal/adapterKit.js"
+import type * as ModelError from "./ModelError.js"
+import type * as SseCodec from "./SseCodec.js"
+import type * as UpstreamHttp from "./UpstreamHttp.js"
 
 /**
  * Removes a secret from text an upstream produced (an error message may echo the key back).
