@@ -1,5 +1,5 @@
 /** The README's example, run against FakeLanguageModel with a cut in the middle. */
-import { LanguageModel } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel } from "@breakwater/core"
 import { StreamResume } from "@breakwater/stream-resume"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { expect, it } from "@effect/vitest"
@@ -11,7 +11,7 @@ it.effect("README: the layer alone in an Effect app turns a cut stream into one 
     const MyModel = Layer.succeed(LanguageModel.LanguageModel, fake.model)
     let text = ""
     let seams = 0
-    const request = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "Tell me about tides" }] }
+    const request: ChatCompletion.ChatRequest = { model: "gpt-4o-mini", messages: [{ role: "user", content: "Tell me about tides" }] }
     const answer = Effect.flatMap(LanguageModel.LanguageModel, (model) =>
       Stream.runForEach(model.stream(request), (chunk) =>
         StreamResume.isSeamMarker(chunk)
