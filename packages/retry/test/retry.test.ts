@@ -385,17 +385,33 @@ describe("Retry: streams", () => {
       expect(ctx.trace.retries).toBe(0)
     }))
 
-  it.effect("a heartbeat already emitted counts as a chunk: no retry after it", () =>
+  it.effect("heartbeats do not count as reaching the consumer: a stream that only pinged, then failed, is retried", () =>
     Effect.gen(function*() {
-      const error = unavailable()
-      const fake = FakeLanguageModel.make([{ fail: error, delay: "2500 millis", heartbeats: true }])
-      const model = yield* Retry.withPolicy(fake.model, noBudget)
-      const { exit } = yield* run(collect(model.stream(request)))
+      const fake = FakeLanguageModel.make([{ fail: unavailable(), delay: "2500 millis", heartbeats: true }])
+      const model = yield* Retry.withPolicy(fake.model, { ...noBudget, jitter: "none" })
+      const { exit, ctx } = yield* run(collect(model.stream(request)))
       const { got, exit: inner } = (exit as Exit.Success<{ got: Array<ChatCompletion.ChatCompletionChunk>; exit: Exit.Exit<void, ModelError.ModelError> }, never>).value
-      expect(got.every(ChatCompletion.isHeartbeat)).toBe(true)
-      expect(got.length).toBe(2)
+      expect(inner).toEqual(Exit.void)
+      expect(fake.calls.length).toBe(2)
+      expect(ctx.trace.retries).toBe(1)
+      // The failed attempt's two pings reached the consumer, then the whole retried stream.
+      expect(got.slice(0, 2).every(ChatCompletion.isHeartbeat)).toBe(true)
+      expect(textOf(got)).toBe(fake.textFor(request))
+      expect(got.filter((c) => c.choices[0]?.delta.role === "assistant").length).toBe(1)
+    }))
+
+  it.effect("heartbeats before content do not hide it: content then a failure is still not retried", () =>
+    Effect.gen(function*() {
+      const error = new ModelError.StreamInterrupted({ message: "reset", reason: "reset", receivedChunks: 1 })
+      const fake = FakeLanguageModel.make([{ firstChunkDelay: "2500 millis", heartbeats: true, failAfterChunks: 1, fail: error }])
+      const model = yield* Retry.withPolicy(fake.model, noBudget)
+      const { exit, ctx } = yield* run(collect(model.stream(request)))
+      const { got, exit: inner } = (exit as Exit.Success<{ got: Array<ChatCompletion.ChatCompletionChunk>; exit: Exit.Exit<void, ModelError.ModelError> }, never>).value
       expect(inner).toEqual(Exit.fail(error))
+      expect(got.filter(ChatCompletion.isHeartbeat).length).toBe(2)
+      expect(got.some(ChatCompletion.hasContent)).toBe(true)
       expect(fake.calls.length).toBe(1)
+      expect(ctx.trace.retries).toBe(0)
     }))
 })
 

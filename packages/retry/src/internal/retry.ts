@@ -1,4 +1,5 @@
-import { type ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -92,10 +93,12 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
   const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
     Stream.unwrap(Effect.map(start, (ctx) => {
       // Once anything reached the consumer, a repeat would duplicate it: the failure is then
-      // stream-resume's, and passes through untouched. Marked per chunk batch, not per chunk.
+      // stream-resume's, and passes through untouched. A heartbeat carries nothing a repeat
+      // could duplicate, so a stream that only pinged stays retryable. Batches are scanned only
+      // until the first real chunk; after that, marking costs one check per batch.
       let emitted = false
-      const mark = <A>(chunk: A & { readonly length: number }): A => {
-        if (chunk.length > 0) emitted = true
+      const mark = (chunk: Chunk.Chunk<ChatCompletion.ChatCompletionChunk>): Chunk.Chunk<ChatCompletion.ChatCompletionChunk> => {
+        if (!emitted && !Chunk.every(chunk, ChatCompletion.isHeartbeat)) emitted = true
         return chunk
       }
       const attempt = (n: number): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
