@@ -4,10 +4,11 @@
  * (`POST /v1/messages`) wire formats, streaming and not, with deterministic answers and scripted
  * faults. Wire-level tests, the reference server's keyless mode and the benchmark all use it.
  *
- * Answers are a pure function of the first user message and the word count (`textFor`), and a
- * request that continues a partial answer of the mock (an assistant prefill, or an assistant
- * message followed by a user instruction) gets the rest of that same text — so a stream that
- * a gateway resumed can be compared with the uninterrupted text exactly.
+ * Answers are a pure function of the last user message and the word count (`textFor`), and a
+ * request that continues a partial answer of the mock (an assistant prefill, or a user message
+ * asking to continue after an assistant message holding the partial, or quoting its tail) gets
+ * the rest of that same text — so a stream that a gateway resumed can be compared with the
+ * uninterrupted text exactly.
  *
  * @since 0.1.0
  */
@@ -33,7 +34,7 @@ import * as Text from "./internal/mockText.js"
  * | `pingEveryMs` | keep-alive comments (OpenAI) or `ping` events (Anthropic) while the stream is open |
  * | `splitUtf8` | write every frame in two writes split inside a multi-byte character |
  * | `toolCall` | answer with one tool call whose JSON arguments stream in pieces |
- * | `words`, `model` | answer length; the model name echoed |
+ * | `words`, `text`, `model` | answer length, or the exact answer text; the model name echoed |
  * | `overlap: n`, `restart` | on a continuation: repeat the last n delivered characters, or start over |
  * | `rejectPrefill` | a 400 for a request ending with an assistant message |
  *
@@ -52,7 +53,9 @@ export type { RecordedRequest }
 
 /**
  * Start options: `port` (0: any free port), `host` (`127.0.0.1`), `words` (24: answer length),
- * `chunkDelayMs` (0: chunks back to back), `seed` (the chaos generator's default seed).
+ * `chunkDelayMs` (0: chunks back to back), `seed` (the chaos generator's default seed), `fast`
+ * (false; benchmark mode: answers are rendered once per behavior and request body and reused,
+ * response ids repeat, and requests are counted in `received` but not logged in `requests`).
  *
  * @since 0.1.0
  * @category models
@@ -63,6 +66,7 @@ export interface Options {
   readonly words?: number | undefined
   readonly chunkDelayMs?: number | undefined
   readonly seed?: number | undefined
+  readonly fast?: boolean | undefined
 }
 
 /**
@@ -77,8 +81,10 @@ export interface MockUpstream {
   /** `http://host:port`: what an Anthropic client or adapter takes as its base URL. */
   readonly origin: string
   readonly port: number
-  /** Every request received, in order (cleared by `reset`). */
+  /** Every request received, in order (cleared by `reset`; empty in `fast` mode). */
   readonly requests: ReadonlyArray<RecordedRequest>
+  /** How many requests arrived since the start or the last `reset` (counted in `fast` mode too). */
+  readonly received: number
   /** Queues behaviors, one per incoming POST, before the default applies again. */
   readonly script: (...behaviors: ReadonlyArray<Behavior>) => void
   /** The behavior when nothing is scripted (initially `{}`: answer normally). */
@@ -89,12 +95,15 @@ export interface MockUpstream {
   readonly reset: () => void
   /** Resolves once `n` requests have arrived in all (rejects after `timeoutMs`, default 5 s). */
   readonly waitFor: (n: number, timeoutMs?: number) => Promise<void>
-  /** The full answer to a request (before any continuation), with the mock's default length. */
-  readonly textFor: (request: { readonly messages?: ReadonlyArray<unknown> }, words?: number) => string
+  /**
+   * The full answer to a request with the mock's default length (or `words`): for a
+   * continuation request, the whole text it continues.
+   */
+  readonly textFor: (request: { readonly messages?: ReadonlyArray<unknown> | undefined }, words?: number) => string
   /** Open TCP connections from clients. */
-  readonly openConnections: () => number
-  /** Responses still open (streams in flight or stalled). */
-  readonly openResponses: () => number
+  readonly openConnections: number
+  /** Responses still open (streams in flight, stalled, or waiting for their headers delay). */
+  readonly openResponses: number
   /** Stops listening and destroys every connection: new connections are refused. */
   readonly stop: () => Promise<void>
   /** Same as `stop`. */
@@ -119,14 +128,21 @@ export const start = async (options: Options = {}): Promise<MockUpstream> => {
     origin,
     port: server.port,
     requests: server.requests,
+    get received() {
+      return server.received
+    },
     script: (...behaviors) => server.script(behaviors),
     setDefault: (behavior) => server.setDefault(behavior),
     chaos: (chaos) => server.chaos(chaos),
     reset: () => server.reset(),
     waitFor: (n, timeoutMs = 5_000) => server.waitFor(n, timeoutMs),
-    textFor: (request, words) => Text.fullText(Text.seedOf(request.messages as never), words ?? server.words),
-    openConnections: () => server.openConnections,
-    openResponses: () => server.openResponses,
+    textFor: (request, words) => Text.plan(request.messages as never, words ?? server.words).full,
+    get openConnections() {
+      return server.openConnections
+    },
+    get openResponses() {
+      return server.openResponses
+    },
     stop,
     close: stop,
     restart: () => server.listen(server.port)

@@ -21,6 +21,7 @@ export interface Behavior {
   readonly splitUtf8?: boolean | undefined
   readonly toolCall?: boolean | undefined
   readonly words?: number | undefined
+  readonly text?: string | undefined
   readonly model?: string | undefined
   readonly overlap?: number | undefined
   readonly restart?: boolean | undefined
@@ -35,6 +36,10 @@ export interface RecordedRequest {
   readonly at: number
   /** The behavior applied. */
   readonly behavior: Behavior
+  /** Whether the client went away before the response ended (not counting the mock's own cuts and `stop`). */
+  readonly clientAborted: boolean
+  /** Resolves with `clientAborted` once the exchange is over. */
+  readonly closed: Promise<boolean>
 }
 
 export interface Options {
@@ -44,6 +49,8 @@ export interface Options {
   readonly seed?: number | undefined
   /** Default delay between stream chunks (ms); 0 writes them back to back. */
   readonly chunkDelayMs?: number | undefined
+  /** Benchmark mode: rendered answers are cached per request body, and requests are counted but not logged. */
+  readonly fast?: boolean | undefined
 }
 
 export interface ChaosOptions {
@@ -54,33 +61,39 @@ export interface ChaosOptions {
 
 type Format = "openai" | "anthropic"
 
-const errorTypes: Record<number, [openai: string, anthropic: string]> = {
-  400: ["invalid_request_error", "invalid_request_error"],
-  401: ["invalid_request_error", "authentication_error"],
-  403: ["invalid_request_error", "permission_error"],
-  404: ["invalid_request_error", "not_found_error"],
-  413: ["invalid_request_error", "request_too_large"],
-  429: ["rate_limit_error", "rate_limit_error"],
-  500: ["server_error", "api_error"],
-  502: ["server_error", "api_error"],
-  503: ["server_error", "api_error"],
-  504: ["server_error", "api_error"],
-  529: ["server_error", "overloaded_error"]
+interface Exchange {
+  /** Set when the mock itself ends the exchange abnormally (a cut, a reset, `stop`). */
+  byMock: boolean
+}
+
+const errorTypes: Record<number, [openai: string, anthropic: string, code: string | null]> = {
+  400: ["invalid_request_error", "invalid_request_error", null],
+  401: ["invalid_request_error", "authentication_error", "invalid_api_key"],
+  403: ["invalid_request_error", "permission_error", null],
+  404: ["invalid_request_error", "not_found_error", "model_not_found"],
+  413: ["invalid_request_error", "request_too_large", null],
+  429: ["requests", "rate_limit_error", "rate_limit_exceeded"],
+  500: ["server_error", "api_error", null],
+  502: ["server_error", "api_error", null],
+  503: ["server_error", "api_error", null],
+  504: ["server_error", "api_error", null],
+  529: ["server_error", "overloaded_error", null]
 }
 
 const errorBody = (format: Format, status: number, message: string): string => {
-  const [openai, anthropic] = errorTypes[status] ?? ["server_error", "api_error"]
+  const [openai, anthropic, code] = errorTypes[status] ?? ["server_error", "api_error", null]
   return format === "openai"
-    ? JSON.stringify({ error: { message, type: openai, param: null, code: status === 429 ? "rate_limit_exceeded" : null } })
+    ? JSON.stringify({ error: { message, type: openai, param: null, code } })
     : JSON.stringify({ type: "error", error: { type: anthropic, message } })
 }
 
 const defaultMessage = (status: number): string =>
-  status === 429 ? "Rate limit reached; please try again later." :
+  status === 429 ? "Rate limit reached for requests. Please try again later." :
   status === 529 ? "Overloaded" :
-  status >= 500 ? "The server had an error while processing your request." :
+  status >= 500 ? "The server had an error while processing your request. Sorry about that!" :
   status === 401 ? "Incorrect API key provided." :
-  status === 404 ? "The model does not exist." : "Invalid request."
+  status === 403 ? "Your API key does not have permission to use the specified resource." :
+  status === 404 ? "The model does not exist or you do not have access to it." : "Invalid request."
 
 /** A xorshift PRNG, so chaos is reproducible from its seed. */
 const prng = (seed: number) => {
@@ -96,8 +109,7 @@ const prng = (seed: number) => {
 }
 
 /** Splits a frame in two inside its first multi-byte character (or in the middle). */
-const splitInsideCharacter = (frame: string): [Buffer, Buffer] => {
-  const bytes = Buffer.from(frame, "utf8")
+const splitInsideCharacter = (bytes: Buffer): [Buffer, Buffer] => {
   let at = -1
   for (let i = 0; i < bytes.length; i++) {
     if (bytes[i]! >= 0xc0) {
@@ -109,44 +121,68 @@ const splitInsideCharacter = (frame: string): [Buffer, Buffer] => {
   return [bytes.subarray(0, at), bytes.subarray(at)]
 }
 
+const noop = () => {}
+
 interface Frames {
-  /** Frames before the content (role chunk; Anthropic's message_start and block start). */
-  readonly head: ReadonlyArray<string>
+  /** Frames before the content (role chunk; Anthropic's message_start, block start and ping). */
+  readonly head: ReadonlyArray<Buffer>
   /** One frame per content chunk. */
-  readonly content: ReadonlyArray<string>
-  /** Frames after the content but the terminator. */
-  readonly tail: ReadonlyArray<string>
-  readonly terminator: string
+  readonly content: ReadonlyArray<Buffer>
+  /** Frames after the content, the terminator excepted. */
+  readonly tail: ReadonlyArray<Buffer>
+  readonly terminator: Buffer
+}
+
+/** What a request gets, rendered once (and, in fast mode, cached per behavior and body). */
+type Rendered =
+  | { readonly _tag: "error"; readonly status: number; readonly body: Buffer }
+  | { readonly _tag: "json"; readonly body: Buffer }
+  | { readonly _tag: "stream"; readonly frames: Frames }
+
+const keepAlive = Buffer.from(": keep-alive\n\n")
+const anthropicPing = Buffer.from(`event: ping\ndata: {"type": "ping"}\n\n`)
+const malformed = {
+  openai: Buffer.from("data: {\"id\":\"broken\",\"choices\":[{\"delta\":{\"content\n\n"),
+  anthropic: Buffer.from("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\n\n")
+}
+const errorEvent = {
+  openai: Buffer.from(`data: ${JSON.stringify({ error: { message: "The server had an error while processing your request. Sorry about that!", type: "server_error", param: null, code: null } })}\n\n`),
+  anthropic: Buffer.from(`event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })}\n\n`)
 }
 
 let created = 1_732_000_000
 
 export class MockServer {
   readonly requests: Array<RecordedRequest> = []
+  /** Requests received since the last reset (also counted in fast mode, which keeps no log). */
+  received = 0
   private queue: Array<Behavior> = []
   private fallback: Behavior = {}
   private chaosSettings: { rate: number; behaviors: ReadonlyArray<Behavior>; random: () => number } | undefined
   private readonly sockets = new Set<Socket>()
-  private readonly open = new Set<ServerResponse>()
+  private readonly open = new Map<ServerResponse, Exchange>()
   private readonly waiters: Array<{ n: number; resolve: () => void }> = []
+  private readonly cache = new WeakMap<Behavior, Map<string, Rendered>>()
   private server: Server | undefined
   private counter = 0
   port = 0
   readonly host: string
   readonly words: number
   readonly chunkDelayMs: number
+  readonly fast: boolean
 
   constructor(readonly options: Options) {
     this.host = options.host ?? "127.0.0.1"
     this.words = options.words ?? 24
     this.chunkDelayMs = options.chunkDelayMs ?? 0
+    this.fast = options.fast === true
   }
 
   get openConnections(): number {
     return this.sockets.size
   }
 
-  /** Responses still being written (streams in flight, stalls). */
+  /** Responses still being written (streams in flight, stalls, delayed headers). */
   get openResponses(): number {
     return this.open.size
   }
@@ -167,21 +203,27 @@ export class MockServer {
 
   reset(): void {
     this.requests.length = 0
+    this.received = 0
     this.queue = []
     this.fallback = {}
     this.chaosSettings = undefined
   }
 
   waitFor(n: number, timeoutMs: number): Promise<void> {
-    if (this.requests.length >= n) return Promise.resolve()
+    if (this.received >= n) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`MockUpstream: ${this.requests.length} of ${n} requests after ${timeoutMs} ms`)), timeoutMs)
-      this.waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) })
+      const waiter = { n, resolve: () => (clearTimeout(timer), resolve()) }
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1)
+        reject(new Error(`MockUpstream: ${this.received} of ${n} requests after ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.waiters.push(waiter)
     })
   }
 
   listen(port: number): Promise<void> {
-    const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) => this.handle(req, res))
+    if (this.server !== undefined) return Promise.resolve()
+    const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0 }, (req, res) => this.handle(req, res))
     server.on("connection", (socket) => {
       this.sockets.add(socket)
       socket.on("close", () => this.sockets.delete(socket))
@@ -202,9 +244,17 @@ export class MockServer {
     const server = this.server
     this.server = undefined
     if (server === undefined) return Promise.resolve()
-    for (const res of this.open) res.destroy()
-    for (const socket of this.sockets) socket.destroy()
-    return new Promise((resolve) => server.close(() => resolve()))
+    for (const [res, exchange] of this.open) {
+      exchange.byMock = true
+      res.destroy()
+    }
+    // Wait for every socket's close, so `openConnections` is 0 and the port is free once this resolves.
+    const closing: Array<Promise<void>> = [new Promise((resolve) => server.close(() => resolve()))]
+    for (const socket of this.sockets) {
+      closing.push(new Promise((resolve) => socket.once("close", () => resolve())))
+      socket.destroy()
+    }
+    return Promise.all(closing).then(noop)
   }
 
   private next(): Behavior {
@@ -218,29 +268,61 @@ export class MockServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    // A client that resets mid-request must not crash the test process.
+    req.on("error", noop)
+    res.on("error", noop)
     const parts: Array<Buffer> = []
     req.on("data", (part: Buffer) => parts.push(part))
-    req.on("end", () => {
-      const path = (req.url ?? "/").split("?")[0]!
-      let body: any
-      if (parts.length > 0) {
-        try {
-          body = JSON.parse(Buffer.concat(parts).toString("utf8"))
-        } catch {
-          body = undefined
-        }
+    req.on("end", () => this.received_(req, res, parts))
+  }
+
+  private received_(req: IncomingMessage, res: ServerResponse, parts: Array<Buffer>): void {
+    const method = req.method ?? "GET"
+    const url = req.url ?? "/"
+    const q = url.indexOf("?")
+    const path = q < 0 ? url : url.slice(0, q)
+    const raw = parts.length === 0 ? "" : (parts.length === 1 ? parts[0]! : Buffer.concat(parts)).toString("utf8")
+    const behavior = method === "POST" ? this.next() : {}
+    const exchange: Exchange = { byMock: false }
+    const cached = this.fast ? this.cache.get(behavior)?.get(raw) : undefined
+    let body: any
+    if (cached === undefined && raw.length > 0) {
+      try {
+        body = JSON.parse(raw)
+      } catch {
+        body = undefined
       }
-      const behavior = req.method === "POST" ? this.next() : {}
-      this.requests.push({ method: req.method ?? "GET", path, headers: req.headers, body, at: Date.now(), behavior })
-      for (const w of this.waiters.filter((w) => this.requests.length >= w.n)) {
+    }
+    if (!this.fast) {
+      let settle!: (aborted: boolean) => void
+      const closed = new Promise<boolean>((resolve) => (settle = resolve))
+      const record = { method, path, headers: req.headers, body, at: Date.now(), behavior, clientAborted: false, closed }
+      this.requests.push(record)
+      res.on("close", () => {
+        record.clientAborted = !res.writableFinished && !exchange.byMock
+        settle(record.clientAborted)
+      })
+    }
+    this.received++
+    if (this.waiters.length > 0) {
+      for (const w of this.waiters.filter((w) => this.received >= w.n)) {
         this.waiters.splice(this.waiters.indexOf(w), 1)
         w.resolve()
       }
-      this.route(req.method ?? "GET", path, body, behavior, res)
-    })
+    }
+    this.route(method, path, raw, body, cached, behavior, res, exchange)
   }
 
-  private route(method: string, path: string, body: any, behavior: Behavior, res: ServerResponse): void {
+  private route(
+    method: string,
+    path: string,
+    raw: string,
+    body: any,
+    cached: Rendered | undefined,
+    behavior: Behavior,
+    res: ServerResponse,
+    exchange: Exchange
+  ): void {
     if (method === "GET" && path.endsWith("/models")) {
       res.writeHead(200, { "content-type": "application/json" })
       res.end(JSON.stringify({ object: "list", data: [{ id: behavior.model ?? "mock-model", object: "model", created: 0, owned_by: "mock" }] }))
@@ -252,162 +334,208 @@ export class MockServer {
       : undefined
     if (format === undefined) {
       res.writeHead(404, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { message: `no route ${method} ${path}`, type: "invalid_request_error" } }))
-      return
-    }
-    if (body === undefined || typeof body !== "object") {
-      this.fail(res, format, 400, "could not parse the JSON body of your request", {})
+      res.end(JSON.stringify({ error: { message: `Unknown request URL: ${method} ${path}.`, type: "invalid_request_error", param: null, code: "unknown_url" } }))
       return
     }
     if (behavior.refuse === true || behavior.resetBeforeHeaders === true) {
+      exchange.byMock = true
       res.socket?.destroy()
       return
     }
     if (behavior.stallBeforeHeaders === true) {
       // Never answer; the socket stays open until the client gives up or the mock stops.
-      this.open.add(res)
-      res.on("close", () => this.open.delete(res))
+      this.track(res, exchange)
       return
     }
-    const go = () => this.respond(format, body, behavior, res)
-    if ((behavior.headersDelayMs ?? 0) > 0) {
-      this.open.add(res)
-      const timer = setTimeout(go, behavior.headersDelayMs)
-      res.on("close", () => {
-        clearTimeout(timer)
-        this.open.delete(res)
-      })
+    const go = () => {
+      if (res.destroyed) return
+      let rendered = cached
+      if (rendered === undefined) {
+        rendered = this.render(format, body, behavior)
+        if (this.fast) {
+          let perBody = this.cache.get(behavior)
+          if (perBody === undefined) this.cache.set(behavior, perBody = new Map())
+          // Bounded: a benchmark sends a handful of distinct bodies; anything else is not cached forever.
+          if (perBody.size >= 1_000) perBody.clear()
+          perBody.set(raw, rendered)
+        }
+      }
+      this.respond(format, rendered, behavior, res, exchange)
+    }
+    const delay = behavior.headersDelayMs ?? 0
+    if (delay > 0) {
+      this.track(res, exchange)
+      const timer = setTimeout(go, delay)
+      res.on("close", () => clearTimeout(timer))
     } else go()
   }
 
-  private fail(res: ServerResponse, format: Format, status: number, message: string, headers: Readonly<Record<string, string>>): void {
-    res.writeHead(status, { "content-type": "application/json", ...headers })
-    res.end(errorBody(format, status, message))
+  private track(res: ServerResponse, exchange: Exchange): void {
+    if (this.open.has(res)) return
+    this.open.set(res, exchange)
+    res.on("close", () => this.open.delete(res))
   }
 
-  private respond(format: Format, body: any, behavior: Behavior, res: ServerResponse): void {
-    if (res.destroyed) return
-    const headers = behavior.headers ?? {}
-    if (behavior.status !== undefined && behavior.status >= 400) {
-      this.fail(res, format, behavior.status, behavior.message ?? defaultMessage(behavior.status), headers)
-      return
+  private render(format: Format, body: any, behavior: Behavior): Rendered {
+    if (body === undefined || body === null || typeof body !== "object") {
+      return { _tag: "error", status: 400, body: Buffer.from(errorBody(format, 400, "We could not parse the JSON body of your request.")) }
     }
-    const messages: ReadonlyArray<Text.WireMessage> | undefined = body.messages
+    if (behavior.status !== undefined && behavior.status >= 400) {
+      return { _tag: "error", status: behavior.status, body: Buffer.from(errorBody(format, behavior.status, behavior.message ?? defaultMessage(behavior.status))) }
+    }
+    const messages: ReadonlyArray<Text.WireMessage> | undefined = Array.isArray(body.messages) ? body.messages : undefined
     const last = messages?.[messages.length - 1]
     if (behavior.rejectPrefill === true && last?.role === "assistant") {
-      this.fail(res, format, 400, "This model does not support assistant message prefill. The conversation must end with a user message.", headers)
-      return
+      return {
+        _tag: "error",
+        status: 400,
+        body: Buffer.from(errorBody(format, 400, "This model does not support assistant message prefill. The conversation must end with a user message."))
+      }
     }
     const count = behavior.words ?? this.words
-    const planned = Text.plan(messages, count, { overlap: behavior.overlap, restart: behavior.restart })
+    const planned = Text.plan(messages, count, { overlap: behavior.overlap, restart: behavior.restart, text: behavior.text })
     const model = behavior.model ?? (typeof body.model === "string" ? body.model : "mock-model")
-    const id = `${format === "openai" ? "chatcmpl" : "msg"}-mock-${++this.counter}`
+    const id = format === "openai" ? `chatcmpl-mock${++this.counter}` : `msg_mock${++this.counter}`
     const tool = behavior.toolCall === true ? Text.toolArguments(Text.seedOf(messages)) : undefined
     const pieces = tool !== undefined ? tool.pieces : Text.chunks(planned.text)
-    const promptTokens = (messages ?? []).reduce((n, m) => n + Math.ceil(Text.contentText(m.content as never).length / 4), 0) + 1
+    let promptTokens = 1
+    for (const m of messages ?? []) promptTokens += Math.ceil(Text.contentText(m?.content as never).length / 4)
     const completionTokens = pieces.length
     if (body.stream !== true) {
-      res.writeHead(200, { "content-type": "application/json", ...headers })
-      res.end(format === "openai"
-        ? JSON.stringify({
-          id, object: "chat.completion", created: created++, model,
-          choices: [{
-            index: 0,
-            message: tool !== undefined
-              ? { role: "assistant", content: null, tool_calls: [{ id: "call_mock_1", type: "function", function: { name: tool.name, arguments: tool.pieces.join("") } }] }
-              : { role: "assistant", content: planned.text },
-            finish_reason: tool !== undefined ? "tool_calls" : "stop"
-          }],
-          usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }
-        })
-        : JSON.stringify({
-          id, type: "message", role: "assistant", model,
-          content: tool !== undefined
-            ? [{ type: "tool_use", id: "toolu_mock_1", name: tool.name, input: JSON.parse(tool.pieces.join("")) }]
-            : [{ type: "text", text: planned.text }],
-          stop_reason: tool !== undefined ? "tool_use" : "end_turn",
-          stop_sequence: null,
-          usage: { input_tokens: promptTokens, output_tokens: completionTokens }
-        }))
-      return
+      return {
+        _tag: "json",
+        body: Buffer.from(format === "openai"
+          ? JSON.stringify({
+            id, object: "chat.completion", created: created++, model,
+            choices: [{
+              index: 0,
+              message: tool !== undefined
+                ? { role: "assistant", content: null, tool_calls: [{ id: "call_mock_1", type: "function", function: { name: tool.name, arguments: tool.pieces.join("") } }], refusal: null }
+                : { role: "assistant", content: planned.text, refusal: null },
+              logprobs: null,
+              finish_reason: tool !== undefined ? "tool_calls" : "stop"
+            }],
+            usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+            system_fingerprint: "fp_mock"
+          })
+          : JSON.stringify({
+            id, type: "message", role: "assistant", model,
+            content: tool !== undefined
+              ? [{ type: "tool_use", id: "toolu_mock_1", name: tool.name, input: JSON.parse(tool.pieces.join("")) }]
+              : [{ type: "text", text: planned.text }],
+            stop_reason: tool !== undefined ? "tool_use" : "end_turn",
+            stop_sequence: null,
+            usage: { input_tokens: promptTokens, output_tokens: completionTokens }
+          }))
+      }
     }
     const includeUsage = body.stream_options?.include_usage === true
-    const frames = format === "openai"
-      ? openAiFrames(id, model, pieces, tool?.name, includeUsage, promptTokens)
-      : anthropicFrames(id, model, pieces, tool?.name, promptTokens)
-    this.stream(format, frames, behavior, res, headers)
+    return {
+      _tag: "stream",
+      frames: format === "openai"
+        ? openAiFrames(id, model, pieces, tool?.name, includeUsage, promptTokens)
+        : anthropicFrames(id, model, pieces, tool?.name, promptTokens)
+    }
   }
 
-  private stream(format: Format, frames: Frames, behavior: Behavior, res: ServerResponse, headers: Readonly<Record<string, string>>): void {
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", ...headers })
-    this.open.add(res)
-    const timers = new Set<ReturnType<typeof setTimeout>>()
+  private respond(format: Format, rendered: Rendered, behavior: Behavior, res: ServerResponse, exchange: Exchange): void {
+    const headers = behavior.headers
+    switch (rendered._tag) {
+      case "error":
+      case "json": {
+        const status = rendered._tag === "error" ? rendered.status : 200
+        res.writeHead(status, headers === undefined
+          ? { "content-type": "application/json", "content-length": rendered.body.length }
+          : { "content-type": "application/json", "content-length": rendered.body.length, ...headers })
+        res.end(rendered.body)
+        return
+      }
+      case "stream":
+        return this.stream(format, rendered.frames, behavior, res, exchange)
+    }
+  }
+
+  private stream(format: Format, frames: Frames, behavior: Behavior, res: ServerResponse, exchange: Exchange): void {
+    const base = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" }
+    res.writeHead(200, behavior.headers === undefined ? base : { ...base, ...behavior.headers })
+    this.track(res, exchange)
+    const gap = behavior.chunkDelayMs ?? this.chunkDelayMs
+    const first = behavior.firstChunkDelayMs ?? gap
+    const split = behavior.splitUtf8 === true
+    const content = frames.content
+    let timer: ReturnType<typeof setTimeout> | undefined
     let ping: ReturnType<typeof setInterval> | undefined
-    res.on("close", () => {
-      this.open.delete(res)
-      for (const t of timers) clearTimeout(t)
-      if (ping !== undefined) clearInterval(ping)
-    })
     if ((behavior.pingEveryMs ?? 0) > 0) {
-      const frame = format === "openai" ? ": keep-alive\n\n" : `event: ping\ndata: {"type": "ping"}\n\n`
+      const frame = format === "openai" ? keepAlive : anthropicPing
       ping = setInterval(() => res.write(frame), behavior.pingEveryMs)
     }
-    const later = (ms: number, f: () => void) => {
-      if (ms <= 0) return f()
-      const t = setTimeout(() => {
-        timers.delete(t)
-        f()
-      }, ms)
-      timers.add(t)
-    }
-    const write = (frame: string, then: () => void) => {
-      if (res.destroyed) return
-      if (behavior.splitUtf8 === true) {
-        const [a, b] = splitInsideCharacter(frame)
-        res.write(a)
-        res.write(b, () => then())
-      } else res.write(frame, () => then())
-    }
-    const writeAll = (list: ReadonlyArray<string>, then: () => void) => {
-      let i = 0
-      const step = () => (i < list.length ? write(list[i++]!, step) : then())
-      step()
+    if (ping !== undefined || gap > 0 || first > 0 || split) {
+      res.on("close", () => {
+        if (timer !== undefined) clearTimeout(timer)
+        if (ping !== undefined) clearInterval(ping)
+      })
     }
     const finish = () => {
       if (ping !== undefined) clearInterval(ping)
       res.end()
     }
-    const gap = behavior.chunkDelayMs ?? this.chunkDelayMs
-    const content = frames.content
-    let sent = 0
-    const nextContent = () => {
+    const write = (frame: Buffer, then: () => void) => {
       if (res.destroyed) return
-      if (behavior.cutAfterChunks !== undefined && sent >= behavior.cutAfterChunks) {
-        res.socket?.destroy()
-        return
-      }
-      if (behavior.stallAfterChunks !== undefined && sent >= behavior.stallAfterChunks) return
-      if (behavior.malformedAfterChunks !== undefined && sent >= behavior.malformedAfterChunks) {
-        write(format === "openai" ? "data: {\"id\":\"broken\",\"choices\":[{\"delta\":{\"content\n\n" : "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\n\n", finish)
-        return
-      }
-      if (behavior.errorEventAfterChunks !== undefined && sent >= behavior.errorEventAfterChunks) {
-        write(
-          format === "openai"
-            ? `data: ${JSON.stringify({ error: { message: "The server had an error while processing your request.", type: "server_error", code: null } })}\n\n`
-            : `event: error\ndata: ${JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })}\n\n`,
-          finish
-        )
-        return
-      }
-      if (sent >= content.length) {
-        writeAll(frames.tail, () => (behavior.endWithoutTerminator === true ? finish() : write(frames.terminator, finish)))
-        return
-      }
-      const frame = content[sent++]!
-      write(frame, () => later(gap, nextContent))
+      if (split) {
+        const [a, b] = splitInsideCharacter(frame)
+        // The second half goes out a moment later, so the client reads the halves separately.
+        res.write(a, () => {
+          timer = setTimeout(() => {
+            timer = undefined
+            if (!res.destroyed) res.write(b, then)
+          }, 1)
+        })
+      } else res.write(frame, then)
     }
-    writeAll(frames.head, () => later(behavior.firstChunkDelayMs ?? gap, nextContent))
+    // One state machine per response: `stage` 0 head, 1 content, 2 tail, 3 done.
+    let stage = 0
+    let i = 0
+    let sent = 0
+    const step = (): void => {
+      timer = undefined
+      if (res.destroyed) return
+      if (stage === 0) {
+        if (i < frames.head.length) return write(frames.head[i++]!, step)
+        stage = 1
+        i = 0
+        if (first > 0) {
+          timer = setTimeout(step, first)
+          return
+        }
+      }
+      if (stage === 1) {
+        if (behavior.cutAfterChunks !== undefined && sent >= behavior.cutAfterChunks) {
+          exchange.byMock = true
+          res.socket?.destroy()
+          return
+        }
+        if (behavior.stallAfterChunks !== undefined && sent >= behavior.stallAfterChunks) return
+        if (behavior.malformedAfterChunks !== undefined && sent >= behavior.malformedAfterChunks) return write(malformed[format], finish)
+        if (behavior.errorEventAfterChunks !== undefined && sent >= behavior.errorEventAfterChunks) return write(errorEvent[format], finish)
+        if (sent < content.length) {
+          const frame = content[sent++]!
+          if (gap > 0 && sent < content.length) return write(frame, delayed)
+          return write(frame, step)
+        }
+        stage = 2
+        i = 0
+      }
+      if (stage === 2) {
+        if (i < frames.tail.length) return write(frames.tail[i++]!, step)
+        stage = 3
+        if (behavior.endWithoutTerminator === true) return finish()
+        return write(frames.terminator, finish)
+      }
+    }
+    const delayed = () => {
+      if (!res.destroyed) timer = setTimeout(step, gap)
+    }
+    step()
   }
 }
 
@@ -420,8 +548,15 @@ const openAiFrames = (
   promptTokens: number
 ): Frames => {
   const c = created++
+  // With include_usage, OpenAI sends `"usage":null` on every chunk and the totals in a last chunk without choices.
   const frame = (delta: unknown, finish: string | null = null) =>
-    `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: c, model, system_fingerprint: "fp_mock", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
+    Buffer.from(`data: ${
+      JSON.stringify({
+        id, object: "chat.completion.chunk", created: c, model, system_fingerprint: "fp_mock",
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        ...(includeUsage ? { usage: null } : {})
+      })
+    }\n\n`)
   const content = tool === undefined
     ? pieces.map((p) => frame({ content: p }))
     : pieces.map((p, i) =>
@@ -429,26 +564,36 @@ const openAiFrames = (
     )
   const tail = [frame({}, tool === undefined ? "stop" : "tool_calls")]
   if (includeUsage) {
-    tail.push(`data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: c, model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: pieces.length, total_tokens: promptTokens + pieces.length } })}\n\n`)
+    tail.push(Buffer.from(`data: ${
+      JSON.stringify({
+        id, object: "chat.completion.chunk", created: c, model, system_fingerprint: "fp_mock", choices: [],
+        usage: { prompt_tokens: promptTokens, completion_tokens: pieces.length, total_tokens: promptTokens + pieces.length }
+      })
+    }\n\n`))
   }
   return {
-    head: [frame(tool === undefined ? { role: "assistant", content: "" } : { role: "assistant", content: null })],
+    head: [frame(tool === undefined ? { role: "assistant", content: "", refusal: null } : { role: "assistant", content: null, refusal: null })],
     content,
     tail,
-    terminator: "data: [DONE]\n\n"
+    terminator: Buffer.from("data: [DONE]\n\n")
   }
 }
 
 const anthropicFrames = (id: string, model: string, pieces: ReadonlyArray<string>, tool: string | undefined, promptTokens: number): Frames => {
-  const event = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
+  const event = (type: string, data: Record<string, unknown>) => Buffer.from(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`)
   return {
     head: [
-      event("message_start", { message: { id, type: "message", role: "assistant", content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: promptTokens, output_tokens: 1 } } }),
+      event("message_start", {
+        message: {
+          id, type: "message", role: "assistant", content: [], model, stop_reason: null, stop_sequence: null,
+          usage: { input_tokens: promptTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 }
+        }
+      }),
       event("content_block_start", {
         index: 0,
         content_block: tool === undefined ? { type: "text", text: "" } : { type: "tool_use", id: "toolu_mock_1", name: tool, input: {} }
       }),
-      event("ping", {})
+      anthropicPing
     ],
     content: pieces.map((p) =>
       event("content_block_delta", { index: 0, delta: tool === undefined ? { type: "text_delta", text: p } : { type: "input_json_delta", partial_json: p } })

@@ -1,6 +1,6 @@
 /**
- * The mock upstream's deterministic answers: a pure function of the first user message and a
- * word count, plus continuation handling (prefill and user-instruction) against that text.
+ * The mock upstream's deterministic answers: a pure function of the last user message and a word
+ * count, plus continuation handling (assistant prefill and user instruction) against that text.
  */
 
 const vocabulary = [
@@ -39,60 +39,120 @@ export interface WireMessage {
 
 export const contentText = (content: Content): string => {
   if (typeof content === "string") return content
-  if (content == null) return ""
+  if (content == null || !Array.isArray(content)) return ""
   let text = ""
-  for (const part of content) if (part.type === "text" && typeof part.text === "string") text += part.text
+  for (const part of content) if (part?.type === "text" && typeof part.text === "string") text += part.text
   return text
 }
 
-/** The seed of a request: its first user message (continuations keep it, so they share the text). */
-export const seedOf = (messages: ReadonlyArray<WireMessage> | undefined): string => {
-  const first = (messages ?? []).find((m) => m.role === "user")
-  return first === undefined ? "" : contentText(first.content)
+const lastUserText = (messages: ReadonlyArray<WireMessage>, end: number): string | undefined => {
+  for (let i = end - 1; i >= 0; i--) if (messages[i]!.role === "user") return contentText(messages[i]!.content)
+  return undefined
+}
+
+const isInstruction = (text: string): boolean => /continu/i.test(text)
+
+/**
+ * The longest piece (at least `min` characters) of `needle` found in `haystack`, as the end
+ * offset of its first occurrence in `haystack`: where a continuation instruction that quotes the
+ * tail of the delivered text says the delivered text stopped.
+ */
+const endOfLongestShared = (needle: string, haystack: string, min: number): number | undefined => {
+  let best = 0
+  let bestEnd = -1
+  let previous = new Uint16Array(haystack.length + 1)
+  let current = new Uint16Array(haystack.length + 1)
+  for (let i = 1; i <= needle.length; i++) {
+    const c = needle.charCodeAt(i - 1)
+    for (let j = 1; j <= haystack.length; j++) {
+      const run = haystack.charCodeAt(j - 1) === c ? previous[j - 1]! + 1 : 0
+      current[j] = run
+      if (run > best || (run === best && run > 0 && j < bestEnd)) {
+        best = run
+        bestEnd = j
+      }
+    }
+    const t = previous
+    previous = current
+    current = t
+  }
+  return best >= min ? bestEnd : undefined
 }
 
 export interface Plan {
-  /** The text this response carries. */
+  /** The full answer to the request (what `textFor` returns). */
+  readonly full: string
+  /** The text this response carries: `full`, or its rest for a continuation. */
   readonly text: string
   /** `prefill` or `instruction` when the request continues a partial answer of this mock. */
   readonly continuation: "prefill" | "instruction" | undefined
 }
 
 /**
- * What to answer: the full text, or for a continuation, the rest after the delivered partial
- * (with `overlap` characters of it repeated, or from the start when `restart`).
+ * What to answer. The answer is seeded by the last user message; a request that continues a
+ * partial answer is seeded by the request before the continuation was added, so both share one
+ * text:
+ * - a trailing assistant message is a prefill (providers right-trim it and continue it);
+ * - a trailing user message asking to continue (the word "continu…"), after an assistant message
+ *   holding the delivered text, or quoting the tail of the delivered text, is an instruction.
+ * The rest starts after the delivered text (minus `overlap` characters repeated), or from the
+ * start when `restart`. A request whose partial is not a prefix of the text gets the full text.
  */
 export const plan = (
   messages: ReadonlyArray<WireMessage> | undefined,
   count: number,
-  knobs: { readonly overlap?: number | undefined; readonly restart?: boolean | undefined } = {}
+  knobs: { readonly overlap?: number | undefined; readonly restart?: boolean | undefined; readonly text?: string | undefined } = {}
 ): Plan => {
   const list = messages ?? []
-  const full = fullText(seedOf(list), count)
-  const last = list[list.length - 1]
-  const beforeLast = list[list.length - 2]
+  const n = list.length
+  const last = list[n - 1]
+  const textOf = (seed: string | undefined) => knobs.text ?? fullText(seed ?? "", count)
+  let full: string | undefined
   let partial: string | undefined
   let continuation: Plan["continuation"]
   if (last?.role === "assistant") {
-    // Providers continue a right-trimmed prefill; the rest starts with the trimmed whitespace.
-    partial = contentText(last.content).trimEnd()
-    continuation = "prefill"
-  } else if (last?.role === "user" && beforeLast?.role === "assistant") {
-    const candidate = contentText(beforeLast.content)
-    if (candidate.length > 0 && full.startsWith(candidate)) {
-      partial = candidate
-      continuation = "instruction"
+    full = textOf(lastUserText(list, n - 1))
+    const prefill = contentText(last.content).trimEnd()
+    if (full.startsWith(prefill)) {
+      partial = prefill
+      continuation = "prefill"
+    }
+  } else if (last?.role === "user" && n >= 2) {
+    const instruction = contentText(last.content)
+    if (isInstruction(instruction)) {
+      const before = list[n - 2]!
+      const seed = lastUserText(list, before.role === "assistant" ? n - 2 : n - 1)
+      if (seed !== undefined) {
+        const candidate = textOf(seed)
+        const delivered = before.role === "assistant" ? contentText(before.content) : ""
+        if (delivered.length > 0 && candidate.startsWith(delivered)) {
+          partial = delivered
+        } else {
+          const end = endOfLongestShared(instruction, candidate, 8)
+          if (end !== undefined) partial = candidate.slice(0, end)
+        }
+        if (partial !== undefined) {
+          full = candidate
+          continuation = "instruction"
+        }
+      }
     }
   }
-  if (partial === undefined || !full.startsWith(partial)) return { text: full, continuation: undefined }
-  if (knobs.restart === true) return { text: full, continuation }
+  if (full === undefined || partial === undefined) {
+    const text = full ?? textOf(lastUserText(list, n))
+    return { full: text, text, continuation: undefined }
+  }
+  if (knobs.restart === true) return { full, text: full, continuation }
   let from = partial.length - Math.max(0, knobs.overlap ?? 0)
   if (from < 0) from = 0
   // Never start inside a surrogate pair.
   const code = full.charCodeAt(from)
   if (from > 0 && code >= 0xdc00 && code <= 0xdfff) from--
-  return { text: full.slice(from), continuation }
+  return { full, text: full.slice(from), continuation }
 }
+
+/** The seed text of a plain request: its last user message. */
+export const seedOf = (messages: ReadonlyArray<WireMessage> | undefined): string => lastUserText(messages ?? [], (messages ?? []).length) ?? ""
 
 /** The text split into stream chunks: one per word (a continuation may start mid-word). */
 export const chunks = (text: string): Array<string> => text.match(/\s*\S+\s*/gu) ?? (text.length > 0 ? [text] : [])
