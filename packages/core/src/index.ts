@@ -89,3 +89,10 @@ export * as TimeLimit from "./TimeLimit.js"
  * @since 0.1.0
  */
 export * as AdapterKit from "./AdapterKit.js"
+
+/**
+ * A sliding-window budget for extra requests (retries, hedges): a ratio of the requests with a floor per second.
+ *
+ * @since 0.1.0
+ */
+export * as RequestBudget from "./RequestBudget.js"

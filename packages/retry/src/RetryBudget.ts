@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Durations } from "@breakwater/core"
+import { Durations, type RequestBudget } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -51,16 +51,13 @@ export type BudgetOptions = typeof BudgetOptions.Type
 export type BudgetOptionsInput = typeof BudgetOptions.Encoded
 
 /**
- * The limits a store applies, in plain numbers.
+ * The limits a store applies, in plain numbers (`RequestBudget.Limits` of `@breakwater/core`,
+ * whose module documents the exact rule a store applies).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Limits {
-  readonly ratio: number
-  readonly minPerSecond: number
-  readonly windowMillis: number
-}
+export interface Limits extends RequestBudget.Limits {}
 
 /**
  * One store operation: record requests and, optionally, ask for a retry token.
@@ -104,7 +101,8 @@ export const RetryBudgetStore: Context.Tag<RetryBudgetStore, RetryBudgetStore> =
 )
 
 /**
- * A store in this process's memory: a ring of one-second buckets per key.
+ * A store in this process's memory: a `RequestBudget.SlidingWindow` (a ring of one-second
+ * buckets) per key.
  *
  * @since 0.1.0
  * @category constructors

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, LanguageModel, type ModelError, Policy } from "@breakwater/core"
+import { Durations, LanguageModel, type ModelError, Policy, RequestBudget } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -18,7 +18,6 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Bulkhead } from "./internal/bulkhead.js"
 import * as internal from "./internal/router.js"
-import { HedgeBudget } from "./internal/stats.js"
 
 /**
  * How the router orders the upstreams that serve a request's model.
@@ -335,11 +334,11 @@ export const make = <const U extends ReadonlyArray<Upstream<any, any>>>(
         delay: Duration.isDuration(hedging.delay)
           ? { _tag: "fixed", millis: Duration.toMillis(hedging.delay) }
           : { _tag: "percentile", percentile: hedging.delay.percentile, minSamples: hedging.delay.minSamples },
-        budget: new HedgeBudget(
-          Math.max(1, Math.ceil(Duration.toMillis(hedging.budget.window) / 1000)),
-          hedging.budget.ratio,
-          hedging.budget.minHedgesPerSecond
-        )
+        budget: RequestBudget.make({
+          ratio: hedging.budget.ratio,
+          minPerSecond: hedging.budget.minHedgesPerSecond,
+          windowMillis: Duration.toMillis(hedging.budget.window)
+        })
       },
       alpha: settings.leastLatency.alpha,
       explorationRate: settings.leastLatency.explorationRate,

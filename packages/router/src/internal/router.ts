@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -14,7 +14,7 @@ import type * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Bulkhead } from "./bulkhead.js"
-import { type HedgeBudget, prng, Stats } from "./stats.js"
+import { prng, Stats } from "./stats.js"
 
 type Chat = ChatCompletion.ChatCompletion
 type Chunk_ = ChatCompletion.ChatCompletionChunk
@@ -124,7 +124,7 @@ export interface Settings {
   readonly strategy: Strategy
   readonly fallbackOn: (error: ModelError.ModelError) => boolean
   readonly maxAttempts: number
-  readonly hedging: { readonly delay: HedgeDelay; readonly budget: HedgeBudget } | undefined
+  readonly hedging: { readonly delay: HedgeDelay; readonly budget: RequestBudget.Budget } | undefined
   readonly alpha: number
   readonly explorationRate: number
   readonly failurePenaltyMillis: number
@@ -485,7 +485,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
   /** Whether a hedge may start now: another upstream is left and the budget allows one. */
   const mayHedge = (b: Begin): boolean => {
     if (hedging === undefined || b.plan.peek() === undefined) return false
-    if (!hedging.budget.tryHedge(b.clock.unsafeCurrentTimeMillis())) {
+    if (!hedging.budget.tryExtra(b.clock.unsafeCurrentTimeMillis())) {
       bump(hedgeOutcomes.refused)
       return false
     }

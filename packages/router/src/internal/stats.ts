@@ -35,62 +35,6 @@ export class Stats {
   }
 }
 
-const BUCKET_MILLIS = 1000
-
-/**
- * The hedging budget: a sliding window of one-second buckets (a ring) counting requests and
- * hedges; a hedge is allowed while hedges stay below `ratio` of the requests in the window, or
- * below `minPerSecond` in the current second.
- */
-export class HedgeBudget {
-  private readonly seconds: Float64Array
-  private readonly requests: Float64Array
-  private readonly hedges: Float64Array
-  constructor(
-    private readonly size: number,
-    private readonly ratio: number,
-    private readonly minPerSecond: number
-  ) {
-    this.seconds = new Float64Array(size).fill(-1)
-    this.requests = new Float64Array(size)
-    this.hedges = new Float64Array(size)
-  }
-
-  private bucket(now: number): number {
-    const second = Math.floor(now / BUCKET_MILLIS)
-    const i = second % this.size
-    if (this.seconds[i] !== second) {
-      this.seconds[i] = second
-      this.requests[i] = 0
-      this.hedges[i] = 0
-    }
-    return i
-  }
-
-  recordRequest(now: number): void {
-    this.requests[this.bucket(now)]! += 1
-  }
-
-  tryHedge(now: number): boolean {
-    const i = this.bucket(now)
-    let allowed = this.hedges[i]! < this.minPerSecond
-    if (!allowed) {
-      const oldest = Math.floor(now / BUCKET_MILLIS) - this.size
-      let requests = 0
-      let hedges = 0
-      for (let j = 0; j < this.size; j++) {
-        if (this.seconds[j]! > oldest) {
-          requests += this.requests[j]!
-          hedges += this.hedges[j]!
-        }
-      }
-      allowed = hedges < this.ratio * requests
-    }
-    if (allowed) this.hedges[i]! += 1
-    return allowed
-  }
-}
-
 /** A small seeded PRNG (mulberry32): one draw from Effect's `Random` seeds all of a request's choices. */
 export const prng = (seed: number): () => number => {
   let a = seed >>> 0
