@@ -1,13 +1,13 @@
 import { type ChatCompletion, type LanguageModel, RequestContext } from "@breakwater/core"
 import { OpenAiProvider } from "@breakwater/provider-openai"
 import { Router } from "@breakwater/router"
+import { MockUpstream } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
-import * as Upstream from "./support/upstream.js"
 
 const request: ChatCompletion.ChatRequest = { model: "fast", messages: [{ role: "user", content: "hello" }] }
 
@@ -20,12 +20,16 @@ const call = <A, E>(effect: Effect.Effect<A, E>) =>
 
 const text = (chunks: ReadonlyArray<ChatCompletion.ChatCompletionChunk>) => chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")
 
-const route = (primary: Upstream.Upstream, secondary: Upstream.Upstream, options: Router.RoutingOptionsInput = {}) =>
+/** A MockUpstream that answers every request with `text`. */
+const upstream = (text: string) =>
+  Effect.tap(MockUpstream.scoped(), (mock) => mock.setDefault({ text }))
+
+const route = (primary: MockUpstream.MockUpstream, secondary: MockUpstream.MockUpstream, options: Router.RoutingOptionsInput = {}) =>
   Router.make({
     ...options,
     upstreams: [
-      { name: "primary", model: OpenAiProvider.layer({ name: "primary", baseUrl: primary.baseUrl }), models: { fast: "primary-model" } },
-      { name: "secondary", model: OpenAiProvider.layer({ name: "secondary", baseUrl: secondary.baseUrl }), models: { fast: "secondary-model" } }
+      { name: "primary", model: OpenAiProvider.layer({ name: "primary", baseUrl: primary.url }), models: { fast: "primary-model" } },
+      { name: "secondary", model: OpenAiProvider.layer({ name: "secondary", baseUrl: secondary.url }), models: { fast: "secondary-model" } }
     ]
   })
 
@@ -39,8 +43,8 @@ const both = (model: LanguageModel.Service) =>
 describe("Router end to end (OpenAI adapter over real HTTP)", () => {
   it.scopedLive("primary down (connection refused): every request is served by the secondary; the primary is tried again once it is back", () =>
     Effect.gen(function*() {
-      const primary = yield* Upstream.start("from primary")
-      const secondary = yield* Upstream.start("from secondary")
+      const primary = yield* upstream("from primary")
+      const secondary = yield* upstream("from secondary")
       const model = yield* route(primary, secondary)
 
       const healthy = yield* both(model)
@@ -70,20 +74,20 @@ describe("Router end to end (OpenAI adapter over real HTTP)", () => {
 
   it.scopedLive("hedging over the wire: the faster upstream wins and the slower one's connection is closed", () =>
     Effect.gen(function*() {
-      const primary = yield* Upstream.start("from primary")
-      const secondary = yield* Upstream.start("from secondary")
-      primary.delay = 5_000
+      const primary = yield* upstream("from primary")
+      const secondary = yield* upstream("from secondary")
+      primary.setDefault({ text: "from primary", headersDelayMs: 5_000 })
       const model = yield* route(primary, secondary, { hedging: { delay: "150 millis", budget: { minHedgesPerSecond: 10 } } })
 
       const g = yield* call(model.generate(request))
       expect(g.value.choices[0]?.message.content).toBe("from secondary")
       expect(g.ctx.trace.hedged).toBe(true)
-      expect(yield* Effect.promise(() => primary.requests[0]!.clientAborted)).toBe(true)
+      expect(yield* Effect.promise(() => primary.requests[0]!.closed)).toBe(true)
 
       const s = yield* call(Effect.map(Stream.runCollect(model.stream(request)), Chunk.toReadonlyArray))
       expect(text(s.value)).toBe("from secondary")
       expect(s.ctx.trace.upstream).toBe("secondary")
-      expect(yield* Effect.promise(() => primary.requests[1]!.clientAborted)).toBe(true)
-      expect(yield* Effect.promise(() => secondary.requests[1]!.clientAborted)).toBe(false)
+      expect(yield* Effect.promise(() => primary.requests[1]!.closed)).toBe(true)
+      expect(yield* Effect.promise(() => secondary.requests[1]!.closed)).toBe(false)
     }))
 })
