@@ -50,6 +50,17 @@ export class LanguageModel extends Context.Tag("@breakwater/core/LanguageModel")
 export const make = (service: Service): Service => service
 
 /**
+ * Whether a value is a `LanguageModel` service (it has `generate` and `stream`): how a policy's
+ * `dual` combinator tells its data-first call (a model first) from its data-last one.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isService = (u: unknown): u is Service =>
+  typeof u === "object" && u !== null && typeof (u as Service).generate === "function" &&
+  typeof (u as Service).stream === "function"
+
+/**
  * Calls the model in the context (non-streaming).
  *
  * @since 0.1.0

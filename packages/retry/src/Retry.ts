@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, type LanguageModel, Policy } from "@breakwater/core"
+import { Durations, LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -78,10 +78,6 @@ export const budgetExhaustedTotal: Metric.Metric.Counter<number> = internal.budg
 
 const decode = Schema.decodeUnknown(RetryOptions)
 
-const isService = (u: unknown): u is LanguageModel.Service =>
-  typeof u === "object" && u !== null && typeof (u as LanguageModel.Service).generate === "function" &&
-  typeof (u as LanguageModel.Service).stream === "function"
-
 /**
  * Wraps a model with the retry policy. The budget lives as long as the returned model: it uses
  * the `RetryBudgetStore` in the context if there is one, and a fresh in-memory store otherwise.
@@ -94,7 +90,7 @@ export const withPolicy: {
   (options?: RetryOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
   (model: LanguageModel.Service, options?: RetryOptionsInput): Effect.Effect<LanguageModel.Service>
 } = dual(
-  (args) => isService(args[0]),
+  (args) => LanguageModel.isService(args[0]),
   (model: LanguageModel.Service, options: RetryOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
     Effect.gen(function*() {
       const settings = yield* Effect.orDie(decode(options))

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, type LanguageModel, Policy } from "@breakwater/core"
+import { Durations, LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -23,7 +23,6 @@ import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/attempt.js"
-import { isService } from "./internal/service.js"
 import * as fire from "./internal/fire.js"
 
 /**
@@ -79,7 +78,7 @@ export const withPolicy: {
   (options?: AttemptTimeoutOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
   (model: LanguageModel.Service, options?: AttemptTimeoutOptionsInput): Effect.Effect<LanguageModel.Service>
 } = dual(
-  (args) => isService(args[0]),
+  (args) => LanguageModel.isService(args[0]),
   (model: LanguageModel.Service, options: AttemptTimeoutOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
     Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
 )

@@ -7,14 +7,13 @@
  *
  * @since 0.1.0
  */
-import { Durations, type LanguageModel, Policy } from "@breakwater/core"
+import { Durations, LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/deadline.js"
-import { isService } from "./internal/service.js"
 
 /**
  * The deadline's settings, with their default (the one place it is written).
@@ -56,7 +55,7 @@ export const withPolicy: {
   (options?: DeadlineOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
   (model: LanguageModel.Service, options?: DeadlineOptionsInput): Effect.Effect<LanguageModel.Service>
 } = dual(
-  (args) => isService(args[0]),
+  (args) => LanguageModel.isService(args[0]),
   (model: LanguageModel.Service, options: DeadlineOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
     Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
 )
