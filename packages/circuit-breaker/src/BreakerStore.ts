@@ -1,32 +1,57 @@
 /**
- * Where breaker state lives. The breaker's logic is a pure function of the state (see
- * `BreakerState`), applied through `modify`, which a store must run atomically per key: the
- * in-memory store does it synchronously; a shared store (Redis) does it as a compare-and-set
- * loop (read value and version, apply the function, write only if the version is unchanged),
- * which is what makes a fleet-wide half-open probe limit hold.
+ * Where breaker state lives: a versioned value per key with an atomic compare-and-set. The
+ * breaker's logic is the pure `BreakerState.transition`, applied through `modify` (read value
+ * and version, apply the function, write only if the version is unchanged, else try again with
+ * what is stored). A shared store (Redis) implements just `get` and `compareAndSet` (one small
+ * Lua script: compare the version field, write value, version + 1 and expiry), and every
+ * instance runs the same transitions: that is what makes the half-open probe limit hold
+ * fleet-wide and a trip visible to every instance.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
+import type { BreakerState } from "./BreakerState.js"
 import * as machine from "./internal/machine.js"
 
 /**
- * The serialisable state of one breaker (JSON-safe: numbers, strings, arrays).
+ * A state with its version. An unknown (or expired) key reads as the initial state at version 0.
  *
  * @since 0.1.0
  * @category models
  */
-export type BreakerState = machine.State
+export interface Versioned {
+  readonly state: BreakerState
+  readonly version: number
+}
 
 /**
- * The state of a breaker never seen before: closed, empty window.
+ * What a compare-and-set did: wrote (the new version is `expectedVersion + 1`), or found
+ * another version and wrote nothing (`current` is what is stored, so the caller can try again
+ * without another read).
  *
  * @since 0.1.0
- * @category constants
+ * @category models
  */
-export const initialState: BreakerState = machine.initial
+export type CompareAndSetResult =
+  | { readonly _tag: "Written"; readonly version: number }
+  | { readonly _tag: "Conflict"; readonly current: Versioned }
+
+/**
+ * The store failed (connection lost, a stored value that does not decode, endless contention).
+ * A breaker whose store fails falls back to its local view: it keeps refusing while it knows
+ * the breaker is open and lets calls through otherwise.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BreakerStoreError extends Data.TaggedError("BreakerStoreError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
 
 /**
  * A breaker state store.
@@ -35,18 +60,20 @@ export const initialState: BreakerState = machine.initial
  * @category models
  */
 export interface BreakerStore {
+  /** The state of `key` and its version (`{ state: initial, version: 0 }` when unknown). */
+  readonly get: (key: string) => Effect.Effect<Versioned, BreakerStoreError>
   /**
-   * Atomically replaces the state of `key` with `f(state)`'s second element and returns its first.
-   * `f` is pure and may run more than once (on a compare-and-set conflict). `ttlMillis` bounds
-   * how long an untouched key lives (a shared store expires it; memory may ignore it).
+   * Atomically: when the stored version of `key` is `expectedVersion` (0: absent), stores `next`
+   * as version `expectedVersion + 1` with an expiry of `ttlMillis` from now (a shared store
+   * must expire untouched keys; memory may keep them); otherwise writes nothing and returns
+   * what is stored.
    */
-  readonly modify: <A>(
+  readonly compareAndSet: (
     key: string,
-    f: (state: BreakerState) => readonly [A, BreakerState],
+    expectedVersion: number,
+    next: BreakerState,
     ttlMillis: number
-  ) => Effect.Effect<A>
-  /** The current state of `key` (the initial state when unknown). */
-  readonly get: (key: string) => Effect.Effect<BreakerState>
+  ) => Effect.Effect<CompareAndSetResult, BreakerStoreError>
 }
 
 /**
@@ -57,27 +84,74 @@ export interface BreakerStore {
  */
 export class BreakerStoreTag extends Context.Tag("@breakwater/circuit-breaker/BreakerStore")<BreakerStoreTag, BreakerStore>() {}
 
+/** A conflict storm this long means something is wrong with the store, not bad luck. */
+const MAX_ATTEMPTS = 64
+
 /**
- * A store in process memory: `modify` runs synchronously, so it is atomic among fibers.
+ * Atomically replaces the state of `key` with the second element of `f(state)` and returns
+ * `f`'s first element with the state now stored. `f` must be pure: it runs again on a conflict.
+ * When `f` returns the very state it was given, nothing is written.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const modify: {
+  <A>(
+    key: string,
+    f: (state: BreakerState) => readonly [A, BreakerState],
+    ttlMillis: number
+  ): (store: BreakerStore) => Effect.Effect<readonly [A, BreakerState], BreakerStoreError>
+  <A>(
+    store: BreakerStore,
+    key: string,
+    f: (state: BreakerState) => readonly [A, BreakerState],
+    ttlMillis: number
+  ): Effect.Effect<readonly [A, BreakerState], BreakerStoreError>
+} = dual(4, <A>(
+  store: BreakerStore,
+  key: string,
+  f: (state: BreakerState) => readonly [A, BreakerState],
+  ttlMillis: number
+): Effect.Effect<readonly [A, BreakerState], BreakerStoreError> => {
+  const attempt = (current: Versioned, n: number): Effect.Effect<readonly [A, BreakerState], BreakerStoreError> => {
+    const [a, next] = f(current.state)
+    if (next === current.state) return Effect.succeed([a, next] as const)
+    return Effect.flatMap(store.compareAndSet(key, current.version, next, ttlMillis), (result) => {
+      if (result._tag === "Written") return Effect.succeed([a, next] as const)
+      if (n + 1 >= MAX_ATTEMPTS) {
+        return Effect.fail(new BreakerStoreError({ message: `breaker state of ${key}: ${MAX_ATTEMPTS} conflicting writes in a row` }))
+      }
+      return attempt(result.current, n + 1)
+    })
+  }
+  return Effect.flatMap(store.get(key), (current) => attempt(current, 0))
+})
+
+/**
+ * A store in process memory. Its operations are synchronous, so each is atomic among fibers;
+ * keys do not expire (they are upstreams: few and long-lived).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const makeMemory: Effect.Effect<BreakerStore> = Effect.sync(() => {
-  const states = new Map<string, BreakerState>()
+  const entries = new Map<string, Versioned>()
+  const absent: Versioned = { state: machine.initial, version: 0 }
   return {
-    modify: (key, f) =>
-      Effect.sync(() => {
-        const [a, next] = f(states.get(key) ?? machine.initial)
-        states.set(key, next)
-        return a
-      }),
-    get: (key) => Effect.sync(() => states.get(key) ?? machine.initial)
+    get: (key) => Effect.sync(() => entries.get(key) ?? absent),
+    compareAndSet: (key, expectedVersion, next, _ttlMillis) =>
+      Effect.sync((): CompareAndSetResult => {
+        const current = entries.get(key) ?? absent
+        if (current.version !== expectedVersion) return { _tag: "Conflict", current }
+        const version = expectedVersion + 1
+        entries.set(key, { state: next, version })
+        return { _tag: "Written", version }
+      })
   }
 })
 
 /**
- * The in-memory store as a layer.
+ * The in-memory store as a layer (to share one store among several breaker sets of a process).
  *
  * @since 0.1.0
  * @category layers

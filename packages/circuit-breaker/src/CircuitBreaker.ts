@@ -22,20 +22,22 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as BreakerStore from "./BreakerStore.js"
 import * as internal from "./internal/breaker.js"
-import type * as machine from "./internal/machine.js"
+import type * as BreakerState from "./BreakerState.js"
 
 const DurationInput = Durations.DurationInput
 
 /**
  * The tags of the errors that count as failures by default: the upstream is failing or
- * refusing (5xx, overload, rate limits, quota, auth, timeouts, broken connections and streams).
- * Never counted: the client's own errors (bad request, context too long, refused content, an
- * unknown model), local refusals (circuit open, capacity), and cancellation.
+ * refusing (5xx, overload, rate limits, quota, credentials, timeouts of every phase but `total`,
+ * broken connections and streams). Never counted: the client's own errors (bad request, context
+ * too long, refused content, an unknown model: another request would fare differently), local
+ * refusals (circuit open, capacity), a `total` timeout (the caller's budget, not the upstream's
+ * fault) and cancellation.
  *
  * @since 0.1.0
  * @category constants
  */
-export const defaultCountedErrors: ReadonlyArray<ModelError.ModelError["_tag"]> = [
+export const defaultCountAs: ReadonlyArray<ModelError.ModelError["_tag"]> = [
   "UpstreamUnavailable",
   "Overloaded",
   "RateLimited",
@@ -53,12 +55,21 @@ export const defaultCountedErrors: ReadonlyArray<ModelError.ModelError["_tag"]> 
  *   the calls of the last `duration` (one-second buckets).
  * - `minimumCalls` (10): below this many calls in the window the rates do not count.
  * - `failureRateThreshold` (50) and `slowCallRateThreshold` (100): percentages that trip it.
- * - `slowCallDuration` (30 s): a `generate` slower than this, or a stream whose first content
- *   came later than this, is slow.
+ * - `slowCallDuration` (30 s): a `generate` that took this long **to complete**, or a stream
+ *   whose **first content** came this late (or that ended without content this late), is slow.
  * - `openDuration` (30 s), `openDurationMultiplier` (2), `maxOpenDuration` (5 min): how long it
- *   stays open; each consecutive trip multiplies it, up to the cap.
- * - `halfOpenProbes` (1): calls let through at once when half-open, and the successes that close it.
- * - `countedErrors` (`defaultCountedErrors`): error tags that count as failures.
+ *   stays open; each consecutive trip multiplies it, up to the cap; a close resets the growth.
+ * - `halfOpenProbes` (1): probes let through in half-open (at once, and in all before the
+ *   decision); any other call fails fast.
+ * - `halfOpenRule` (`"all-succeed"`): one failing or slow probe re-opens it and
+ *   `halfOpenProbes` successes close it; or `"failure-rate"`: once `halfOpenProbes` probes
+ *   reported, it closes unless their failure or slow-call rate reaches its threshold.
+ * - `probeTimeout` (5 min): a probe that has not reported by then counts as failed (its caller
+ *   hung, or its instance died while holding a fleet-wide slot).
+ * - `countAs` (`defaultCountAs`): error tags that count as failures (a `total` timeout never does).
+ * - `syncInterval` (1 s): with a shared store, how old this instance's view of a closed breaker
+ *   may be before a call reads the store again: the bound on how long after another instance
+ *   trips it this one still calls the upstream.
  *
  * @since 0.1.0
  * @category schemas
@@ -79,7 +90,10 @@ export const BreakerOptions = Schema.Struct({
   openDurationMultiplier: Schema.optionalWith(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1)), { default: () => 2 }),
   maxOpenDuration: Schema.optionalWith(DurationInput, { default: () => Duration.minutes(5) }),
   halfOpenProbes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 1 }),
-  countedErrors: Schema.optionalWith(Schema.Array(Schema.String), { default: () => defaultCountedErrors })
+  halfOpenRule: Schema.optionalWith(Schema.Literal("all-succeed", "failure-rate"), { default: () => "all-succeed" as const }),
+  probeTimeout: Schema.optionalWith(DurationInput, { default: () => Duration.minutes(5) }),
+  countAs: Schema.optionalWith(Schema.Array(Schema.String), { default: () => defaultCountAs }),
+  syncInterval: Schema.optionalWith(DurationInput, { default: () => Duration.seconds(1) })
 })
 
 /**
@@ -104,7 +118,7 @@ export type BreakerOptionsInput = typeof BreakerOptions.Encoded
  * @since 0.1.0
  * @category models
  */
-export type Phase = machine.Phase
+export type Phase = BreakerState.Phase
 
 /**
  * A state change of one breaker.
@@ -121,19 +135,30 @@ export type Transition = internal.Transition
  * @category models
  */
 export interface CircuitBreaker {
-  /** Runs an effect under the breaker of `key`. */
-  readonly guard: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ModelError.CircuitOpen, R>
-  /** Runs a stream under the breaker of `key` (success: it ended normally; slow: late first content). */
-  readonly guardStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
+  /**
+   * Runs an effect under the breaker of `key`: fails at once with `CircuitOpen` when refused;
+   * otherwise its outcome counts (success, a counted error, slow when it took `slowCallDuration`
+   * to complete; an interruption never counts).
+   */
+  readonly withBreaker: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ModelError.CircuitOpen, R>
+  /**
+   * Runs a stream under the breaker of `key`: a success once it ends normally (or the consumer
+   * stops early), a failure when it fails, slow when its first content (`ChatCompletion.hasContent`)
+   * came `slowCallDuration` late; an interruption never counts.
+   */
+  readonly withBreakerStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
   /** A model whose calls run under the breaker of `key`. */
   readonly wrap: (key: string, model: LanguageModel.Service) => LanguageModel.Service
-  /** The state of `key`, read from the store. */
+  /** The state of `key`, read from the store (this also refreshes the local view). */
   readonly state: (key: string) => Effect.Effect<Phase>
-  /** Synchronous, from this instance's view: may `key` be called now? (For routers.) */
+  /**
+   * Synchronous, from this instance's view: may `key` be called now? False while open, and while
+   * every half-open probe slot is taken (until the view is `syncInterval` old). For routers.
+   */
   readonly isAvailable: (key: string) => boolean
-  /** Every key this instance has seen, with its state (for health endpoints). */
+  /** Every key this instance has seen, with its state as last seen (for health endpoints). */
   readonly snapshot: () => Readonly<Record<string, Phase>>
-  /** State transitions as they happen. */
+  /** State transitions as this instance sees them (its own, and others' read from the store). */
   readonly transitions: Stream.Stream<Transition>
 }
 
@@ -164,7 +189,7 @@ export const rejectedTotal: Metric.Metric.Counter<number> = internal.rejectedTot
 const decode = Schema.decodeUnknown(BreakerOptions)
 
 /** @internal */
-export const toConfig = (o: BreakerOptions): machine.Config => ({
+export const toConfig = (o: BreakerOptions): BreakerState.Config => ({
   window: o.window.kind === "count"
     ? { kind: "count", size: o.window.size }
     : { kind: "time", millis: Duration.toMillis(o.window.duration) },
@@ -175,7 +200,9 @@ export const toConfig = (o: BreakerOptions): machine.Config => ({
   openMillis: Duration.toMillis(o.openDuration),
   openMultiplier: o.openDurationMultiplier,
   maxOpenMillis: Duration.toMillis(o.maxOpenDuration),
-  halfOpenProbes: o.halfOpenProbes
+  halfOpenProbes: o.halfOpenProbes,
+  halfOpenRule: o.halfOpenRule,
+  probeTimeoutMillis: Duration.toMillis(o.probeTimeout)
 })
 
 /**
@@ -190,10 +217,13 @@ export const make = (options: BreakerOptionsInput = {}): Effect.Effect<CircuitBr
     const settings = yield* Effect.orDie(decode(options, { errors: "all" }))
     const shared = yield* Effect.serviceOption(BreakerStore.BreakerStoreTag)
     const store = Option.isSome(shared) ? shared.value : yield* BreakerStore.makeMemory
-    const counted = new Set(settings.countedErrors)
-    const counts = (error: unknown) =>
-      typeof error === "object" && error !== null && "_tag" in error && counted.has((error as { _tag: string })._tag)
-    return yield* internal.make(store, toConfig(settings), counts)
+    const counted = new Set(settings.countAs)
+    const counts = (error: unknown) => {
+      if (typeof error !== "object" || error === null || !("_tag" in error)) return false
+      const e = error as { readonly _tag: string; readonly phase?: unknown }
+      return counted.has(e._tag) && !(e._tag === "Timeout" && e.phase === "total")
+    }
+    return yield* internal.make(store, toConfig(settings), counts, Duration.toMillis(settings.syncInterval))
   })
 
 /**
@@ -215,9 +245,9 @@ export const withPolicy: {
       const keyed = (ctx: RequestContext.RequestContextShape) => ctx.upstream ?? "default"
       return {
         generate: (request, callOptions) =>
-          Effect.flatMap(RequestContext.current, (ctx) => breaker.guard(keyed(ctx))(model.generate(request, callOptions))),
+          Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(keyed(ctx))(model.generate(request, callOptions))),
         stream: (request, callOptions) =>
-          Stream.unwrap(Effect.map(RequestContext.current, (ctx) => breaker.guardStream(keyed(ctx))(model.stream(request, callOptions))))
+          Stream.unwrap(Effect.map(RequestContext.current, (ctx) => breaker.withBreakerStream(keyed(ctx))(model.stream(request, callOptions))))
       }
     })
 )

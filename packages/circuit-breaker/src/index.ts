@@ -17,3 +17,10 @@ export * as CircuitBreaker from "./CircuitBreaker.js"
  * @since 0.1.0
  */
 export * as BreakerStore from "./BreakerStore.js"
+
+/**
+ * The state of one breaker and its pure transitions (shared by every store).
+ *
+ * @since 0.1.0
+ */
+export * as BreakerState from "./BreakerState.js"

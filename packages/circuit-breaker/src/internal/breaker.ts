@@ -1,13 +1,12 @@
-import { ChatCompletion, type LanguageModel, ModelError } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Stream from "effect/Stream"
-import type { BreakerStore } from "../BreakerStore.js"
+import { type BreakerStore, type BreakerStoreError, modify } from "../BreakerStore.js"
 import * as machine from "./machine.js"
 
 export interface Transition {
@@ -18,8 +17,8 @@ export interface Transition {
 }
 
 export interface Breaker {
-  readonly guard: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ModelError.CircuitOpen, R>
-  readonly guardStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
+  readonly withBreaker: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ModelError.CircuitOpen, R>
+  readonly withBreakerStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
   readonly wrap: (key: string, model: LanguageModel.Service) => LanguageModel.Service
   readonly state: (key: string) => Effect.Effect<machine.Phase>
   readonly isAvailable: (key: string) => boolean
@@ -31,7 +30,7 @@ export const stateGauge = Metric.gauge("breakwater_circuit_state", {
   description: "1 for the current state of each breaker (tags: key, state), 0 for the others"
 })
 export const transitionsTotal = Metric.counter("breakwater_circuit_transitions_total", {
-  description: "Breaker state transitions (tags: key, from, to)",
+  description: "Breaker state transitions seen by this instance (tags: key, from, to)",
   incremental: true
 })
 export const rejectedTotal = Metric.counter("breakwater_circuit_rejected_total", {
@@ -41,110 +40,165 @@ export const rejectedTotal = Metric.counter("breakwater_circuit_rejected_total",
 
 const phases: ReadonlyArray<machine.Phase> = ["closed", "open", "half-open"]
 
+/** This instance's last look at a breaker: enough to answer `isAvailable` without the store. */
+interface View {
+  readonly phase: machine.Phase
+  readonly generation: number
+  readonly openUntil: number
+  /** Half-open with every probe slot taken. */
+  readonly probesFull: boolean
+  readonly seenAt: number
+}
+
+/** A call admitted without a store (the store failed): nothing to record. */
+const UNTRACKED: machine.Permit = { _tag: "Call", generation: -1 }
+
+interface Ticket {
+  readonly permit: machine.Permit
+  readonly startedAt: number
+  /** Streams: when the first content arrived. */
+  firstContentAt: number | undefined
+}
+
 export const make = (
   store: BreakerStore,
   config: machine.Config,
-  counts: (error: unknown) => boolean
+  counts: (error: unknown) => boolean,
+  syncMillis: number
 ): Effect.Effect<Breaker> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
     const hub = yield* PubSub.unbounded<Transition>()
-    /** The local view, for synchronous reads: the phase and when an open breaker may probe. */
-    const local = new Map<string, { phase: machine.Phase; openUntil: number }>()
-    const ttl = Math.max(config.maxOpenMillis, config.window.kind === "time" ? config.window.millis : 0) + 60 * 60 * 1000
+    const local = new Map<string, View>()
+    const windowMillis = config.window.kind === "time" ? config.window.millis : 0
+    // Long enough that a key never expires while it matters (open, in a window, or probing).
+    const ttl = Math.max(config.maxOpenMillis, windowMillis, config.probeTimeoutMillis) + 60 * 60 * 1000
+    const instance = Math.random().toString(36).slice(2, 10)
+    let probeCounter = 0
 
     const gauges = (key: string, phase: machine.Phase) =>
-      Effect.forEach(phases, (p) => Metric.set(Metric.tagged(Metric.tagged(stateGauge, "key", key), "state", p), p === phase ? 1 : 0), { discard: true })
+      Effect.forEach(
+        phases,
+        (p) => Metric.set(Metric.tagged(Metric.tagged(stateGauge, "key", key), "state", p), p === phase ? 1 : 0),
+        { discard: true }
+      )
 
-    const observe = (key: string, before: machine.Phase, after: machine.State, now: number) =>
-      Effect.suspend(() => {
-        const first = !local.has(key)
-        local.set(key, { phase: after.phase, openUntil: after.openUntil })
-        if (before === after.phase) {
-          // The state gauge exists from a key's first call, so dashboards see closed breakers too.
-          return first ? gauges(key, after.phase) : Effect.void
-        }
-        const transition: Transition = { key, from: before, to: after.phase, at: now }
-        return Effect.all([
-          PubSub.publish(hub, transition),
-          Metric.increment(Metric.tagged(Metric.tagged(Metric.tagged(transitionsTotal, "key", key), "from", before), "to", after.phase)),
-          gauges(key, after.phase),
-          after.phase === "open"
+    const announce = (key: string, from: machine.Phase, state: machine.State, now: number) =>
+      Effect.flatMap(RequestContext.current, (ctx) =>
+        Effect.all([
+          PubSub.publish(hub, { key, from, to: state.phase, at: now }),
+          Metric.increment(
+            Metric.tagged(Metric.tagged(Metric.tagged(transitionsTotal, "key", key), "from", from), "to", state.phase)
+          ),
+          gauges(key, state.phase),
+          (state.phase === "open"
             ? Effect.logWarning("circuit opened").pipe(
-              Effect.annotateLogs({ circuit: key, from: before, open_ms: after.openUntil - now, trips: after.trips })
+              Effect.annotateLogs({ open_ms: state.openUntil - now, trips: state.trips })
             )
-            : Effect.logInfo(`circuit ${after.phase}`).pipe(Effect.annotateLogs({ circuit: key, from: before }))
-        ], { discard: true })
+            : Effect.logInfo(`circuit ${state.phase}`)).pipe(
+              Effect.annotateLogs({ circuit: key, from, request_id: ctx.requestId })
+            )
+        ], { discard: true }))
+
+    /** Updates the local view from a state read or written in the store; announces a change. */
+    const observe = (key: string, state: machine.State, now: number): Effect.Effect<void> => {
+      const prev = local.get(key)
+      local.set(key, {
+        phase: state.phase,
+        generation: state.generation,
+        openUntil: state.openUntil,
+        probesFull: state.phase === "half-open" && state.probes.length + state.probeOutcomes.length >= config.halfOpenProbes,
+        seenAt: now
+      })
+      // The gauge exists from a key's first sighting, so dashboards see closed breakers too.
+      if (prev === undefined) {
+        return state.phase === "closed" ? gauges(key, "closed") : announce(key, "closed", state, now)
+      }
+      return prev.phase === state.phase ? Effect.void : announce(key, prev.phase, state, now)
+    }
+
+    const storeFailed = (key: string, error: BreakerStoreError) =>
+      Effect.logWarning("circuit breaker store failed; using the local view").pipe(
+        Effect.annotateLogs({ circuit: key, error: error.message })
+      )
+
+    const acquire = (key: string): Effect.Effect<Ticket> =>
+      Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const view = local.get(key)
+        // Closed needs no write; a fresh enough view of it saves the store a read per call.
+        if (view !== undefined && view.phase === "closed" && now - view.seenAt < syncMillis) {
+          return Effect.succeed<Ticket>({ permit: { _tag: "Call", generation: view.generation }, startedAt: now, firstContentAt: undefined })
+        }
+        const probeId = `${instance}-${++probeCounter}`
+        return modify(store, key, (s) => machine.acquire(s, probeId, now, config), ttl).pipe(
+          Effect.flatMap(([permit, state]) =>
+            Effect.as(observe(key, state, now), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
+          ),
+          Effect.catchAll((error) => {
+            const permit: machine.Permit = view !== undefined && view.phase === "open" && now < view.openUntil
+              ? { _tag: "Rejected", retryAfterMillis: view.openUntil - now }
+              : UNTRACKED
+            return Effect.as(storeFailed(key, error), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
+          })
+        )
       })
 
-    const acquire = (key: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(
-          store.modify(key, (s) => {
-            const [permit, next] = machine.acquire(s, now, config)
-            return [[permit, s.phase, next] as const, next]
-          }, ttl),
-          ([permit, before, next]) =>
-            Effect.as(observe(key, before, next, now), { permit, startedAt: now })
-        ))
-
-    const release = (key: string, permit: machine.Permit, outcome: machine.Outcome, slow: boolean) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(
-          store.modify(key, (s) => {
-            const next = machine.record(s, permit, outcome, slow, now, config)
-            return [[s.phase, next] as const, next]
-          }, ttl),
-          ([before, next]) => observe(key, before, next, now)
-        ))
+    const release = (key: string, permit: machine.Permit, outcome: machine.Outcome, slow: boolean): Effect.Effect<void> => {
+      if (permit._tag === "Rejected" || permit.generation < 0) return Effect.void
+      return Effect.suspend(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        return modify(store, key, (s) => [undefined, machine.record(s, permit, outcome, slow, now, config)] as const, ttl).pipe(
+          Effect.flatMap(([, state]) => observe(key, state, now)),
+          Effect.catchAll((error) => storeFailed(key, error))
+        )
+      })
+    }
 
     const rejected = (key: string, retryAfterMillis: number) =>
       Effect.zipRight(
         Metric.increment(Metric.tagged(rejectedTotal, "key", key)),
-        Effect.fail(new ModelError.CircuitOpen({
-          message: `circuit for ${key} is open; it may close in ${Math.ceil(retryAfterMillis / 1000)} s`,
-          upstream: key,
-          retryAfter: Duration.millis(retryAfterMillis)
-        }))
+        Effect.fail(
+          new ModelError.CircuitOpen({
+            message: `circuit for ${key} is open; it may close in ${Math.ceil(retryAfterMillis / 1000)} s`,
+            upstream: key,
+            retryAfter: Duration.millis(retryAfterMillis)
+          })
+        )
       )
 
     const outcomeOf = <A, E>(exit: Exit.Exit<A, E>): machine.Outcome => {
       if (Exit.isSuccess(exit)) return "success"
+      // The client went away: says nothing about the upstream.
       if (Cause.isInterruptedOnly(exit.cause)) return "ignored"
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "Some") return counts(failure.value) ? "failure" : "ignored"
       return "failure" // a defect is the upstream stack misbehaving
     }
 
-    const guard = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
+    const withBreaker = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
       Effect.acquireUseRelease(
         acquire(key),
-        ({ permit }): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
-          permit._tag === "Rejected" ? rejected(key, permit.retryAfterMillis) : self,
-        ({ permit, startedAt }, exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            release(key, permit, outcomeOf(exit), now - startedAt >= config.slowCallMillis))
+        (ticket): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
+          ticket.permit._tag === "Rejected" ? rejected(key, ticket.permit.retryAfterMillis) : self,
+        (ticket, exit) =>
+          release(key, ticket.permit, outcomeOf(exit), clock.unsafeCurrentTimeMillis() - ticket.startedAt >= config.slowCallMillis)
       )
 
-    const guardStream = (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E | ModelError.CircuitOpen, R> =>
+    const withBreakerStream = (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E | ModelError.CircuitOpen, R> =>
       Stream.unwrapScoped(Effect.map(
-        Effect.acquireRelease(acquire(key), ({ permit, startedAt }, exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            // A stream is slow when its first content is late; a long answer is not a slow upstream.
-            const firstAt = firstContentAt.get(permit)
-            const slow = (firstAt ?? now) - startedAt >= config.slowCallMillis
-            firstContentAt.delete(permit)
-            return release(key, permit, outcomeOf(exit), slow)
-          })),
-        ({ permit }): Stream.Stream<A, E | ModelError.CircuitOpen, R> => {
-          if (permit._tag === "Rejected") return Stream.fromEffect(rejected(key, permit.retryAfterMillis))
-          let seen = false
+        Effect.acquireRelease(acquire(key), (ticket, exit) => {
+          // A stream is slow when its first content is late; a long answer is not a slow upstream.
+          const end = ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
+          return release(key, ticket.permit, outcomeOf(exit), end - ticket.startedAt >= config.slowCallMillis)
+        }),
+        (ticket): Stream.Stream<A, E | ModelError.CircuitOpen, R> => {
+          if (ticket.permit._tag === "Rejected") return Stream.fromEffect(rejected(key, ticket.permit.retryAfterMillis))
           return Stream.mapChunks(self, (chunk) => {
-            if (!seen) {
+            if (ticket.firstContentAt === undefined) {
               for (const item of chunk) {
-                if (ChatCompletion.hasContent(item as never)) {
-                  seen = true
-                  firstContentAt.set(permit, clock.unsafeCurrentTimeMillis())
+                if (ChatCompletion.hasContent(item as ChatCompletion.ChatCompletionChunk)) {
+                  ticket.firstContentAt = clock.unsafeCurrentTimeMillis()
                   break
                 }
               }
@@ -154,29 +208,43 @@ export const make = (
         }
       ))
 
-    const firstContentAt = new WeakMap<machine.Permit, number>()
+    const phaseOf = (view: View, now: number): machine.Phase =>
+      view.phase === "open" && now >= view.openUntil ? "half-open" : view.phase
 
     return {
-      guard,
-      guardStream,
-      wrap: (key, model) => ({
-        generate: (request, options) => guard(key)(model.generate(request, options)),
-        stream: (request, options) => guardStream(key)(model.stream(request, options))
-      }),
+      withBreaker,
+      withBreakerStream,
+      wrap: (key, model) => {
+        const guard = withBreaker(key)
+        const guardStream = withBreakerStream(key)
+        return {
+          generate: (request, options) => guard(model.generate(request, options)),
+          stream: (request, options) => guardStream(model.stream(request, options))
+        }
+      },
       state: (key) =>
-        Effect.flatMap(store.get(key), (s) =>
-          Effect.map(Clock.currentTimeMillis, (now) => {
-            local.set(key, { phase: s.phase, openUntil: s.openUntil })
-            return machine.phaseAt(s, now)
-          })),
+        Effect.suspend(() => {
+          const now = clock.unsafeCurrentTimeMillis()
+          return store.get(key).pipe(
+            Effect.flatMap(({ state }) => Effect.as(observe(key, state, now), machine.phaseAt(state, now))),
+            Effect.catchAll((error) => {
+              const view = local.get(key)
+              return Effect.as(storeFailed(key, error), view === undefined ? "closed" as const : phaseOf(view, now))
+            })
+          )
+        }),
       isAvailable: (key) => {
         const view = local.get(key)
-        return view === undefined || view.phase !== "open" || clock.unsafeCurrentTimeMillis() >= view.openUntil
+        if (view === undefined) return true
+        const now = clock.unsafeCurrentTimeMillis()
+        if (view.phase === "open") return now >= view.openUntil
+        // Probes of another instance may have decided since: a stale view lets a call ask the store.
+        return !(view.phase === "half-open" && view.probesFull) || now - view.seenAt >= syncMillis
       },
       snapshot: () => {
         const now = clock.unsafeCurrentTimeMillis()
         const out: Record<string, machine.Phase> = {}
-        for (const [key, view] of local) out[key] = view.phase === "open" && now >= view.openUntil ? "half-open" : view.phase
+        for (const [key, view] of local) out[key] = phaseOf(view, now)
         return out
       },
       transitions: Stream.fromPubSub(hub)
