@@ -215,8 +215,8 @@ export const markComplete = (response: Response): void => {
 }
 
 /**
- * The response body as a stream of byte chunks (pushed from the socket's \`data\` events without a
- * fiber per chunk: \`Stream.async\` forked one per emit, which the benchmark showed to add ~10 ms to
+ * The response body as a stream of byte chunks (pushed from the socket's `data` events without a
+ * fiber per chunk: `Stream.async` forked one per emit, which the benchmark showed to add ~10 ms to
  * a 24-chunk stream). Ending the stream early (interruption, a
  * downstream failure) destroys the body, which closes the upstream socket — unless the response
  * was marked complete (`markComplete`), in which case its rest is drained for reuse.
