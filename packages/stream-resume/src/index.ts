@@ -10,3 +10,10 @@
  * @since 0.1.0
  */
 export * as StreamResume from "./StreamResume.js"
+
+/**
+ * The event journal behind client reconnects (`Last-Event-ID`): the store interface and the in-memory store.
+ *
+ * @since 0.1.0
+ */
+export * as StreamJournal from "./StreamJournal.js"

@@ -1,0 +1,273 @@
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type {
+  AppendResult,
+  JournalEvent,
+  JournalOptionsInput,
+  OpenOptions,
+  OpenResult,
+  ReadResult,
+  StreamJournal,
+  StreamState
+} from "../StreamJournal.js"
+import { JournalError, JournalOptions } from "../StreamJournal.js"
+
+interface Entry {
+  readonly id: string
+  readonly owner: string
+  readonly alias: string | undefined
+  readonly events: Array<JournalEvent>
+  lastSeq: number
+  size: number
+  finished: boolean
+  cancelled: boolean
+  expiresAt: number
+  readers: number
+  readonly waiters: Set<() => void>
+}
+
+interface Tombstone {
+  readonly owner: string
+  readonly expiresAt: number
+}
+
+/** Full sweeps of expired streams run at most this often (expiry is also checked on each access). */
+const SWEEP_EVERY_MS = 1_000
+
+const gone = (streamId: string) => new JournalError({ reason: "gone", streamId, message: `stream ${streamId} is unknown or expired` })
+const gap = (streamId: string, afterSeq: number, firstSeq: number) =>
+  new JournalError({ reason: "gap", streamId, message: `stream ${streamId}: events after ${afterSeq} were dropped (oldest kept: ${firstSeq})` })
+
+const wake = (entry: Entry) => {
+  if (entry.waiters.size === 0) return
+  const waiters = [...entry.waiters]
+  entry.waiters.clear()
+  for (const w of waiters) w()
+}
+
+export const makeMemory = (input: JournalOptionsInput = {}): Effect.Effect<StreamJournal> =>
+  // Decoded here, not at module load: this module and StreamJournal.ts import each other.
+  Effect.map(Effect.orDie(Schema.decodeUnknown(JournalOptions)(input, { errors: "all" })), (options) => make(options))
+
+const make = (options: JournalOptions): StreamJournal => {
+  const finishedTtl = Duration.toMillis(options.finishedTtl)
+  const idleTtl = Duration.toMillis(options.idleTtl)
+  const tombstoneTtl = Duration.toMillis(options.tombstoneTtl)
+  const maxTombstones = options.maxStreams * 4
+  const streams = new Map<string, Entry>()
+  const aliases = new Map<string, string>()
+  const tombstones = new Map<string, Tombstone>()
+  let totalSize = 0
+  let lastSweep = -Infinity
+
+  const drop = (entry: Entry, now: number) => {
+    if (streams.get(entry.id) !== entry) return
+    streams.delete(entry.id)
+    if (entry.alias !== undefined && aliases.get(entry.alias) === entry.id) aliases.delete(entry.alias)
+    totalSize -= entry.size
+    tombstones.delete(entry.id)
+    tombstones.set(entry.id, { owner: entry.owner, expiresAt: now + tombstoneTtl })
+    if (tombstones.size > maxTombstones) tombstones.delete(tombstones.keys().next().value as string)
+    wake(entry)
+  }
+
+  /** The entry if it exists and has not expired (an expired one is dropped on the way). */
+  const live = (id: string, now: number): Entry | undefined => {
+    const entry = streams.get(id)
+    if (entry === undefined) return undefined
+    if (now >= entry.expiresAt) {
+      drop(entry, now)
+      return undefined
+    }
+    return entry
+  }
+
+  const sweep = (now: number) => {
+    if (now - lastSweep < SWEEP_EVERY_MS) return
+    lastSweep = now
+    for (const entry of streams.values()) if (now >= entry.expiresAt) drop(entry, now)
+    for (const [id, t] of tombstones) if (now >= t.expiresAt) tombstones.delete(id)
+  }
+
+  /** Drops the oldest stream other than `keep`, finished ones first. */
+  const evictOne = (now: number, keep?: Entry): boolean => {
+    let victim: Entry | undefined
+    for (const entry of streams.values()) {
+      if (entry === keep) continue
+      if (entry.finished) {
+        victim = entry
+        break
+      }
+      victim ??= entry
+    }
+    if (victim === undefined) return false
+    drop(victim, now)
+    return true
+  }
+
+  const firstSeqOf = (entry: Entry) => entry.lastSeq - entry.events.length + 1
+
+  const readNow = (entry: Entry, afterSeq: number, limit: number): ReadResult | JournalError => {
+    const first = firstSeqOf(entry)
+    if (afterSeq >= entry.lastSeq) return { events: [], finished: entry.finished }
+    if (afterSeq + 1 < first) return gap(entry.id, afterSeq, first)
+    const from = afterSeq + 1 - first
+    const events = entry.events.slice(from, from + limit)
+    const last = events.length === 0 ? afterSeq : events[events.length - 1]!.seq
+    return { events, finished: entry.finished && last === entry.lastSeq }
+  }
+
+  const waitFor = (entry: Entry, now: number): Effect.Effect<void> => {
+    const wait = Effect.async<void>((resume) => {
+      const w = () => resume(Effect.void)
+      entry.waiters.add(w)
+      return Effect.sync(() => {
+        entry.waiters.delete(w)
+      })
+    })
+    // Wakes at the expiry too, so that a follower of a stream whose writer died does not hang.
+    return Effect.ignore(Effect.timeout(wait, Duration.millis(Math.max(1, entry.expiresAt - now))))
+  }
+
+  const open = (streamId: string, opts: OpenOptions): Effect.Effect<OpenResult, JournalError> =>
+    Effect.map(Clock.currentTimeMillis, (now): OpenResult => {
+      sweep(now)
+      if (opts.alias !== undefined) {
+        const existing = aliases.get(opts.alias)
+        if (existing !== undefined && live(existing, now) !== undefined) return { _tag: "Exists", streamId: existing }
+      }
+      if (live(streamId, now) !== undefined) return { _tag: "Exists", streamId }
+      while (streams.size >= options.maxStreams && evictOne(now)) {
+        // evicting
+      }
+      const entry: Entry = {
+        id: streamId,
+        owner: opts.owner,
+        alias: opts.alias,
+        events: [],
+        lastSeq: 0,
+        size: 0,
+        finished: false,
+        cancelled: false,
+        expiresAt: now + idleTtl,
+        readers: 0,
+        waiters: new Set()
+      }
+      streams.set(streamId, entry)
+      tombstones.delete(streamId)
+      if (opts.alias !== undefined) aliases.set(opts.alias, streamId)
+      return { _tag: "Opened" }
+    })
+
+  const append = (streamId: string, seq: number, frame: string): Effect.Effect<AppendResult, JournalError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AppendResult> => {
+      const entry = live(streamId, now)
+      if (entry === undefined || entry.finished) return Effect.succeed("unknown")
+      if (seq <= entry.lastSeq) return Effect.succeed(entry.cancelled ? "cancelled" : "ok")
+      if (seq !== entry.lastSeq + 1) return Effect.dieMessage(`stream ${streamId}: append of ${seq} after ${entry.lastSeq}`)
+      entry.events.push({ seq, frame })
+      entry.lastSeq = seq
+      entry.size += frame.length
+      totalSize += frame.length
+      entry.expiresAt = now + idleTtl
+      while (entry.events.length > 0 && (entry.events.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
+        const dropped = entry.events.shift()!
+        entry.size -= dropped.frame.length
+        totalSize -= dropped.frame.length
+      }
+      while (totalSize > options.maxTotalBytes && evictOne(now, entry)) {
+        // evicting
+      }
+      if (totalSize > options.maxTotalBytes) drop(entry, now)
+      wake(entry)
+      if (streams.get(streamId) !== entry) return Effect.succeed("unknown")
+      return Effect.succeed(entry.cancelled ? "cancelled" : "ok")
+    })
+
+  const finish = (streamId: string): Effect.Effect<void, JournalError> =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const entry = live(streamId, now)
+      if (entry === undefined || entry.finished) return
+      entry.finished = true
+      entry.expiresAt = now + finishedTtl
+      wake(entry)
+    })
+
+  const remove = (streamId: string): Effect.Effect<void, JournalError> =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const entry = streams.get(streamId)
+      if (entry !== undefined) drop(entry, now)
+    })
+
+  const cancel = (streamId: string): Effect.Effect<boolean, JournalError> =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const entry = live(streamId, now)
+      if (entry === undefined || entry.finished) return false
+      entry.cancelled = true
+      return true
+    })
+
+  const state = (streamId: string): Effect.Effect<StreamState, JournalError> =>
+    Effect.map(Clock.currentTimeMillis, (now): StreamState => {
+      const entry = live(streamId, now)
+      if (entry !== undefined) {
+        return {
+          _tag: "Active",
+          owner: entry.owner,
+          firstSeq: firstSeqOf(entry),
+          lastSeq: entry.lastSeq,
+          finished: entry.finished,
+          cancelled: entry.cancelled,
+          readers: entry.readers
+        }
+      }
+      const t = tombstones.get(streamId)
+      if (t !== undefined && now < t.expiresAt) return { _tag: "Expired", owner: t.owner }
+      return { _tag: "Unknown" }
+    })
+
+  const resolve = (alias: string): Effect.Effect<Option.Option<string>, JournalError> =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const id = aliases.get(alias)
+      return id !== undefined && live(id, now) !== undefined ? Option.some(id) : Option.none()
+    })
+
+  const read = (streamId: string, afterSeq: number, limit = Number.MAX_SAFE_INTEGER): Effect.Effect<ReadResult, JournalError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const entry = live(streamId, now)
+      if (entry === undefined) return Effect.fail(gone(streamId))
+      const result = readNow(entry, afterSeq, limit)
+      return result instanceof JournalError ? Effect.fail(result) : Effect.succeed(result)
+    })
+
+  const follow = (streamId: string, afterSeq: number): Stream.Stream<JournalEvent, JournalError> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const now0 = yield* Clock.currentTimeMillis
+      const entry = live(streamId, now0)
+      if (entry === undefined) return yield* Effect.fail(gone(streamId))
+      yield* Effect.acquireRelease(Effect.sync(() => entry.readers++), () => Effect.sync(() => entry.readers--))
+      let cursor = afterSeq
+      const next: Effect.Effect<Chunk.Chunk<JournalEvent>, Option.Option<JournalError>> = Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => {
+          if (live(streamId, now) !== entry) return Effect.fail(Option.some(gone(streamId)))
+          const result = readNow(entry, cursor, Number.MAX_SAFE_INTEGER)
+          if (result instanceof JournalError) return Effect.fail(Option.some(result))
+          if (result.events.length > 0) {
+            cursor = result.events[result.events.length - 1]!.seq
+            return Effect.succeed(Chunk.unsafeFromArray(result.events))
+          }
+          if (result.finished) return Effect.fail(Option.none())
+          return Effect.zipRight(waitFor(entry, now), next)
+        }
+      )
+      return Stream.repeatEffectChunkOption(next)
+    }))
+
+  return { open, append, finish, remove, cancel, state, resolve, read, follow }
+}
