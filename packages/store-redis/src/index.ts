@@ -18,3 +18,10 @@ export * as RedisStore from "./RedisStore.js"
  * @since 0.1.0
  */
 export * as RedisRetryBudget from "./RedisRetryBudget.js"
+
+/**
+ * The fleet-wide circuit breaker state store.
+ *
+ * @since 0.1.0
+ */
+export * as RedisBreakerStore from "./RedisBreakerStore.js"

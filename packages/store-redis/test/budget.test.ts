@@ -30,7 +30,7 @@ describe.skipIf(!hasRedis)("RedisRetryBudget against a real redis-server", () =>
 
   const instance = (options: Partial<RedisStore.RedisOptionsInput> & { prefix: string }) =>
     Effect.map(
-      Layer.build(Layer.provideMerge(RedisRetryBudget.layer, RedisStore.layer({ url: server.url, ...options }))),
+      Layer.build(Layer.provideMerge(RedisRetryBudget.layer, RedisStore.layer({ url: server.url, commandTimeout: "2 seconds", ...options }))),
       (ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStoreTag), store: Context.get(ctx, RetryBudget.RetryBudgetStore) })
     )
 

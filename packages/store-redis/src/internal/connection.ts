@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -59,8 +60,9 @@ export const endpointOf = (url: string): string => {
 }
 
 export const messageOf = (error: unknown): string => {
-  const e = error instanceof Error ? error : (error as { error?: unknown })?.error
-  return e instanceof Error ? e.message : String(error)
+  // Effect.tryPromise wraps the rejection in an UnknownException whose `error` is the real one.
+  const inner = typeof error === "object" && error !== null && "error" in error ? (error as { error: unknown }).error : error
+  return inner instanceof Error ? inner.message : String(inner)
 }
 
 export const make = (settings: Settings): Effect.Effect<Connection, never, Scope.Scope> =>
@@ -128,7 +130,7 @@ export const make = (settings: Settings): Effect.Effect<Connection, never, Scope
       state.reconciling = true
       return Effect.forEach(reconcilers, (r) => r, { discard: true }).pipe(
         Effect.zipRight(markUp(true)),
-        Effect.catchAllCause((cause) => markDown(cause)),
+        Effect.catchAllCause((cause) => markDown(Cause.squash(cause))),
         Effect.ensuring(Effect.sync(() => {
           state.reconciling = false
         }))
