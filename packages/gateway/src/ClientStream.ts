@@ -5,6 +5,13 @@
  * become keep-alive comments once committed; the usage chunk goes out only when the client asked
  * (`stream_options.include_usage`). Transport-independent: hosts supply `commit` and `write`.
  *
+ * With `events` (a journaled stream, see `@breakwater/stream-resume`'s `StreamJournal`), every
+ * event carries `id: <streamId>:<seq>` (seq 1, 2, …, the terminal event included), the stream
+ * starts with a `retry:` hint, and each event is handed to `events.record` with its exact text
+ * before it is written, so that a reconnect can replay it byte for byte. Comments carry no id:
+ * keep-alives are not recorded (liveness of one connection), a seam comment travels with the
+ * event after it (and is recorded with it).
+ *
  * @since 0.1.0
  */
 import { ChatCompletion } from "@breakwater/core"
@@ -25,6 +32,21 @@ export interface Sink {
 }
 
 /**
+ * Event ids and recording for a journaled stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Events {
+  /** The stream id in every event's `id:` line (`<streamId>:<seq>`). */
+  readonly streamId: string
+  /** The reconnect delay hinted to the client with `retry:` at the start of the stream, in ms. */
+  readonly retryMs: number
+  /** Records an event (sequence number and exact text) before it is written to the client. */
+  readonly record: (seq: number, frame: string) => Effect.Effect<void>
+}
+
+/**
  * A commit-gated SSE writer for one response.
  *
  * @since 0.1.0
@@ -37,6 +59,12 @@ export interface Writer {
   readonly commit: () => void
   /** Handles one chunk of the model's stream. */
   readonly onChunk: (chunk: ChatCompletion.ChatCompletionChunk) => Effect.Effect<void>
+  /**
+   * The terminal event for `data` (`"[DONE]"` or an error body), as the host writes it last: with
+   * an id (and any pending seam comment) when the stream has `events`. It is not recorded: the
+   * host records it (`seq` is its number) along with closing its journal.
+   */
+  readonly terminal: (data: string) => { readonly frame: string; readonly seq: number }
 }
 
 /**
@@ -64,21 +92,49 @@ export const keepAlive = ": keep-alive\n\n"
 export const resumedComment = ": breakwater resumed the upstream stream here\n\n"
 
 /**
+ * The `retry:` hint that starts a journaled stream.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const retryHint = (ms: number): string => `retry: ${Math.max(0, Math.round(ms))}\n\n`
+
+/**
  * Creates the writer for one streamed response.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: { readonly includeUsage: boolean; readonly sink: Sink }): Writer => {
-  const { includeUsage, sink } = options
+export const make = (options: { readonly includeUsage: boolean; readonly sink: Sink; readonly events?: Events | undefined }): Writer => {
+  const { events, includeUsage, sink } = options
   let committed = false
   let pending = ""
+  let seq = 0
+  // A seam comment waiting for the event it precedes (journaled streams only).
+  let comment = ""
   const commit = () => {
     if (committed) return
     committed = true
-    const heldBack = pending
+    const heldBack = events === undefined ? pending : retryHint(events.retryMs) + pending
     pending = ""
     sink.commit(heldBack)
+  }
+  const frameOf = (data: string): string => {
+    if (events === undefined) return `data: ${data}\n\n`
+    seq++
+    const frame = `${comment}id: ${events.streamId}:${seq}\ndata: ${data}\n\n`
+    comment = ""
+    return frame
+  }
+  const send = (frame: string, gated: boolean): Effect.Effect<void> => {
+    if (!committed) {
+      if (gated) {
+        pending += frame
+        return Effect.void
+      }
+      commit()
+    }
+    return sink.write(frame)
   }
   return {
     committed: () => committed,
@@ -86,19 +142,24 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     onChunk: (chunk) => {
       if (chunk.choices.length === 0) {
         // A seam where stream-resume stitched a continuation: said honestly, as a comment.
-        if (StreamResume.isSeamMarker(chunk)) return committed ? sink.write(resumedComment) : Effect.void
+        if (StreamResume.isSeamMarker(chunk)) {
+          if (events !== undefined) {
+            comment += resumedComment
+            return Effect.void
+          }
+          return committed ? sink.write(resumedComment) : Effect.void
+        }
         if (chunk.usage == null) return committed ? sink.write(keepAlive) : Effect.void
         if (!includeUsage) return Effect.void
       }
-      const frame = `data: ${JSON.stringify(chunk)}\n\n`
-      if (!committed) {
-        if (!ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null) {
-          pending += frame
-          return Effect.void
-        }
-        commit()
-      }
-      return sink.write(frame)
+      const frame = frameOf(JSON.stringify(chunk))
+      const gated = !ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null
+      if (events === undefined) return send(frame, gated)
+      return Effect.zipRight(events.record(seq, frame), Effect.suspend(() => send(frame, gated)))
+    },
+    terminal: (data) => {
+      const frame = frameOf(data)
+      return { frame, seq }
     }
   }
 }

@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
 import { Gateway, HostRuntime } from "@breakwater/gateway"
+import type { StreamJournal } from "@breakwater/stream-resume"
 import * as internal from "./internal/server.js"
 
 /**
@@ -38,6 +39,14 @@ export interface Options {
   readonly log?: LogSink | undefined
   /** Lowest level logged (default `info`). */
   readonly logLevel?: HostRuntime.Level | undefined
+  /**
+   * Where streamed responses are journaled for client reconnects (`Last-Event-ID`); default: an
+   * in-memory `StreamJournal` with its default bounds. `false` turns journaling off: streams then
+   * carry no event ids and stop as soon as their client leaves.
+   */
+  readonly journal?: StreamJournal.StreamJournal | false | undefined
+  /** The `retry:` hint (ms) that starts each journaled stream (default 1000). */
+  readonly reconnectRetryMs?: number | undefined
 }
 
 /**

@@ -48,7 +48,7 @@ const post = (url: string, body: unknown, headers: Record<string, string> = {}) 
     body: typeof body === "string" ? body : JSON.stringify(body)
   })
 const chat = { model: "gpt-test", messages: [{ role: "user", content: "hello" }] }
-const dataLines = (text: string) => text.split("\n\n").filter((f) => f.startsWith("data: ")).map((f) => f.slice(6))
+const dataLines = (text: string) => text.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6))
 
 describe("HttpHost", () => {
   it("serves a non-streaming completion with request id and upstream headers", async () => {

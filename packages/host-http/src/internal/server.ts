@@ -1,6 +1,7 @@
 import type { ChatCompletion, LanguageModel } from "@breakwater/core"
 import { RequestContext } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, HostRuntime } from "@breakwater/gateway"
+import { StreamJournal } from "@breakwater/stream-resume"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -10,6 +11,7 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Options, RunningServer } from "../HttpHost.js"
@@ -27,7 +29,49 @@ const inflightGauge = Metric.gauge("breakwater_http_inflight_requests", { descri
 interface Active {
   readonly res: http.ServerResponse
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** Called when the client left before the response ended; true when the work goes on (detached). */
+  onClientGone: (() => boolean) | undefined
+  detachTimer: NodeJS.Timeout | undefined
 }
+
+/** The default `retry:` hint of a journaled stream, in ms. */
+const DEFAULT_RETRY_MS = 1_000
+
+const cancelled: ClientApi.ApiError = { status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" }
+const notFound: ClientApi.ApiError = { status: 404, message: "no such stream", type: "invalid_request_error", code: "stream_not_found" }
+const eventsGone: ClientApi.ApiError = {
+  status: 410,
+  message: "the events after Last-Event-ID are no longer kept",
+  type: "invalid_request_error",
+  code: "stream_events_expired"
+}
+const journalDown: ClientApi.ApiError = { status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true }
+
+const header = (req: http.IncomingMessage, name: string): string | undefined => {
+  const value = req.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** Waits until the response can take more, or is closed. */
+const waitDrain = (res: http.ServerResponse) =>
+  Effect.async<void>((resume) => {
+    const onDrain = () => resume(Effect.void)
+    res.once("drain", onDrain)
+    res.once("close", onDrain)
+    return Effect.sync(() => {
+      res.off("drain", onDrain)
+      res.off("close", onDrain)
+    })
+  })
+
+/** Writes to a client that may have gone: nothing is written (nor waited for) once it left. */
+const writeTo = (res: http.ServerResponse, frame: string): Effect.Effect<void> =>
+  res.destroyed || res.writableEnded ? Effect.void : res.write(frame) ? Effect.void : waitDrain(res)
+
+const routeOf = (path: string) =>
+  path === "/v1/chat/completions" || path === "/v1/models" || path === "/healthz" || path === "/readyz" || path === "/metrics"
+    ? path
+    : path.startsWith("/v1/streams/") ? "/v1/streams/{id}" : "other"
 
 const sseHeaders = (requestId: string, trace: RequestContext.RequestTrace): http.OutgoingHttpHeaders => {
   return {
@@ -61,6 +105,31 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   const active = new Set<Active>()
   let draining = false
   const modelsBody = api.modelsBody
+  const journal = options.journal === false ? undefined : options.journal ?? Effect.runSync(StreamJournal.makeMemory())
+  const retryMs = options.reconnectRetryMs ?? DEFAULT_RETRY_MS
+  /** Journaled generations running on this instance, by stream id (for the cancel endpoint). */
+  const running = new Map<string, Active>()
+
+  const release = (entry: Active) => {
+    if (entry.detachTimer !== undefined) clearTimeout(entry.detachTimer)
+    entry.detachTimer = undefined
+    if (active.delete(entry)) inflightGauge.unsafeUpdate(active.size, [])
+  }
+
+  /** Registers a request as in flight; a client that leaves early stops its work (unless it detaches). */
+  const track = (res: http.ServerResponse): Active => {
+    const entry: Active = { res, fiber: undefined, onClientGone: undefined, detachTimer: undefined }
+    active.add(entry)
+    inflightGauge.unsafeUpdate(active.size, [])
+    res.once("close", () => {
+      if (!res.writableFinished) {
+        if (entry.onClientGone?.() === true) return
+        entry.fiber?.unsafeInterruptAsFork(FiberId.none)
+      }
+      release(entry)
+    })
+    return entry
+  }
 
   const finish = (
     req: http.IncomingMessage,
@@ -71,7 +140,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     extra?: Record<string, unknown>
   ) => {
     const seconds = (performance.now() - startedAt) / 1000
-    const route = path === "/v1/chat/completions" || path === "/v1/models" || path === "/healthz" || path === "/readyz" || path === "/metrics" ? path : "other"
+    const route = routeOf(path)
     const tags = [MetricLabel.make("route", route), MetricLabel.make("status", String(status))]
     requestsTotal.unsafeUpdate(1, tags)
     requestDuration.unsafeUpdate(seconds, [MetricLabel.make("route", route)])
@@ -122,15 +191,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       req.resume()
       return reject(ClientApi.unauthorized)
     }
-    const entry: Active = { res, fiber: undefined }
-    active.add(entry)
-    inflightGauge.unsafeUpdate(active.size, [])
-    res.once("close", () => {
-      active.delete(entry)
-      inflightGauge.unsafeUpdate(active.size, [])
-      // A client that went away before the response ended: stop the work it asked for.
-      if (!res.writableFinished && entry.fiber !== undefined) entry.fiber.unsafeInterruptAsFork(FiberId.none)
-    })
+    const entry = track(res)
     Body.read(req, settings.maxBodyBytes, (body) => {
       if (body._tag === "Aborted") return
       if (body._tag === "TooLarge") {
@@ -144,8 +205,31 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       const request = parsed.right
       const ctx = RequestContext.make({ requestId })
       const extra = { model: request.model, stream: request.stream === true, key: key?.name }
-      if (request.stream === true) streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
-      else generateChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
+      if (request.stream !== true) return generateChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
+      if (journal === undefined) return streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra, undefined)
+      const owner = key?.name ?? ""
+      const lastEventId = header(req, "last-event-id")
+      if (lastEventId !== undefined) {
+        // A reconnect by the same POST: the events after Last-Event-ID, whoever generates them.
+        const at = StreamJournal.parseEventId(lastEventId)
+        if (at === undefined) return reject(ClientApi.badRequest("Last-Event-ID is not an event id of this gateway", "invalid_last_event_id"))
+        return replay(req, res, path, requestId, startedAt, entry, owner, at.streamId, at.seq)
+      }
+      const idempotencyKey = header(req, "idempotency-key")
+      const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
+      const streamId = `bws_${randomUUID().replaceAll("-", "")}`
+      runtime.runFork(journal.open(streamId, { owner, alias })).addObserver((exit) => {
+        if (res.destroyed) return release(entry)
+        if (Exit.isSuccess(exit) && exit.value._tag === "Exists") {
+          return replay(req, res, path, requestId, startedAt, entry, owner, exit.value.streamId, 0)
+        }
+        if (Exit.isFailure(exit)) {
+          // No journal: the stream is served anyway, without reconnect.
+          runtime.runFork(Effect.logWarning("stream journal unavailable", Cause.pretty(exit.cause)).pipe(Effect.annotateLogs("request_id", requestId)))
+          return streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra, undefined)
+        }
+        streamChat(req, res, path, requestId, startedAt, request, ctx, entry, { ...extra, stream_id: streamId }, { streamId, journal, alias })
+      })
     })
   }
 
@@ -195,28 +279,63 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     request: ChatCompletion.ChatRequest,
     ctx: RequestContext.RequestContextShape,
     entry: Active,
-    extra: Record<string, unknown>
+    extra: Record<string, unknown>,
+    journaled: { readonly streamId: string; readonly journal: StreamJournal.StreamJournal; readonly alias: string | undefined } | undefined
   ) => {
     let commitTimer: NodeJS.Timeout | undefined
-    const waitDrain = Effect.async<void>((resume) => {
-      const onDrain = () => resume(Effect.void)
-      res.once("drain", onDrain)
-      res.once("close", onDrain)
-      return Effect.sync(() => {
-        res.off("drain", onDrain)
-        res.off("close", onDrain)
-      })
-    })
+    let events: ClientStream.Events | undefined
+    let detached = false
+    if (journaled !== undefined) {
+      const { journal, streamId } = journaled
+      let journaling = true
+      const stopJournaling = (why: string) => {
+        journaling = false
+        return Effect.logWarning(`stream ${streamId} is no longer journaled: ${why}`).pipe(Effect.annotateLogs("request_id", requestId))
+      }
+      const record = (seq: number, frame: string): Effect.Effect<void> =>
+        journaling
+          ? Effect.matchEffect(journal.append(streamId, seq, frame), {
+            onFailure: (e) => stopJournaling(e.message),
+            onSuccess: (result) =>
+              result === "ok"
+                ? Effect.void
+                : result === "cancelled"
+                ? Effect.interrupt
+                // Evicted: nobody can resume it any more, so a detached generation has no reader left.
+                : Effect.zipRight(stopJournaling("evicted from the journal"), detached ? Effect.interrupt : Effect.void)
+          })
+          : Effect.void
+      events = { streamId, retryMs, record }
+      running.set(streamId, entry)
+      // Disconnect is not stop: the generation goes on (journaled) for the grace period, and is
+      // cut then unless a reader reconnected. A client that never got the stream's id (nothing
+      // committed, no Idempotency-Key) cannot come back, so its stream stops at once.
+      entry.onClientGone = () => {
+        if (settings.detachGraceMs <= 0 || !journaling || (!writer.committed() && journaled.alias === undefined)) return false
+        detached = true
+        const arm = () => {
+          entry.detachTimer = setTimeout(() => {
+            runtime.runFork(journal.state(streamId)).addObserver((exit) => {
+              if (Exit.isSuccess(exit) && exit.value._tag === "Active" && exit.value.readers > 0 && !exit.value.finished) return arm()
+              entry.fiber?.unsafeInterruptAsFork(FiberId.none)
+            })
+          }, settings.detachGraceMs)
+        }
+        arm()
+        return true
+      }
+    }
     const writer = ClientStream.make({
       includeUsage: request.stream_options?.include_usage === true,
+      events,
       sink: {
         commit: (heldBack) => {
           if (commitTimer !== undefined) clearTimeout(commitTimer)
           if (res.destroyed) return
-          res.writeHead(200, sseHeaders(requestId, ctx.trace))
+          res.writeHead(200, journaled === undefined ? sseHeaders(requestId, ctx.trace) : { ...sseHeaders(requestId, ctx.trace), "x-breakwater-stream-id": journaled.streamId })
           if (heldBack !== "") res.write(heldBack)
         },
-        write: (frame) => (res.write(frame) ? Effect.void : waitDrain)
+        write: (frame) => writeTo(res, frame)
       }
     })
     // An upstream slow to start still gets a 200 and a keep-alive after this bound.
@@ -231,27 +350,161 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     fiber.addObserver((exit) => {
       if (commitTimer !== undefined) clearTimeout(commitTimer)
       const trace = ctx.trace
+      const fields = { ...extra, ...traceFields(trace), ...(detached ? { detached: true } : undefined) }
+      let closeJournal: Effect.Effect<unknown, unknown> = Effect.void
+      /** The terminal event, journaled before the journal is closed. */
+      const terminal = (data: string) => {
+        const t = writer.terminal(data)
+        if (journaled !== undefined) {
+          closeJournal = Effect.zipRight(journaled.journal.append(journaled.streamId, t.seq, t.frame), journaled.journal.finish(journaled.streamId))
+        }
+        return t.frame
+      }
+      if (journaled !== undefined) {
+        running.delete(journaled.streamId)
+        release(entry)
+        // Failed before anything was committed: the client got an HTTP error, so a retry with the
+        // same Idempotency-Key starts afresh.
+        closeJournal = journaled.journal.remove(journaled.streamId)
+      }
       if (Exit.isSuccess(exit)) {
         writer.commit()
-        res.end(ClientStream.done)
-        finish(req, path, 200, startedAt, requestId, { ...extra, ...traceFields(trace) })
-        return
-      }
-      if (Cause.isInterruptedOnly(exit.cause)) {
-        if (!res.destroyed) res.destroy()
-        finish(req, path, 499, startedAt, requestId, { ...extra, ...traceFields(trace), error: "client_closed" })
-        return
-      }
-      const error = failureOf(exit.cause, trace)
-      const committed = writer.committed()
-      if (!committed) {
-        sendError(res, error, requestId, ClientApi.traceHeaders(trace))
+        const frame = terminal("[DONE]")
+        if (!res.destroyed) res.end(frame)
+        finish(req, path, 200, startedAt, requestId, fields)
+      } else if (Cause.isInterruptedOnly(exit.cause)) {
+        if (writer.committed()) {
+          // Cancelled, cut after the detach grace, or at shutdown: a reader gets a well-formed end.
+          const frame = terminal(`${ClientApi.errorBody(cancelled, requestId)}`)
+          if (!res.destroyed && journaled !== undefined) res.end(frame)
+        }
+        if (!res.destroyed && !res.writableEnded) res.destroy()
+        finish(req, path, 499, startedAt, requestId, { ...fields, error: detached || journaled === undefined ? "client_closed" : "stream_cancelled" })
       } else {
-        // Headers are gone: the failure becomes a well-formed error event, and no [DONE].
-        res.end(`data: ${ClientApi.errorBody(error, requestId)}\n\n`)
+        const error = failureOf(exit.cause, trace)
+        const committed = writer.committed()
+        if (!committed) {
+          sendError(res, error, requestId, ClientApi.traceHeaders(trace))
+        } else {
+          // Headers are gone: the failure becomes a well-formed error event, and no [DONE].
+          const frame = terminal(ClientApi.errorBody(error, requestId))
+          if (!res.destroyed) res.end(frame)
+        }
+        finish(req, path, committed ? 200 : error.status, startedAt, requestId, { ...fields, error: error.code })
       }
-      finish(req, path, committed ? 200 : error.status, startedAt, requestId, { ...extra, ...traceFields(trace), error: error.code })
+      if (journaled !== undefined) {
+        runtime.runFork(Effect.catchAllCause(closeJournal, (cause) => Effect.logWarning("could not close the stream journal", Cause.pretty(cause))))
+      }
     })
+  }
+
+  /**
+   * Serves a reconnect: the journaled events after `afterSeq`, byte for byte, then the live rest.
+   * Another owner's stream is answered exactly like an unknown one.
+   */
+  const replay = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    requestId: string,
+    startedAt: number,
+    entry: Active,
+    owner: string,
+    streamId: string,
+    afterSeq: number
+  ) => {
+    const j = journal!
+    const reject = (error: ClientApi.ApiError) => {
+      sendError(res, error, requestId)
+      finish(req, path, error.status, startedAt, requestId, { stream_id: streamId, error: error.code })
+    }
+    runtime.runFork(j.state(streamId)).addObserver((exit) => {
+      if (res.destroyed) return release(entry)
+      if (Exit.isFailure(exit)) return reject(journalDown)
+      const state = exit.value
+      if (state._tag === "Unknown" || state.owner !== owner) return reject(notFound)
+      const noContent = () => {
+        res.writeHead(204, { "x-request-id": requestId, "x-breakwater-stream-id": streamId })
+        res.end()
+        finish(req, path, 204, startedAt, requestId, { stream_id: streamId })
+      }
+      if (state._tag === "Expired") return noContent()
+      if (afterSeq >= state.lastSeq && state.finished) return noContent()
+      if (afterSeq > state.lastSeq) return reject(ClientApi.badRequest("Last-Event-ID is beyond the stream's last event", "invalid_last_event_id"))
+      if (afterSeq + 1 < state.firstSeq) return reject(eventsGone)
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache",
+        "x-accel-buffering": "no",
+        "x-request-id": requestId,
+        "x-breakwater-stream-id": streamId
+      })
+      res.write(ClientStream.retryHint(retryMs))
+      const fiber = runtime.runFork(Stream.runForEach(j.follow(streamId, afterSeq), (event) => writeTo(res, event.frame)))
+      entry.fiber = fiber
+      fiber.addObserver((done) => {
+        if (Exit.isSuccess(done)) {
+          if (!res.destroyed) res.end()
+          return finish(req, path, 200, startedAt, requestId, { stream_id: streamId, replayed_after: afterSeq })
+        }
+        if (Cause.isInterruptedOnly(done.cause)) {
+          if (!res.destroyed) res.destroy()
+          return finish(req, path, 499, startedAt, requestId, { stream_id: streamId, error: "client_closed" })
+        }
+        // Evicted or expired while being read: end well-formed, never as a silent truncation.
+        const error = Cause.failureOption(done.cause)
+        const apiError = error._tag === "Some" && error.value.reason === "gap" ? eventsGone : error._tag === "Some" && error.value.reason === "gone" ? { ...eventsGone, message: "the stream expired while being read" } : journalDown
+        if (!res.destroyed) res.end(`data: ${ClientApi.errorBody(apiError, requestId)}\n\n`)
+        finish(req, path, 200, startedAt, requestId, { stream_id: streamId, error: apiError.code })
+      })
+    })
+  }
+
+  /** `GET /v1/streams/{id}` (reconnect) and `DELETE /v1/streams/{id}` (cancel). */
+  const streams = (req: http.IncomingMessage, res: http.ServerResponse, path: string, requestId: string, startedAt: number, method: string) => {
+    const reject = (error: ClientApi.ApiError) => {
+      sendError(res, error, requestId)
+      finish(req, path, error.status, startedAt, requestId, { error: error.code })
+    }
+    req.resume()
+    if (method !== "GET" && method !== "DELETE") {
+      res.setHeader("allow", "GET, DELETE")
+      return reject({ status: 405, message: `${method} is not allowed on ${path}`, type: "invalid_request_error", code: "method_not_allowed" })
+    }
+    const key = auth.enabled ? auth.check(req.headers.authorization) : undefined
+    if (auth.enabled && key === undefined) return reject(ClientApi.unauthorized)
+    if (journal === undefined) return reject(notFound)
+    let streamId: string
+    try {
+      streamId = decodeURIComponent(path.slice("/v1/streams/".length))
+    } catch {
+      return reject(notFound)
+    }
+    if (streamId === "" || streamId.length > 256 || streamId.includes("/")) return reject(notFound)
+    const owner = key?.name ?? ""
+    if (method === "GET") {
+      if (draining) return reject({ status: 503, message: "the gateway is shutting down", type: "server_error", code: "shutting_down", shouldRetry: true })
+      let afterSeq = 0
+      const lastEventId = header(req, "last-event-id")
+      if (lastEventId !== undefined) {
+        const at = StreamJournal.parseEventId(lastEventId)
+        if (at === undefined || at.streamId !== streamId) return reject(ClientApi.badRequest("Last-Event-ID is not an event id of this stream", "invalid_last_event_id"))
+        afterSeq = at.seq
+      }
+      return replay(req, res, path, requestId, startedAt, track(res), owner, streamId, afterSeq)
+    }
+    // DELETE: stops the generation at once, here or (through the journal) on whichever instance runs it.
+    runtime.runFork(Effect.flatMap(journal.state(streamId), (state) =>
+      state._tag === "Unknown" || state.owner !== owner
+        ? Effect.succeed(false)
+        : Effect.as(journal.cancel(streamId), true))).addObserver((exit) => {
+        if (Exit.isFailure(exit)) return reject(journalDown)
+        if (!exit.value) return reject(notFound)
+        running.get(streamId)?.fiber?.unsafeInterruptAsFork(FiberId.none)
+        res.writeHead(204, { "x-request-id": requestId, "x-breakwater-stream-id": streamId })
+        res.end()
+        finish(req, path, 204, startedAt, requestId, { stream_id: streamId })
+      })
   }
 
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -301,6 +554,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         })
         return
       default:
+        if (path.startsWith("/v1/streams/")) return streams(req, res, path, requestId, startedAt, method)
         req.resume()
         sendError(res, { status: 404, message: `no route for ${method} ${path}`, type: "invalid_request_error", code: "not_found" }, requestId)
         return finish(req, path, 404, startedAt, requestId)
