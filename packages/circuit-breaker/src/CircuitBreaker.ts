@@ -226,9 +226,22 @@ export const make = (options: BreakerOptionsInput = {}): Effect.Effect<CircuitBr
     return yield* internal.make(store, toConfig(settings), counts, Duration.toMillis(settings.syncInterval))
   })
 
+const keyedBy = (breaker: CircuitBreaker, model: LanguageModel.Service, key: string | undefined): LanguageModel.Service => {
+  if (key !== undefined) return breaker.wrap(key, model)
+  // Below a router the upstream of this attempt is in the request context; read once per call.
+  return {
+    generate: (request, callOptions) =>
+      Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(ctx.upstream ?? "default")(model.generate(request, callOptions))),
+    stream: (request, callOptions) =>
+      Stream.unwrap(Effect.map(RequestContext.current, (ctx) =>
+        breaker.withBreakerStream(ctx.upstream ?? "default")(model.stream(request, callOptions))))
+  }
+}
+
 /**
- * Wraps a model with a breaker. The key is `options.key` when given, else the upstream named
- * in the request context at call time (so one policy below a router keys by upstream).
+ * Wraps a model with a new set of breakers. The key is `options.key` when given, else the
+ * upstream named in the request context at call time (`"default"` when none), so one policy
+ * below a router keys by upstream.
  *
  * @since 0.1.0
  * @category combinators
@@ -239,21 +252,12 @@ export const withPolicy: {
 } = dual(
   (args) => typeof args[0] === "object" && args[0] !== null && typeof (args[0] as LanguageModel.Service).generate === "function",
   (model: LanguageModel.Service, options: BreakerOptionsInput & { readonly key?: string } = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(make(options), (breaker) => {
-      const fixed = options.key
-      if (fixed !== undefined) return breaker.wrap(fixed, model)
-      const keyed = (ctx: RequestContext.RequestContextShape) => ctx.upstream ?? "default"
-      return {
-        generate: (request, callOptions) =>
-          Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(keyed(ctx))(model.generate(request, callOptions))),
-        stream: (request, callOptions) =>
-          Stream.unwrap(Effect.map(RequestContext.current, (ctx) => breaker.withBreakerStream(keyed(ctx))(model.stream(request, callOptions))))
-      }
-    })
+    Effect.map(make(options), (breaker) => keyedBy(breaker, model, options.key))
 )
 
 /**
- * The breaker as a policy layer (see `withPolicy` for the key).
+ * The breaker as a policy layer (see `withPolicy` for the key). Its breakers are private to the
+ * layer; to read their state (router, health) build them with `make` and use `layerFrom`.
  *
  * @since 0.1.0
  * @category layers
@@ -262,3 +266,16 @@ export const layer = (
   options: BreakerOptionsInput & { readonly key?: string } = {}
 ): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
   Policy.layer((model) => withPolicy(model, options))
+
+/**
+ * A policy layer over breakers you built with `make` (and read elsewhere): keyed by `key` when
+ * given, else by the request context's upstream.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerFrom = (
+  breaker: CircuitBreaker,
+  options: { readonly key?: string } = {}
+): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  Policy.layer((model) => Effect.succeed(keyedBy(breaker, model, options.key)))

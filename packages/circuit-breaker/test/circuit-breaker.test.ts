@@ -403,6 +403,16 @@ describe("CircuitBreaker layer and observability", () => {
       fake.script(...Array.from({ length: 4 }, () => ({ fail: unavailable() })))
       for (const upstream of ["x", "y", "z", "w"]) yield* RequestContext.locally(Effect.exit(fixed.generate(request)), { upstream })
       expect((yield* Effect.flip(fixed.generate(request)))._tag).toBe("CircuitOpen")
+
+      // Breakers built beforehand stay readable (for a router or a health endpoint).
+      const breakers = yield* CircuitBreaker.make(small)
+      const shared = yield* Policy.build(
+        CircuitBreaker.layerFrom(breakers).pipe(Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model)))
+      )
+      fake.script(...Array.from({ length: 4 }, () => ({ fail: unavailable() })))
+      for (let i = 0; i < 4; i++) yield* RequestContext.locally(Effect.exit(shared.generate(request)), { upstream: "c" })
+      expect(breakers.isAvailable("c")).toBe(false)
+      expect(breakers.snapshot()).toEqual({ c: "open" })
     }))
 
   it.effect("a stream counts when it ends; one that fails counts as a failure; a refused one fails at once", () =>

@@ -8,7 +8,7 @@ import type { ChatCompletion } from "@breakwater/core"
 import { OpenAiProvider } from "@breakwater/provider-openai"
 import { MockUpstream } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Chunk, Effect, Logger, LogLevel, Stream, TestClock } from "effect"
 
 describe("CircuitBreaker end to end", () => {
   it.scoped("503s trip it, further calls never reach the upstream, and it closes after recovery", () =>
@@ -19,18 +19,33 @@ describe("CircuitBreaker end to end", () => {
       const model = breaker.wrap("mock", adapter)
       const request: ChatCompletion.ChatRequest = { model: "gpt-mock", messages: [{ role: "user", content: "hi" }] }
       mock.setDefault({ status: 503 })
-      for (let i = 0; i < 5; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("UpstreamUnavailable")
+      for (let i = 0; i < 3; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("UpstreamUnavailable")
+      for (let i = 0; i < 2; i++) {
+        expect((yield* Effect.flip(Stream.runDrain(model.stream({ ...request, stream: true }))))._tag).toBe("UpstreamUnavailable")
+      }
       expect(mock.requests.length).toBe(5)
       expect(yield* breaker.state("mock")).toBe("open")
-      // Open: calls fail fast and do not reach the upstream.
-      for (let i = 0; i < 20; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("CircuitOpen")
+      expect(breaker.isAvailable("mock")).toBe(false)
+      // Open: calls fail fast and do not reach the upstream, streaming or not.
+      for (let i = 0; i < 10; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("CircuitOpen")
+      for (let i = 0; i < 10; i++) {
+        expect((yield* Effect.flip(Stream.runDrain(model.stream({ ...request, stream: true }))))._tag).toBe("CircuitOpen")
+      }
       expect(mock.requests.length).toBe(5)
-      // The upstream recovers; after the open duration one probe goes through and closes it.
-      mock.setDefault({})
+      // Still failing after the open duration: the one probe reaches it and re-opens the breaker.
       yield* TestClock.adjust("30 seconds")
+      expect((yield* Effect.flip(model.generate(request)))._tag).toBe("UpstreamUnavailable")
+      expect((yield* Effect.flip(model.generate(request)))._tag).toBe("CircuitOpen")
+      expect(mock.requests.length).toBe(6)
+      // The upstream recovers; after the (doubled) open duration one probe goes through and closes it.
+      mock.setDefault({})
+      yield* TestClock.adjust("60 seconds")
       const response = yield* model.generate(request)
       expect(response.choices[0]?.message.content).toBe(mock.textFor(request))
-      expect(mock.requests.length).toBe(6)
+      expect(mock.requests.length).toBe(7)
       expect(yield* breaker.state("mock")).toBe("closed")
-    }))
+      const chunks = yield* Stream.runCollect(model.stream({ ...request, stream: true }))
+      expect(Chunk.size(chunks)).toBeGreaterThan(1)
+      expect(mock.requests.length).toBe(8)
+    }).pipe(Logger.withMinimumLogLevel(LogLevel.None)))
 })
