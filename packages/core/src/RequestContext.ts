@@ -37,6 +37,11 @@ export interface RequestTrace {
   hedged: boolean
   /** The delay the last upstream error asked for, in ms (for the client's `retry-after`). */
   retryAfterMillis: number | undefined
+  /**
+   * Upstreams that failed during this request (routers try them last when the request is
+   * retried or resumed, so a continuation does not go back to the upstream that just broke).
+   */
+  readonly failed: Array<string>
 }
 
 /**
@@ -69,7 +74,8 @@ export const makeTrace = (): RequestTrace => ({
   upstream: undefined,
   model: undefined,
   hedged: false,
-  retryAfterMillis: undefined
+  retryAfterMillis: undefined,
+  failed: []
 })
 
 /**

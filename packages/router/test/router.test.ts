@@ -566,3 +566,21 @@ describe("Router: options", () => {
     }))
 })
 
+
+describe("Router: an upstream that failed this request goes last", () => {
+  it.effect("a retried or resumed call starts on another upstream", () =>
+    Effect.gen(function*() {
+      const a = FakeLanguageModel.make()
+      const b = FakeLanguageModel.make()
+      const model = yield* Effect.scoped(Router.make({ upstreams: [{ name: "a", model: a.model }, { name: "b", model: b.model }] }))
+      const ctx = RequestContext.make({ requestId: "r" })
+      ctx.trace.failed.push("a")
+      const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "x" }] }
+      yield* Effect.provideService(model.generate(request), RequestContext.RequestContext, ctx)
+      expect(a.calls).toHaveLength(0)
+      expect(b.calls).toHaveLength(1)
+      // A fresh request still starts on the first upstream.
+      yield* Effect.provideService(model.generate(request), RequestContext.RequestContext, RequestContext.make({ requestId: "s" }))
+      expect(a.calls).toHaveLength(1)
+    }))
+})

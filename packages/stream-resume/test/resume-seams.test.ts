@@ -55,6 +55,11 @@ describe("splice: deciding a seam", () => {
     expect(decide("ab ab ", "ab done", true, settings)).toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
   })
 
+  it("drops the trailing whitespace a right-trimmed prefill regenerates, even before a short repeated word", () => {
+    // Delivered "…keeps and ", prefill "…keeps and", continuation " and naïve…": the answer is "and and".
+    expect(decide("the keeps and ", " and naïve 日本語 with once agents streams keeps gateway", true, settings)).toEqual({ _tag: "Accept", drop: 1, kind: "overlap" })
+  })
+
   it("verifies a restart that repeats the whole delivered text, and rejects one that diverges", () => {
     const delivered = "Once upon a time there was"
     expect(decide(delivered, `${delivered} a gateway that kept every stream steady and whole.`, false, settings))

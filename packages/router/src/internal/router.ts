@@ -222,6 +222,22 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     return routes
   }
 
+  /** Upstreams that already failed this request go last, in their order (a stable partition). */
+  const avoidFailed = (routes: ReadonlyArray<Route>, failed: ReadonlyArray<string>): ReadonlyArray<Route> => {
+    if (failed.length === 0 || routes.length < 2) return routes
+    const fresh = routes.filter((r) => !failed.includes(r.upstream.name))
+    return fresh.length === routes.length ? routes : [...fresh, ...routes.filter((r) => failed.includes(r.upstream.name))]
+  }
+
+  /** Records an upstream failure (not a cancellation, not the request's own fault) in the trace. */
+  const noteFailure = (ctx: Ctx, upstream: Upstream, exit: Exit.Failure<unknown, ModelError.ModelError>) => {
+    const error = failureOf(exit.cause)
+    if (error === undefined || !fallbackOn(error) || isRejected(error)) return
+    // Without a request context every call shares the default one: nothing per request to note.
+    if (ctx.requestId === "none") return
+    if (!ctx.trace.failed.includes(upstream.name)) ctx.trace.failed.push(upstream.name)
+  }
+
   const order = (routes: ReadonlyArray<Route>, kind: Kind, random: () => number): ReadonlyArray<Route> => {
     switch (strategy) {
       case "fallback":
@@ -282,7 +298,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         )
       }
       const start = (random: () => number): Begin => {
-        const plan = new Plan(order(routes, kind, random), settings.maxAttempts, request.model)
+        const plan = new Plan(avoidFailed(order(routes, kind, random), ctx.trace.failed), settings.maxAttempts, request.model)
         let hedgeAfter: number | undefined
         if (hedging !== undefined) {
           hedging.budget.recordRequest(clock.unsafeCurrentTimeMillis())
@@ -386,7 +402,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
               upstream.stats.generate.record(elapsed, settings.alpha)
               ctx.trace.upstream = upstream.name
               lane.upstream = upstream.name
-            }
+            } else noteFailure(ctx, upstream, exit as Exit.Failure<unknown, ModelError.ModelError>)
             finish(upstream, "generate", exit, elapsed, false)
           })
         ),
@@ -467,6 +483,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         Stream.ensuringWith((exit) =>
           Effect.sync(() => {
             if (started >= 0) finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
+            if (Exit.isFailure(exit)) noteFailure(ctx, upstream, exit as Exit.Failure<unknown, ModelError.ModelError>)
           })
         )
       )

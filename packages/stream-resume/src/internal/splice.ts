@@ -77,6 +77,10 @@ export const decide = (delivered: string, held: string, final: boolean, settings
   // A continuation that is nothing but the delivered text's last words and then the end is an
   // answer ending on a repeated phrase more often than a model that repeated itself and stopped.
   if (k >= settings.minOverlap && !(final && k === held.length)) return { _tag: "Accept", drop: k, kind: "overlap" }
+  // The longest repeat was too short to count, but it begins with the trailing whitespace a
+  // right-trimmed prefill regenerates ("…and " then " and more"): drop just that whitespace.
+  const ws = delivered.length - delivered.trimEnd().length
+  if (ws > 0 && held.startsWith(delivered.slice(-ws))) return { _tag: "Accept", drop: ws, kind: "overlap" }
   if (held.length >= settings.minOverlap) {
     const p = delivered.lastIndexOf(held)
     if (p >= 0) {

@@ -1,0 +1,55 @@
+/**
+ * The hand-composed gateway over real HTTP: the openai client sees one answer while the primary
+ * fails, and one complete stream while it cuts streams.
+ */
+import type { Gateway } from "@breakwater/gateway"
+import { HttpHost } from "@breakwater/host-http"
+import { MockUpstream } from "@breakwater/testing"
+import { Effect, Exit, Scope } from "effect"
+import OpenAI from "openai"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { makeGateway } from "../src/gateway.js"
+
+let primary: MockUpstream.MockUpstream
+let secondary: MockUpstream.MockUpstream
+let scope: Scope.CloseableScope
+let client: OpenAI
+let gateway: Gateway.Gateway
+
+beforeAll(async () => {
+  primary = await MockUpstream.start()
+  secondary = await MockUpstream.start()
+  scope = Effect.runSync(Scope.make())
+  gateway = await Effect.runPromise(Scope.extend(makeGateway({ primary: primary.url, secondary: secondary.url }), scope))
+  const running = await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none" }), scope))
+  client = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: "unused", maxRetries: 0 })
+})
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  await Promise.all([primary.stop(), secondary.stop()])
+})
+
+const ask = (content: string) => ({ model: "assistant", messages: [{ role: "user" as const, content }] })
+
+describe("examples/custom-gateway", () => {
+  it("falls back to the secondary while the primary returns 503s", async () => {
+    primary.setDefault({ status: 503 })
+    try {
+      const { data, response } = await client.chat.completions.create(ask("hello")).withResponse()
+      expect(data.choices[0]?.message.content).toBe(secondary.textFor(ask("hello")))
+      expect(response.headers.get("x-breakwater-upstream")).toBe("secondary")
+    } finally {
+      primary.setDefault({})
+    }
+  })
+
+  it("resumes a stream the primary cuts", async () => {
+    primary.script({ cutAfterChunks: 6 })
+    // (A prompt whose answer has no 8-character repeat at the cut: such a repeat is trimmed as an overlap.)
+    let text = ""
+    for await (const chunk of await client.chat.completions.create({ ...ask("tell me a story"), stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? ""
+    }
+    expect(text).toBe(primary.textFor(ask("tell me a story")))
+  })
+})
