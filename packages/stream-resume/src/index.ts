@@ -17,3 +17,10 @@ export * as StreamResume from "./StreamResume.js"
  * @since 0.1.0
  */
 export * as StreamJournal from "./StreamJournal.js"
+
+/**
+ * A dependency-free client helper (fetch + SSE + `Last-Event-ID` reconnect) for Node and browsers.
+ *
+ * @since 0.1.0
+ */
+export * as ResumeClient from "./ResumeClient.js"
