@@ -25,3 +25,10 @@ export * as RedisRetryBudget from "./RedisRetryBudget.js"
  * @since 0.1.0
  */
 export * as RedisBreakerStore from "./RedisBreakerStore.js"
+
+/**
+ * The fleet-wide client-resume journal.
+ *
+ * @since 0.1.0
+ */
+export * as RedisStreamJournal from "./RedisStreamJournal.js"
