@@ -47,7 +47,7 @@ const program = Effect.gen(function*() {
     config = yield* ConfigLoader.fromObject(providerConfig(env, port))
     mode = "provider keys from the environment"
   } else {
-    const mock = yield* MockUpstream.scoped({ words: 60, chunkDelayMs: 15 })
+    const mock = yield* MockUpstream.scoped({ words: 60, chunkDelayMs: 15, maxRequests: 1_000 })
     const chaos = Number(env["BREAKWATER_CHAOS"] ?? 0)
     if (chaos > 0) mock.chaos({ rate: Math.min(1, chaos), behaviors: chaosFaults, seed: 42 })
     config = yield* ConfigLoader.fromObject(mockConfig(mock.origin, port))

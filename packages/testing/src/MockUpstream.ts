@@ -67,6 +67,8 @@ export interface Options {
   readonly chunkDelayMs?: number | undefined
   readonly seed?: number | undefined
   readonly fast?: boolean | undefined
+  /** Requests kept in `requests` (oldest dropped first); unbounded by default. */
+  readonly maxRequests?: number | undefined
 }
 
 /**

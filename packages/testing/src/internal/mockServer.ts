@@ -51,6 +51,7 @@ export interface Options {
   readonly chunkDelayMs?: number | undefined
   /** Benchmark mode: rendered answers are cached per request body, and requests are counted but not logged. */
   readonly fast?: boolean | undefined
+  readonly maxRequests?: number | undefined
 }
 
 export interface ChaosOptions {
@@ -154,6 +155,7 @@ let created = 1_732_000_000
 
 export class MockServer {
   readonly requests: Array<RecordedRequest> = []
+  private readonly maxRequests: number
   /** Requests received since the last reset (also counted in fast mode, which keeps no log). */
   received = 0
   private queue: Array<Behavior> = []
@@ -176,6 +178,7 @@ export class MockServer {
     this.words = options.words ?? 24
     this.chunkDelayMs = options.chunkDelayMs ?? 0
     this.fast = options.fast === true
+    this.maxRequests = options.maxRequests ?? Infinity
   }
 
   get openConnections(): number {
@@ -298,6 +301,8 @@ export class MockServer {
       const closed = new Promise<boolean>((resolve) => (settle = resolve))
       const record = { method, path, headers: req.headers, body, at: Date.now(), behavior, clientAborted: false, closed }
       this.requests.push(record)
+      // A long-running mock (the reference server's) keeps only the most recent requests.
+      if (this.requests.length > this.maxRequests) this.requests.splice(0, this.requests.length - this.maxRequests)
       res.on("close", () => {
         record.clientAborted = !res.writableFinished && !exchange.byMock
         settle(record.clientAborted)
