@@ -1,0 +1,168 @@
+#!/usr/bin/env node
+/**
+ * `npm run soak`: load and soak for the reliability suite (opt-in; not part of `npm test`).
+ *
+ * 1. Concurrency sweep: 100 → 2,000 concurrent streaming requests through the gateway (built
+ *    with GatewayBuilder, served by HttpHost, in this process) over two mock upstreams, with 20%
+ *    of primary calls faulted (errors, cuts, stalls, error events). Records success, requests
+ *    that never ended ("hung"), and event-loop lag.
+ * 2. Soak: a steady rate with the same faults for SOAK_MINUTES (default 10); memory (RSS, heap
+ *    after GC) and open sockets after warm-up and at the end.
+ *
+ *   node --expose-gc test/soak/soak.mjs [--minutes 10] [--rate 50] [--sweep 100,500,1000,2000]
+ *
+ * Prints a table and writes it to docs/soak.md.
+ */
+import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import { HttpHost } from "@breakwater/host-http"
+import { MockUpstream } from "@breakwater/testing"
+import { Effect, Exit, Scope } from "effect"
+import { writeFileSync } from "node:fs"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { parseArgs } from "node:util"
+import { Agent, request } from "undici"
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: "string", default: process.env.SOAK_MINUTES ?? "10" },
+    rate: { type: "string", default: "50" },
+    sweep: { type: "string", default: "100,500,1000,2000" },
+    out: { type: "string", default: new URL("../../docs/soak.md", import.meta.url).pathname }
+  }
+})
+const minutes = Number(values.minutes)
+const rate = Number(values.rate)
+const sweep = values.sweep.split(",").map(Number)
+const faults = [
+  { status: 503 },
+  { status: 429, headers: { "retry-after": "0" } },
+  { cutAfterChunks: 5 },
+  { errorEventAfterChunks: 8 },
+  { stallAfterChunks: 4 },
+  { resetBeforeHeaders: true }
+]
+
+const primary = await MockUpstream.start({ words: 40, chunkDelayMs: 20, maxRequests: 100 })
+const secondary = await MockUpstream.start({ words: 40, chunkDelayMs: 20, maxRequests: 100 })
+primary.chaos({ rate: 0.2, behaviors: faults, seed: 5 })
+const scope = Effect.runSync(Scope.make())
+const config = await Effect.runPromise(ConfigLoader.fromObject({
+  server: { maxConcurrentRequests: 10_000 },
+  upstreams: {
+    primary: { provider: "openai", baseUrl: primary.url, models: ["chat"], connections: 4096 },
+    secondary: { provider: "anthropic", baseUrl: secondary.origin, models: { chat: "claude-mock" }, connections: 4096 }
+  },
+  routes: { chat: { upstreams: ["primary", "secondary"], deadline: "30 seconds" } },
+  defaults: { timeouts: { idle: "2 seconds", firstToken: "5 seconds" }, retry: { baseDelay: "20 millis" } }
+}, {}))
+const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config), scope))
+const running = await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "error" }), scope))
+const agent = new Agent({ connections: 4096, pipelining: 0 })
+
+let counter = 0
+/** One streaming request, read to the end. */
+const one = async () => {
+  const i = counter++
+  const body = { model: "chat", messages: [{ role: "user", content: `soak ${i % 500}` }], stream: true }
+  const started = performance.now()
+  try {
+    const res = await request(`${running.url}/v1/chat/completions`, {
+      method: "POST",
+      dispatcher: agent,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      headersTimeout: 60_000,
+      bodyTimeout: 60_000
+    })
+    const text = await res.body.text()
+    const data = text.split("\n\n").flatMap((e) => e.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)))
+    let got = ""
+    let errorEvent = false
+    for (const d of data) {
+      if (d === "[DONE]") continue
+      const c = JSON.parse(d)
+      if (c.error !== undefined) errorEvent = true
+      got += c.choices?.[0]?.delta?.content ?? ""
+    }
+    const ok = res.statusCode === 200 && data.at(-1) === "[DONE]" && !errorEvent
+    return { ok, corrupted: ok && got !== primary.textFor(body), ms: performance.now() - started, hung: false }
+  } catch {
+    return { ok: false, corrupted: false, ms: performance.now() - started, hung: performance.now() - started > 55_000 }
+  }
+}
+
+const rows = []
+const lag = monitorEventLoopDelay({ resolution: 10 })
+for (const concurrency of sweep) {
+  lag.reset()
+  lag.enable()
+  const t0 = performance.now()
+  const outcomes = await Promise.all(Array.from({ length: concurrency }, one))
+  lag.disable()
+  const ok = outcomes.filter((o) => o.ok).length
+  rows.push({
+    phase: `sweep c=${concurrency}`,
+    requests: outcomes.length,
+    success: `${((100 * ok) / outcomes.length).toFixed(1)}%`,
+    corrupted: outcomes.filter((o) => o.corrupted).length,
+    hung: outcomes.filter((o) => o.hung).length,
+    "p50 ms": Math.round(outcomes.map((o) => o.ms).sort((a, b) => a - b)[Math.floor(outcomes.length / 2)]),
+    "loop lag p99 ms": (lag.percentile(99) / 1e6).toFixed(1),
+    "wall s": ((performance.now() - t0) / 1000).toFixed(1)
+  })
+  process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`)
+}
+
+const memory = () => {
+  globalThis.gc?.()
+  const m = process.memoryUsage()
+  return { rssMb: (m.rss / 1048576).toFixed(1), heapMb: (m.heapUsed / 1048576).toFixed(1), sockets: primary.openConnections + secondary.openConnections }
+}
+const soak = async (ms) => {
+  const outcomes = []
+  const pending = new Set()
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    const p = one().then((o) => {
+      outcomes.push(o)
+      pending.delete(p)
+    })
+    pending.add(p)
+    await new Promise((r) => setTimeout(r, 1000 / rate))
+  }
+  await Promise.all(pending)
+  return outcomes
+}
+await soak(Math.min(60_000, minutes * 60_000 / 5)) // warm-up
+const afterWarmup = memory()
+lag.reset()
+lag.enable()
+const outcomes = await soak(minutes * 60_000)
+lag.disable()
+await new Promise((r) => setTimeout(r, 3_000)) // let keep-alive sockets settle
+const atEnd = memory()
+const ok = outcomes.filter((o) => o.ok).length
+rows.push({
+  phase: `soak ${minutes} min @ ${rate}/s`,
+  requests: outcomes.length,
+  success: `${((100 * ok) / outcomes.length).toFixed(1)}%`,
+  corrupted: outcomes.filter((o) => o.corrupted).length,
+  hung: outcomes.filter((o) => o.hung).length,
+  "p50 ms": Math.round(outcomes.map((o) => o.ms).sort((a, b) => a - b)[Math.floor(outcomes.length / 2)]),
+  "loop lag p99 ms": (lag.percentile(99) / 1e6).toFixed(1),
+  "wall s": (minutes * 60).toFixed(0)
+})
+
+const header = Object.keys(rows[0])
+const table = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${header.map((h) => r[h]).join(" | ")} |`)].join("\n")
+const doc = `# Load and soak\n\n\`npm run soak\` (${new Date().toISOString().slice(0, 10)}, ${minutes} min): the gateway (GatewayBuilder + HttpHost, in process) ` +
+  `over two mock upstreams (40-word streams, 20 ms between chunks), 20% of primary calls faulted ` +
+  `(${faults.map((f) => JSON.stringify(f)).join(", ")}).\n\n${table}\n\n` +
+  `Memory after warm-up: RSS ${afterWarmup.rssMb} MB, heap ${afterWarmup.heapMb} MB, ${afterWarmup.sockets} upstream sockets; ` +
+  `at the end: RSS ${atEnd.rssMb} MB, heap ${atEnd.heapMb} MB, ${atEnd.sockets} upstream sockets.\n`
+process.stdout.write(`\n${doc}`)
+writeFileSync(values.out, doc)
+await Effect.runPromise(Scope.close(scope, Exit.void))
+await Promise.all([primary.stop(), secondary.stop(), agent.close()])
+const failures = rows.filter((r) => r.corrupted > 0 || r.hung > 0)
+process.exit(failures.length > 0 ? 1 : 0)
