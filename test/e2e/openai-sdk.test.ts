@@ -175,6 +175,8 @@ describe("gateway end to end with the openai client", () => {
     expect(body).not.toContain(CANARY)
     raw.headers.forEach((value) => expect(value).not.toContain(CANARY))
     for (const line of gw.logs) expect(line).not.toContain(CANARY)
+    expect(await (await fetch(`${gw.url}/metrics`)).text()).not.toContain(CANARY)
+    expect(await (await fetch(`${gw.url}/readyz`)).text()).not.toContain(CANARY)
     // The upstream did receive it: the key is used, just never shown.
     expect(JSON.stringify(gw.primary.requests.map((r) => r.headers))).toContain(CANARY)
   })
