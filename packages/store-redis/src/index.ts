@@ -32,3 +32,10 @@ export * as RedisBreakerStore from "./RedisBreakerStore.js"
  * @since 0.1.0
  */
 export * as RedisStreamJournal from "./RedisStreamJournal.js"
+
+/**
+ * The three stores over one connection, in one layer.
+ *
+ * @since 0.1.0
+ */
+export * as RedisStores from "./RedisStores.js"

@@ -4,6 +4,7 @@ import { RedisRetryBudget, RedisStore } from "@breakwater/store-redis"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
@@ -170,5 +171,40 @@ describe.skipIf(!hasRedis)("RedisRetryBudget against a real redis-server", () =>
       expect(performance.now() - second).toBeLessThan(50)
       server.resume()
       yield* Effect.promise(() => waitUntil(() => redis.isUp(), 5_000, "Redis to be seen again after SIGCONT"))
+    }))
+
+  it.scoped("Redis down at start: the layer builds at once and serves locally; when Redis appears, sharing starts", () =>
+    Effect.gen(function*() {
+      const later = yield* Effect.promise(() => RedisServer.reserve())
+      const started = performance.now()
+      const { redis, store } = yield* Layer.build(Layer.provideMerge(
+        RedisRetryBudget.layer,
+        RedisStore.layer({ url: later.url, prefix: freshPrefix(), connectTimeout: 200, healthCheckInterval: 50 })
+      )).pipe(Effect.map((ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStoreTag), store: Context.get(ctx, RetryBudget.RetryBudgetStore) })))
+      expect(performance.now() - started).toBeLessThan(1_000)
+      const health = yield* redis.health
+      expect(health).toMatchObject({ status: "down", endpoint: `127.0.0.1:${later.port}/0` })
+      expect(health.lastError).toBeDefined()
+      expect(yield* hammer([bind(store)], 1, 12)).toBe(10)
+      yield* Effect.promise(() => later.start())
+      yield* Effect.addFinalizer(() => Effect.promise(() => later.kill()))
+      yield* Effect.promise(() => waitUntil(() => redis.isUp(), 5_000, "Redis to be seen once it starts"))
+      expect((yield* redis.health).status).toBe("up")
+    }))
+
+  it.scoped("the password in the URL is never shown: health, logs and errors carry host:port/db only", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.make(({ annotations, message }) => void lines.push(JSON.stringify({ message, annotations: [...annotations] })))
+      const redis = yield* RedisStore.make({ url: `redis://:s3cr3t-pass@127.0.0.1:${server.port}/2`, prefix: freshPrefix(), connectTimeout: 300 }).pipe(
+        Effect.provide(Logger.add(capture))
+      )
+      const health = yield* redis.health
+      expect(JSON.stringify(health)).not.toContain("s3cr3t")
+      expect(health.endpoint).toBe(`127.0.0.1:${server.port}/2`)
+      expect(String(redis.options.url)).not.toContain("s3cr3t")
+      expect(JSON.stringify(redis.options)).not.toContain("s3cr3t")
+      expect(lines.length).toBeGreaterThan(0)
+      expect(lines.join("\n")).not.toContain("s3cr3t")
     }))
 })

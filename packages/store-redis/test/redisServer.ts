@@ -39,6 +39,11 @@ export class RedisServer {
   private child: ChildProcess | undefined
   private constructor(readonly port: number) {}
 
+  /** A free port with no server yet (`start()` it later). */
+  static async reserve(): Promise<RedisServer> {
+    return new RedisServer(await freePort())
+  }
+
   static async start(): Promise<RedisServer> {
     const server = new RedisServer(await freePort())
     await server.start()
