@@ -238,13 +238,18 @@ export const make = (redis: RedisStore, options: Options): Effect.Effect<StreamJ
           c.bwJournalOpen(k.meta, k.list, k.tomb, aliasKey(opts.alias), streamId, opts.owner, opts.alias ?? "", idle, tombTtl, base)
         )
         if (answer !== LOCAL && answer[0] === 0) return { _tag: "Exists", streamId: answer[1] } as const
-        const mine = yield* local.open(streamId, opts)
-        if (mine._tag === "Exists" && answer !== LOCAL) {
-          // Redis just created it: an old local copy of that id is stale.
-          yield* local.remove(streamId)
-          yield* local.open(streamId, opts)
+        if (answer === LOCAL) {
+          // Alone, the local journal decides (aliases included) until Redis is back.
+          const mine = yield* local.open(streamId, opts)
+          if (mine._tag === "Exists") return mine
+        } else {
+          // Redis claimed the alias; the local copy only mirrors this stream (an old copy of the id is stale).
+          const mine = yield* local.open(streamId, { owner: opts.owner })
+          if (mine._tag === "Exists") {
+            yield* local.remove(streamId)
+            yield* local.open(streamId, { owner: opts.owner })
+          }
         }
-        if (answer === LOCAL && mine._tag === "Exists") return mine
         written.set(streamId, { alias: opts.alias, dirty: answer === LOCAL })
         if (written.size > options.maxStreams) yield* prune
         return { _tag: "Opened" } as const
