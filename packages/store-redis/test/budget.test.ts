@@ -168,7 +168,7 @@ describe.skipIf(!hasRedis)("RedisRetryBudget against a real redis-server", () =>
       const second = performance.now()
       yield* Effect.repeatN(budget.tryRetry, 20)
       // Down: no call waits for Redis at all.
-      expect(performance.now() - second).toBeLessThan(50)
+      expect(performance.now() - second).toBeLessThan(500) // 21 calls waiting 100 ms each would take 2 s
       server.resume()
       yield* Effect.promise(() => waitUntil(() => redis.isUp(), 5_000, "Redis to be seen again after SIGCONT"))
     }))
