@@ -133,6 +133,7 @@ const one = async (i: number): Promise<Outcome> => {
     const expected = primary.textFor(ask(i))
     // A stream that says it is complete must be; one that ends with an error event is a failure, not corruption.
     const corrupted = done && text !== expected
+    if (corrupted && process.env["CHAOS_DEBUG"] === "1") process.stderr.write(`corrupted #${i}\n  expected ${JSON.stringify(expected)}\n  got      ${JSON.stringify(text)}\n`)
     return { ok: done && !errorEvent && text === expected, corrupted, ms, attempts, status: res.status }
   } catch (error) {
     return { ok: false, corrupted: false, ms: performance.now() - started, attempts: 0, status: 0, error: String(error) }

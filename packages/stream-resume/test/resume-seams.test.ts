@@ -125,7 +125,7 @@ describe("StreamResume: the envelope and the marking", () => {
       expect(finals).toHaveLength(1)
       expect((finals[0] as any).breakwater).toEqual({ resumed: 1 })
       expect(ctx.trace.resumes).toBe(1)
-      expect(calls[1]!.options?.continuation).toEqual({ partial: "The quick brown fox jum", strategy: undefined, instruction: "go on" })
+      expect(calls[1]!.options?.continuation).toMatchObject({ partial: "The quick brown fox jum", instruction: "go on" })
       expect(StreamResume.isSeamMarker(ChatCompletion.heartbeat("x", "m", 0))).toBe(false)
     }))
 
@@ -246,4 +246,20 @@ describe("StreamResume: what is not continued", () => {
         expect((error as ModelError.StreamInterrupted).cause).toBe(tooLong)
       }
     }))
+})
+
+describe("splice: exact (prefill) continuations", () => {
+  it("keep a genuinely repeated word at the seam, drop regenerated whitespace and long repeats", () => {
+    const settings = { holdBack: 64, minOverlap: 8, verifyLimit: 512 }
+    // "…gateway retries " then the prefill's continuation "retries gateway…": the answer says it twice.
+    expect(decide("the gateway retries ", "retries gateway steady act agents keeps café streams once more and again", true, settings, true))
+      .toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
+    // The same repeat after a user-instruction continuation is taken as the model repeating itself.
+    expect(decide("the gateway retries ", "retries gateway steady act agents keeps café streams once more and again", true, settings, false))
+      .toEqual({ _tag: "Accept", drop: 8, kind: "overlap" })
+    expect(decide("keeps and ", " and naïve with once agents streams keeps gateway the steady naïve", true, settings, true))
+      .toEqual({ _tag: "Accept", drop: 1, kind: "overlap" })
+    expect(decide("it was the best of times, ", "the best of times, it was the worst of times", true, settings, true))
+      .toEqual({ _tag: "Accept", drop: 19, kind: "overlap" })
+  })
 })

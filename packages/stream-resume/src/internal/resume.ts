@@ -122,6 +122,8 @@ class Session {
   usage: Usage | undefined = undefined
   call: Env.PendingCall | undefined = undefined
   partial: string | undefined = undefined
+  /** Filled in by the adapter serving a continuation: the strategy it used. */
+  applied: { strategy?: Continuation.Strategy | undefined } | undefined = undefined
   strategyUsed: StrategyChoice | undefined = undefined
   signal: Signal | undefined = undefined
   effect: Effect.Effect<void> | undefined = undefined
@@ -171,6 +173,7 @@ class Session {
     this.usage = undefined
     this.call = undefined
     this.partial = call.options?.continuation?.partial
+    if (kind !== "continuation") this.applied = undefined
     this.signal = undefined
     return { _tag: "call", call }
   }
@@ -387,7 +390,7 @@ class Session {
   // ---- seams -------------------------------------------------------------------------------
 
   private settle(final: boolean, out: Array<Out>): void {
-    const decision = Splice.decide(this.delivered, this.held, final, this.settings)
+    const decision = Splice.decide(this.delivered, this.held, final, this.settings, this.applied?.strategy === "assistant-prefill")
     if (decision._tag === "Hold") return
     if (decision._tag === "Reject") {
       this.signal = new Rejected({ reason: decision.reason })
@@ -588,11 +591,15 @@ class Session {
       }
       this.calls++
       this.strategyUsed = strategy
+      // The adapter records the strategy it used: a prefill continues the text exactly.
+      const applied: { strategy?: Continuation.Strategy | undefined } = {}
       const continuation: Continuation.Continuation = {
         partial: this.delivered,
         strategy: strategy === "preferred" ? undefined : strategy,
-        instruction: settings.instruction
+        instruction: settings.instruction,
+        applied
       }
+      this.applied = applied
       return Effect.succeed(this.begin("continuation", { request, options: { ...this.options, continuation } }))
     })
   }

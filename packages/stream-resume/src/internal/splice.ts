@@ -38,6 +38,9 @@ export const longestOverlap = (delivered: string, held: string): number => {
   return 0
 }
 
+/** The shortest repeat dropped after an assistant-prefill continuation. */
+export const EXACT_MIN_OVERLAP = 16
+
 const commonPrefix = (a: string, b: string): number => {
   const n = Math.min(a.length, b.length)
   let i = 0
@@ -49,6 +52,8 @@ const commonPrefix = (a: string, b: string): number => {
  * Decides a seam. `held` is everything the continuation produced so far; `final` says no more
  * text will come (it finished, or a tool call began).
  *
+ * 0. For an exact continuation (the adapter used an assistant prefill) the overlap threshold
+ *    is `EXACT_MIN_OVERLAP`: a prefill does not repeat, so short repeats are the answer's own.
  * 1. Until `holdBack` characters arrived (or the end), hold.
  * 2. A **credible overlap** is a repeat of the delivered text's end by the continuation's start
  *    of at least `minOverlap` characters, or of the whole delivered text (a regeneration that
@@ -66,7 +71,10 @@ const commonPrefix = (a: string, b: string): number => {
  * 5. Anything else starts at a **clean boundary** — right where the delivered text ended — and
  *    is glued on as it is.
  */
-export const decide = (delivered: string, held: string, final: boolean, settings: SpliceSettings): Decision => {
+export const decide = (delivered: string, held: string, final: boolean, settings: SpliceSettings, exact = false): Decision => {
+  // A prefill continues the delivered text itself, so a repeat at the seam is far more likely
+  // to be the answer's own ("retries retries") than the model's: only a long one is dropped.
+  if (exact && settings.minOverlap < EXACT_MIN_OVERLAP) return decide(delivered, held, final, { ...settings, minOverlap: EXACT_MIN_OVERLAP })
   if (!final && held.length < settings.holdBack) return HOLD
   if (held.length === 0 || delivered.length === 0) return { _tag: "Accept", drop: 0, kind: "boundary" }
   const k = longestOverlap(delivered, held)
