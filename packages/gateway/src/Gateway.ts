@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { LanguageModel } from "@breakwater/core"
+import type { StreamJournal } from "@breakwater/stream-resume"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -47,6 +48,8 @@ export interface Health {
   readonly ready: boolean
   readonly upstreams: ReadonlyArray<UpstreamHealth>
   readonly routes: ReadonlyArray<{ readonly model: string; readonly ready: boolean }>
+  /** Shared state (Redis), when configured: `down` means degraded to local state, not unready. */
+  readonly sharedState?: { readonly status: "up" | "down"; readonly since: number; readonly endpoint: string } | undefined
 }
 
 /**
@@ -91,6 +94,8 @@ export interface Gateway {
   readonly health: Effect.Effect<Health>
   /** Provider keys, so that hosts can scrub them from anything leaving the server. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  /** Where hosts journal streams for client reconnects; hosts use memory when absent. */
+  readonly journal?: StreamJournal.StreamJournal | undefined
 }
 
 /**

@@ -5,7 +5,11 @@ import { OpenAiProvider } from "@breakwater/provider-openai"
 import { RetryBudget, Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
 import { AttemptTimeout, Deadline } from "@breakwater/timeout"
+import { RedisStore, RedisStores } from "@breakwater/store-redis"
+import { StreamJournal } from "@breakwater/stream-resume"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Layer from "effect/Layer"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -159,6 +163,23 @@ export const make = (
   overrides?: { readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined }
 ): Effect.Effect<Gateway, never, Scope.Scope> =>
   Effect.gen(function*() {
+    // Shared state: one Redis connection for the budget, the breakers and the journal; the
+    // policies below find the stores in context when they are built.
+    if (config.redis === undefined) return yield* build(config, overrides, undefined)
+    const shared = yield* Layer.build(RedisStores.layer({
+      url: config.redis.url,
+      ...(config.redis.prefix === undefined ? {} : { prefix: config.redis.prefix }),
+      ...(config.redis.commandTimeout === undefined ? {} : { commandTimeout: config.redis.commandTimeout })
+    }))
+    return yield* Effect.provide(build(config, overrides, shared), shared)
+  })
+
+const build = (
+  config: GatewayConfig,
+  overrides: { readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined } | undefined,
+  stores: Context.Context<RedisStores.Stores> | undefined
+): Effect.Effect<Gateway, never, Scope.Scope> =>
+  Effect.gen(function*() {
     const breakers = yield* Breakers.make
     const upstreams = new Map<string, BuiltUpstream>()
     for (const [name, upstream] of Object.entries(config.upstreams)) {
@@ -183,10 +204,12 @@ export const make = (
         model,
         ready: names.some((name) => states.get(name) !== "open")
       }))
+      const redis = stores === undefined ? undefined : yield* Effect.provide(RedisStore.health, stores)
       return {
         ready: routeHealth.every((r) => r.ready),
         upstreams: [...upstreams.values()].map((u) => ({ name: u.name, provider: u.provider, circuit: states.get(u.name)! })),
-        routes: routeHealth
+        routes: routeHealth,
+        ...(redis === undefined ? {} : { sharedState: { status: redis.status, since: redis.since, endpoint: redis.endpoint } })
       }
     })
     const secrets: Array<Redacted.Redacted<string>> = []
@@ -198,6 +221,7 @@ export const make = (
       keys: (config.auth?.keys ?? []).map((k) => ({ name: k.name, key: k.key, models: k.models })),
       server: serverSettings(config),
       health,
-      secrets
+      secrets,
+      ...(stores === undefined ? {} : { journal: Context.get(stores, StreamJournal.StreamJournalTag) })
     }
   })

@@ -105,7 +105,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   const active = new Set<Active>()
   let draining = false
   const modelsBody = api.modelsBody
-  const journal = options.journal === false ? undefined : options.journal ?? Effect.runSync(StreamJournal.makeMemory())
+  const journal = options.journal === false ? undefined : options.journal ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory())
   const retryMs = options.reconnectRetryMs ?? DEFAULT_RETRY_MS
   /** Journaled generations running on this instance, by stream id (for the cancel endpoint). */
   const running = new Map<string, Active>()

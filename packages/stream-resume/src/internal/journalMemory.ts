@@ -122,8 +122,11 @@ const make = (options: JournalOptions): StreamJournal => {
     return { events, finished: entry.finished && last === entry.lastSeq }
   }
 
-  const waitFor = (entry: Entry, now: number): Effect.Effect<void> => {
+  const waitFor = (entry: Entry, cursor: number, now: number): Effect.Effect<void> => {
     const wait = Effect.async<void>((resume) => {
+      // Checked again when the waiter is registered (the timeout below starts this in another
+      // fiber): an append or finish in between would otherwise be a lost wake-up.
+      if (entry.lastSeq > cursor || entry.finished || entry.cancelled) return resume(Effect.void)
       const w = () => resume(Effect.void)
       entry.waiters.add(w)
       return Effect.sync(() => {
@@ -263,7 +266,7 @@ const make = (options: JournalOptions): StreamJournal => {
             return Effect.succeed(Chunk.unsafeFromArray(result.events))
           }
           if (result.finished) return Effect.fail(Option.none())
-          return Effect.zipRight(waitFor(entry, now), next)
+          return Effect.zipRight(waitFor(entry, cursor, now), next)
         }
       )
       return Stream.repeatEffectChunkOption(next)
