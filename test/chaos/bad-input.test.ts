@@ -9,6 +9,7 @@ import { FakeLanguageModel } from "@breakwater/testing"
 import { Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
 const KEY = "gw-fuzz-key-0001"
@@ -20,7 +21,7 @@ const upstream = FakeLanguageModel.make()
 beforeAll(async () => {
   scope = Effect.runSync(Scope.make())
   const config = await Effect.runPromise(ConfigLoader.fromObject({
-    server: { maxBodyBytes: 32 * 1024, maxHeaderBytes: 8 * 1024 },
+    server: { maxBodyBytes: 32 * 1024, maxHeaderBytes: 8 * 1024, requestTimeout: "1500 millis" },
     auth: { keys: [{ name: "all", key: KEY }, { name: "limited", key: LIMITED, models: ["other"] }] },
     upstreams: { up: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1" } },
     routes: { chat: { upstreams: ["up"] }, other: { upstreams: ["up"] } }
@@ -176,5 +177,31 @@ describe("bad input (property-based)", () => {
     expectClientError(wrongMethod)
     const health = await send("", {}, "GET", "/healthz")
     expect(health.status).toBe(200)
+  })
+
+  it("a slow-loris client (headers trickled) is cut at the request timeout, and the server serves others meanwhile", async () => {
+    const { port, hostname } = new URL(url)
+    const socket = connect(Number(port), hostname)
+    const started = performance.now()
+    let trickle: NodeJS.Timeout | undefined
+    const closed = new Promise<string>((resolve) => {
+      let answer = ""
+      socket.on("data", (d) => (answer += d.toString("latin1")))
+      socket.on("close", () => resolve(answer))
+      socket.on("error", () => undefined)
+    })
+    socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: gateway\r\n")
+    let n = 0
+    trickle = setInterval(() => {
+      if (!socket.destroyed) socket.write(`X-Trickle-${n++}: ${"a".repeat(10)}\r\n`)
+    }, 100)
+    // Meanwhile a normal client is served.
+    expect((await send(JSON.stringify(valid), auth)).status).toBe(200)
+    const answer = await closed
+    clearInterval(trickle)
+    const elapsed = performance.now() - started
+    expect(elapsed).toBeLessThan(5_000)
+    // Node answers 408 (or just closes) once the request timeout passes.
+    if (answer !== "") expect(answer).toMatch(/^HTTP\/1\.1 408/)
   })
 })

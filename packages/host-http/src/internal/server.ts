@@ -565,6 +565,9 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     maxHeaderSize: settings.maxHeaderBytes,
     requestTimeout: settings.requestTimeoutMs,
     headersTimeout: Math.min(settings.requestTimeoutMs, 10_000),
+    // Node enforces both timeouts from a periodic sweep, every 30 s by default: a slow-loris
+    // client then held its socket ~30 s whatever the limit. Sweep at a fraction of the limit.
+    connectionsCheckingInterval: Math.max(100, Math.min(1_000, Math.floor(settings.requestTimeoutMs / 4))),
     keepAliveTimeout: 5_000
   }, handler)
   // Requests with a malformed or oversized header block never reach the handler: answer them here.
