@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, type LanguageModel, type ModelError, Policy, RequestContext } from "@breakwater/core"
+import { Durations, type LanguageModel, LeanStream, type ModelError, Policy, RequestContext } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -233,7 +233,7 @@ const keyedBy = (breaker: CircuitBreaker, model: LanguageModel.Service, key: str
     generate: (request, callOptions) =>
       Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(ctx.upstream ?? "default")(model.generate(request, callOptions))),
     stream: (request, callOptions) =>
-      Stream.unwrap(Effect.map(RequestContext.current, (ctx) =>
+      LeanStream.unwrap(Effect.map(RequestContext.current, (ctx) =>
         breaker.withBreakerStream(ctx.upstream ?? "default")(model.stream(request, callOptions))))
   }
 }

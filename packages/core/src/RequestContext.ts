@@ -13,7 +13,8 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
+import * as LeanStream from "./LeanStream.js"
 import { randomUUID } from "node:crypto"
 
 /**
@@ -138,7 +139,7 @@ export const locallyStream = <A, E, R>(
   self: Stream.Stream<A, E, R>,
   patch: Partial<Omit<RequestContextShape, "trace" | "requestId">>
 ): Stream.Stream<A, E, R> =>
-  Stream.unwrap(Effect.map(RequestContext, (ctx) => Stream.provideService(self, RequestContext, { ...ctx, ...patch })))
+  LeanStream.unwrap(Effect.map(RequestContext, (ctx) => LeanStream.provideService(self, RequestContext, { ...ctx, ...patch })))
 
 /**
  * The time left before the deadline (zero once passed), or `None` without a deadline.

@@ -96,3 +96,10 @@ export * as AdapterKit from "./AdapterKit.js"
  * @since 0.1.0
  */
 export * as RequestBudget from "./RequestBudget.js"
+
+/**
+ * Hot-path stream combinators: `unwrap`, `provideService` and `interruptWhen` without a cost per chunk.
+ *
+ * @since 0.1.0
+ */
+export * as LeanStream from "./LeanStream.js"

@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -186,12 +186,8 @@ export const make = (
       )
 
     const withBreakerStream = (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E | ModelError.CircuitOpen, R> =>
-      Stream.unwrapScoped(Effect.map(
-        Effect.acquireRelease(acquire(key), (ticket, exit) => {
-          // A stream is slow when its first content is late; a long answer is not a slow upstream.
-          const end = ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
-          return release(key, ticket.permit, outcomeOf(exit), end - ticket.startedAt >= config.slowCallMillis)
-        }),
+      LeanStream.acquireUseRelease(
+        acquire(key),
         (ticket): Stream.Stream<A, E | ModelError.CircuitOpen, R> => {
           if (ticket.permit._tag === "Rejected") return Stream.fromEffect(rejected(key, ticket.permit.retryAfterMillis))
           return Stream.mapChunks(self, (chunk) => {
@@ -205,8 +201,13 @@ export const make = (
             }
             return chunk
           })
+        },
+        (ticket, exit) => {
+          // A stream is slow when its first content is late; a long answer is not a slow upstream.
+          const end = ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
+          return release(key, ticket.permit, outcomeOf(exit), end - ticket.startedAt >= config.slowCallMillis)
         }
-      ))
+      )
 
     const phaseOf = (view: View, now: number): machine.Phase =>
       view.phase === "open" && now >= view.openUntil ? "half-open" : view.phase

@@ -4,6 +4,7 @@ import * as ModelError from "../ModelError.js"
 import * as RequestContext from "../RequestContext.js"
 import * as SseCodec from "../SseCodec.js"
 import * as UpstreamHttp from "../UpstreamHttp.js"
+import * as LeanStream from "../LeanStream.js"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import type * as Duration from "effect/Duration"
@@ -192,7 +193,7 @@ export const streamCall = (
   model: string,
   handler: Effect.Effect<FrameHandler>
 ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
-  Stream.unwrap(Effect.flatMap(RequestContext.RequestContext, (context) => {
+  LeanStream.unwrap(Effect.flatMap(RequestContext.RequestContext, (context) => {
     context.trace.attempts++
     return Effect.flatMap(http.request(request, readError), (response) =>
       Effect.map(handler, (frames) => {

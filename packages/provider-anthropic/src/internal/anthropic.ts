@@ -1,8 +1,7 @@
-import { AdapterKit, type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit, type ChatCompletion, Continuation, type LanguageModel, LeanStream, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import * as Wire from "./wire.js"
 
 /** @internal */
@@ -57,7 +56,7 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
       AdapterKit.generateCall(http, { path: "/v1/messages", headers: jsonHeaders, body }, readError, request.model, decode))
 
   const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    Stream.unwrap(Effect.map(encode(request, options, true), (body) =>
+    LeanStream.unwrap(Effect.map(encode(request, options, true), (body) =>
       AdapterKit.streamCall(
         http,
         { path: "/v1/messages", headers: sseHeaders, body },

@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -91,7 +91,7 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
     })
 
   const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    Stream.unwrap(Effect.map(start, (ctx) => {
+    LeanStream.unwrap(Effect.map(start, (ctx) => {
       // Once anything reached the consumer, a repeat would duplicate it: the failure is then
       // stream-resume's, and passes through untouched. A heartbeat carries nothing a repeat
       // could duplicate, so a stream that only pinged stays retryable. Batches are scanned only
@@ -104,13 +104,13 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       const attempt = (n: number): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
         Stream.catchAll(
           Stream.mapChunks(
-            Stream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, { ...ctx, attempt: n }),
+            LeanStream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, { ...ctx, attempt: n }),
             mark
           ),
           (error) =>
             emitted
               ? Stream.fail(error)
-              : Stream.unwrap(Effect.flatMap(decide(error, n, ctx), (wait) => Effect.as(pause(wait), attempt(n + 1))))
+              : LeanStream.unwrap(Effect.flatMap(decide(error, n, ctx), (wait) => Effect.as(pause(wait), attempt(n + 1))))
         )
       return attempt(1)
     }))

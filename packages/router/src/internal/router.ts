@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, LeanStream, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -462,7 +462,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         }
         return Chunk.unsafeFromArray(out)
       }
-      let source = Stream.provideService(
+      let source = LeanStream.provideService(
         upstream.model.stream(requestFor(route, request), options),
         RequestContext.RequestContext,
         { ...ctx, upstream: upstream.name }
@@ -490,7 +490,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       return Stream.catchAll(body, (error) =>
         committed
           ? Stream.fail(error)
-          : Stream.unwrap(Effect.map(fallOver(plan, ctx, upstream, error), (again) => (again ? Stream.suspend(attempt) : Stream.fail(error)))))
+          : LeanStream.unwrap(Effect.map(fallOver(plan, ctx, upstream, error), (again) => (again ? Stream.suspend(attempt) : Stream.fail(error)))))
     }
     return Stream.suspend(attempt)
   }
@@ -611,7 +611,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       Effect.flatMap(begin(request, "generate"), (b) =>
         b.hedgeAfter === undefined ? generateLane(b, request, options) : hedgedGenerate(b, b.hedgeAfter, request, options)),
     stream: (request, options) =>
-      Stream.unwrap(Effect.map(begin(request, "stream"), (b) =>
+      LeanStream.unwrap(Effect.map(begin(request, "stream"), (b) =>
         b.hedgeAfter === undefined ? streamLane(b, request, options) : hedgedStream(b, b.hedgeAfter, request, options)))
   }
 }

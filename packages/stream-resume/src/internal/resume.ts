@@ -1,4 +1,4 @@
-import { ChatCompletion, type Continuation, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, type Continuation, type LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Data from "effect/Data"
@@ -625,13 +625,13 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
   const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions): Stream.Stream<Out, ModelError.ModelError> => {
     // Several choices cannot be continued one by one: passed through, restarted only by retry.
     if (request.n != null && request.n > 1) return model.stream(request, options)
-    return Stream.unwrap(Effect.map(RequestContext.current, (ctx) => {
+    return LeanStream.unwrap(Effect.map(RequestContext.current, (ctx) => {
       const session = new Session(model, settings, request, options, ctx)
       const attempt = (call: Call): Stream.Stream<Out, ModelError.ModelError> =>
         Stream.catchAll(
           Stream.pipeThroughChannel(model.stream(call.request, call.options), session.channel),
           (error) =>
-            Stream.unwrap(Effect.map(
+            LeanStream.unwrap(Effect.map(
               session.onFailure(error),
               (next) => (next._tag === "call" ? attempt(next.call) : Stream.fromIterable(next.chunks))
             ))

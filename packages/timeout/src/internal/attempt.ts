@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, LeanStream, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
 import type * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -28,7 +28,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
       }))
 
   const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    Stream.unwrap(Effect.map(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
+    LeanStream.unwrap(Effect.map(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
       const start = clock.unsafeCurrentTimeMillis()
       const deadline = ctx.deadline ?? Infinity
       let received = 0
@@ -83,7 +83,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
 
       const call = Stream.mapChunks(model.stream(request, callOptions), observe)
       if (deadline === Infinity && headers === Infinity && firstToken === Infinity && idle === Infinity) return call
-      return Stream.interruptWhen(call, Effect.suspend(check))
+      return LeanStream.interruptWhen(call, Effect.suspend(check))
     }))
 
   return { generate, stream }

@@ -1,4 +1,4 @@
-import { type ChatCompletion, type LanguageModel, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
+import { type ChatCompletion, type LanguageModel, LeanStream, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -27,12 +27,12 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
     })
 
   const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    Stream.unwrap(Effect.map(enter, ({ ctx, left, limit }): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> => {
+    LeanStream.unwrap(Effect.map(enter, ({ ctx, left, limit }): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> => {
       if (left <= 0) return Stream.fromEffect(fire(ctx, "total", limit, 0))
-      const call = Stream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, ctx)
+      const call = LeanStream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, ctx)
       if (left === Infinity) return call
       // One timer for the whole stream, forked with it and interrupted when it ends.
-      return Stream.interruptWhen(call, Effect.zipRight(Effect.sleep(Duration.millis(left)), fire(ctx, "total", limit, 0)))
+      return LeanStream.interruptWhen(call, Effect.zipRight(Effect.sleep(Duration.millis(left)), fire(ctx, "total", limit, 0)))
     }))
 
   return { generate, stream }
