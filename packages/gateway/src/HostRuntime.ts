@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Scheduler from "effect/Scheduler"
 import { scrub } from "./ClientApi.js"
 
 /**
@@ -43,6 +44,27 @@ const levels: Record<Level, LogLevel.LogLevel> = {
  */
 export const stdoutSink: LogSink = (line) => {
   process.stdout.write(JSON.stringify(line) + "\n")
+}
+
+/**
+ * Effect's default scheduler runs fibers in microtask batches and, after 2,048 of them in a
+ * row, yields to the event loop with `setTimeout(0)`, which Node clamps to at least 1 ms: under
+ * load every such yield parks all ready fibers (and the sockets they would answer) for a
+ * millisecond. This one yields with `setImmediate`, which runs right after pending I/O.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hostScheduler = (maxMicrotasksBeforeYield = 2048): Scheduler.Scheduler => {
+  const runner = new Scheduler.SchedulerRunner((depth, drain) => {
+    if (depth >= maxMicrotasksBeforeYield) setImmediate(() => drain(0))
+    else Promise.resolve(undefined).then(() => drain(depth + 1))
+  })
+  const fallback = Scheduler.defaultScheduler
+  return {
+    scheduleTask: (task, priority) => runner.scheduleTask(task, priority),
+    shouldYield: (fiber) => fallback.shouldYield(fiber)
+  }
 }
 
 /**
@@ -81,7 +103,11 @@ export const make = (options: { readonly sink?: LogSink | undefined; readonly le
     for (const [k, v] of HashMap.toEntries(annotations)) line[k] = v
     emit(line)
   })
-  const runtime = ManagedRuntime.make(Layer.merge(Logger.replace(Logger.defaultLogger, jsonLogger), Logger.minimumLogLevel(min)))
+  const runtime = ManagedRuntime.make(Layer.mergeAll(
+    Logger.replace(Logger.defaultLogger, jsonLogger),
+    Logger.minimumLogLevel(min),
+    Layer.setScheduler(hostScheduler())
+  ))
   const enabled = (level: Exclude<Level, "none">) => levels[level].ordinal >= min.ordinal
   return {
     runtime,
