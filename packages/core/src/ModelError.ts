@@ -257,7 +257,14 @@ export type ModelError =
   | CircuitOpen
   | CapacityExceeded
 
-const tags = new Set<string>([
+/**
+ * Every tag of the taxonomy, so that policies listing tags (a router's fallback set, a
+ * breaker's counted errors) derive them from here instead of copying them.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const allTags = [
   "BadRequest",
   "ContextTooLong",
   "ContentRefused",
@@ -272,7 +279,9 @@ const tags = new Set<string>([
   "StreamInterrupted",
   "CircuitOpen",
   "CapacityExceeded"
-])
+] as const satisfies ReadonlyArray<ModelError["_tag"]>
+
+const tags = new Set<string>(allTags)
 
 /**
  * Whether a value is one of the taxonomy's errors.

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, LanguageModel, type ModelError, Policy, RequestBudget } from "@breakwater/core"
+import { Durations, LanguageModel, ModelError, Policy, RequestBudget } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -42,19 +42,7 @@ export type Strategy = internal.Strategy
  * @category schemas
  */
 export const FallbackTag = Schema.Literal(
-  "ContextTooLong",
-  "ContentRefused",
-  "QuotaExhausted",
-  "UpstreamAuth",
-  "ModelNotFound",
-  "UpstreamUnavailable",
-  "RateLimited",
-  "Overloaded",
-  "ConnectionFailed",
-  "Timeout",
-  "StreamInterrupted",
-  "CircuitOpen",
-  "CapacityExceeded"
+  ...ModelError.allTags.filter((tag): tag is Exclude<typeof tag, "BadRequest"> => tag !== "BadRequest")
 )
 
 const FallbackPredicate = Schema.declare(
