@@ -582,7 +582,10 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   const port = options.port ?? settings.port
   return new Promise<RunningServer>((resolve, reject) => {
     server.once("error", reject)
-    server.listen(port, host, () => {
+    // Node's default accept backlog (511) overflows when a burst of clients connects at once
+    // (a load balancer's reconnect storm; the soak's 2,000 simultaneous streams): connections
+    // beyond it were reset. The kernel caps this at net.core.somaxconn.
+    server.listen({ port, host, backlog: Math.max(511, settings.maxConcurrentRequests) }, () => {
       server.off("error", reject)
       const address = server.address() as AddressInfo
       const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`
