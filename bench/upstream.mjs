@@ -27,7 +27,8 @@ const startMock = async () => {
   const testing = await import("@breakwater/testing")
   const Mock = testing.MockUpstream
   if (Mock === undefined || typeof Mock.start !== "function") throw new Error("@breakwater/testing does not export MockUpstream.start (is packages/testing built?)")
-  const m = await Mock.start({ port, words })
+  // Fast mode keeps no request log (which would grow with every request of a long run).
+  const m = await Mock.start({ port, words, fast: true })
   return {
     impl: "mock",
     url: m.origin,
@@ -38,7 +39,7 @@ const startMock = async () => {
       m.setDefault({})
       if (typeof m.reset === "function") m.reset()
     },
-    served: () => (Array.isArray(m.requests) ? m.requests.length : -1),
+    served: () => m.received,
     close: () => m.close()
   }
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench:layers`: what each policy layer of the default stack costs, in process, with
+ * no network: a model that answers at once is wrapped one layer at a time (attempt timeout,
+ * breaker, router, retry, stream-resume, deadline — the order GatewayBuilder stacks them) and
+ * each stack is measured for
+ *   - a non-streaming call (µs per call, `Effect.runPromise` included),
+ *   - a 200-chunk stream drained one chunk per pull (µs of CPU per chunk),
+ *   - the live heap of a held stream (KB per stream, 2,000 streams held after their first chunk).
+ * It attributes the gateway's cost to layers; `npm run bench` measures the gateway as a whole.
+ *
+ *   node --expose-gc bench/layers.mjs
+ */
+import { CircuitBreaker } from "@breakwater/circuit-breaker"
+import { Retry } from "@breakwater/retry"
+import { Router } from "@breakwater/router"
+import { StreamResume } from "@breakwater/stream-resume"
+import { AttemptTimeout, Deadline } from "@breakwater/timeout"
+import { Effect, Stream } from "effect"
+
+if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc")
+const CHUNKS = 200
+const CALLS = 20_000
+const HELD = 2_000
+
+const chunk = (i) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content: "w0 " } : { content: `w${i} ` }, finish_reason: null }] })
+const chunks = [...Array.from({ length: CHUNKS }, (_, i) => chunk(i)), { ...chunk(CHUNKS), choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }]
+const completion = { id: "c", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }] }
+const request = { model: "m", messages: [{ role: "user", content: "hi" }], stream: true }
+
+const base = (hold) => ({
+  generate: () => Effect.succeed(completion),
+  // One chunk per pull, as from a socket; held: the first chunk, then nothing (a slow stream).
+  stream: () => hold ? Stream.concat(Stream.make(chunk(0)), Stream.never) : Stream.fromIterable(chunks).pipe(Stream.rechunk(1))
+})
+
+const layers = [
+  ["adapter alone", (m) => Effect.succeed(m)],
+  ["+ attempt timeout", (m) => AttemptTimeout.withPolicy(m, { firstToken: "10 seconds", idle: "5 seconds" })],
+  ["+ breaker", (m) => Effect.map(CircuitBreaker.make({}), (breakers) => ({ breakers, model: breakers.wrap("u", m) }))],
+  ["+ router", (m) => Router.make({ strategy: "fallback", upstreams: [{ name: "u", model: m.model, isAvailable: (k) => m.breakers.isAvailable(k) }] })],
+  ["+ retry", (m) => Retry.withPolicy(m, { maxRetries: 2 })],
+  ["+ stream-resume", (m) => StreamResume.withPolicy(m, { maxResumes: 3 })],
+  ["+ deadline", (m) => Deadline.withPolicy(m, { total: "60 seconds" })]
+]
+const stack = (depth, hold) => Effect.scoped(Effect.gen(function*() {
+  let m = base(hold)
+  for (let i = 0; i <= depth; i++) m = yield* layers[i][1](m)
+  return m.model ?? m
+}))
+
+const cpuMicros = async (f) => {
+  const c0 = process.cpuUsage()
+  await f()
+  const c = process.cpuUsage(c0)
+  return c.user + c.system
+}
+const rows = []
+for (let depth = 0; depth < layers.length; depth++) {
+  const model = await Effect.runPromise(stack(depth, false))
+  const drain = () => Effect.runPromise(Stream.runDrain(model.stream(request)))
+  const call = () => Effect.runPromise(model.generate(request))
+  for (let i = 0; i < 30; i++) await drain()
+  for (let i = 0; i < CALLS; i++) await call()
+  const callUs = await cpuMicros(async () => { for (let i = 0; i < CALLS; i++) await call() }) / CALLS
+  const chunkUs = await cpuMicros(async () => { for (let i = 0; i < 60; i++) await drain() }) / (60 * chunks.length)
+
+  const held = await Effect.runPromise(stack(depth, true))
+  globalThis.gc()
+  const h0 = process.memoryUsage().heapUsed
+  const fibers = Array.from({ length: HELD }, () => Effect.runFork(Stream.runDrain(held.stream(request))))
+  await new Promise((r) => setTimeout(r, 300))
+  globalThis.gc()
+  const heldKb = (process.memoryUsage().heapUsed - h0) / HELD / 1024
+  for (const f of fibers) f.unsafeInterruptAsFork(f.id())
+  await new Promise((r) => setTimeout(r, 300))
+  rows.push({ stack: layers[depth][0], "generate µs/call": callUs.toFixed(1), "stream µs CPU/chunk": chunkUs.toFixed(1), "held stream KB heap": heldKb.toFixed(1) })
+  process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`)
+}
+const header = Object.keys(rows[0])
+console.log([`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${header.map((h) => r[h]).join(" | ")} |`)].join("\n"))
+process.exit(0)
