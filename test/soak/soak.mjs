@@ -77,39 +77,52 @@ const one = async () => {
     const text = await res.body.text()
     const data = text.split("\n\n").flatMap((e) => e.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)))
     let got = ""
-    let errorEvent = false
+    let errorEvent
     for (const d of data) {
       if (d === "[DONE]") continue
       const c = JSON.parse(d)
-      if (c.error !== undefined) errorEvent = true
+      if (c.error !== undefined) errorEvent = c.error.code ?? c.error.type ?? "error"
       got += c.choices?.[0]?.delta?.content ?? ""
     }
-    const ok = res.statusCode === 200 && data.at(-1) === "[DONE]" && !errorEvent
-    return { ok, corrupted: ok && got !== primary.textFor(body), ms: performance.now() - started, hung: false }
-  } catch {
-    return { ok: false, corrupted: false, ms: performance.now() - started, hung: performance.now() - started > 55_000 }
+    const ok = res.statusCode === 200 && data.at(-1) === "[DONE]" && errorEvent === undefined
+    // Why a request failed, so the table tells faults the gateway could not absorb from overload.
+    const why = ok ? undefined : res.statusCode !== 200 ? `http ${res.statusCode} ${/"code":"([^"]+)"/.exec(text)?.[1] ?? ""}`.trim() : errorEvent !== undefined ? `event ${errorEvent}` : "no [DONE]"
+    return { ok, why, corrupted: ok && got !== primary.textFor(body), ms: performance.now() - started, hung: false }
+  } catch (error) {
+    return { ok: false, why: `client ${error?.code ?? error?.name ?? "error"}`, corrupted: false, ms: performance.now() - started, hung: performance.now() - started > 55_000 }
   }
 }
 
 const rows = []
+/** "http 503 upstream_unavailable ×3, event timeout_idle ×1": the failures of a phase by kind. */
+const failureKinds = (outcomes) => {
+  const counts = new Map()
+  for (const o of outcomes) if (!o.ok) counts.set(o.why, (counts.get(o.why) ?? 0) + 1)
+  return counts.size === 0 ? "none" : [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${n}`).join(", ")
+}
 const lag = monitorEventLoopDelay({ resolution: 10 })
-for (const concurrency of sweep) {
-  lag.reset()
-  lag.enable()
-  const t0 = performance.now()
-  const outcomes = await Promise.all(Array.from({ length: concurrency }, one))
-  lag.disable()
+/** One table row: a phase's outcomes. */
+const row = (phase, outcomes, wallSeconds) => {
   const ok = outcomes.filter((o) => o.ok).length
-  rows.push({
-    phase: `sweep c=${concurrency}`,
+  return {
+    phase,
     requests: outcomes.length,
     success: `${((100 * ok) / outcomes.length).toFixed(1)}%`,
     corrupted: outcomes.filter((o) => o.corrupted).length,
     hung: outcomes.filter((o) => o.hung).length,
     "p50 ms": Math.round(outcomes.map((o) => o.ms).sort((a, b) => a - b)[Math.floor(outcomes.length / 2)]),
     "loop lag p99 ms": (lag.percentile(99) / 1e6).toFixed(1),
-    "wall s": ((performance.now() - t0) / 1000).toFixed(1)
-  })
+    "wall s": wallSeconds.toFixed(wallSeconds >= 100 ? 0 : 1),
+    failures: failureKinds(outcomes)
+  }
+}
+for (const concurrency of sweep) {
+  lag.reset()
+  lag.enable()
+  const t0 = performance.now()
+  const outcomes = await Promise.all(Array.from({ length: concurrency }, one))
+  lag.disable()
+  rows.push(row(`sweep c=${concurrency}`, outcomes, (performance.now() - t0) / 1000))
   process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`)
 }
 
@@ -133,25 +146,20 @@ const soak = async (ms) => {
   await Promise.all(pending)
   return outcomes
 }
-await soak(Math.min(60_000, minutes * 60_000 / 5)) // warm-up
+const warmupSeconds = Math.min(60, minutes * 60 / 5)
+await soak(warmupSeconds * 1000) // warm-up
 const afterWarmup = memory()
 lag.reset()
 lag.enable()
+// A sample a minute: growth that stops once the journal is full is its cap; growth that goes on is a leak.
+const samples = []
+const sampler = setInterval(() => samples.push({ minute: samples.length + 1, ...memory() }), 60_000)
 const outcomes = await soak(minutes * 60_000)
+clearInterval(sampler)
 lag.disable()
 await new Promise((r) => setTimeout(r, 3_000)) // let keep-alive sockets settle
 const atEnd = memory()
-const ok = outcomes.filter((o) => o.ok).length
-rows.push({
-  phase: `soak ${minutes} min @ ${rate}/s`,
-  requests: outcomes.length,
-  success: `${((100 * ok) / outcomes.length).toFixed(1)}%`,
-  corrupted: outcomes.filter((o) => o.corrupted).length,
-  hung: outcomes.filter((o) => o.hung).length,
-  "p50 ms": Math.round(outcomes.map((o) => o.ms).sort((a, b) => a - b)[Math.floor(outcomes.length / 2)]),
-  "loop lag p99 ms": (lag.percentile(99) / 1e6).toFixed(1),
-  "wall s": (minutes * 60).toFixed(0)
-})
+rows.push(row(`soak ${minutes} min @ ${rate}/s`, outcomes, minutes * 60))
 
 const header = Object.keys(rows[0])
 const table = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${header.map((h) => r[h]).join(" | ")} |`)].join("\n")
@@ -159,7 +167,14 @@ const doc = `# Load and soak\n\n\`npm run soak\` (${new Date().toISOString().sli
   `over two mock upstreams (40-word streams, 20 ms between chunks), 20% of primary calls faulted ` +
   `(${faults.map((f) => JSON.stringify(f)).join(", ")}).\n\n${table}\n\n` +
   `Memory after warm-up: RSS ${afterWarmup.rssMb} MB, heap ${afterWarmup.heapMb} MB, ${afterWarmup.sockets} upstream sockets; ` +
-  `at the end: RSS ${atEnd.rssMb} MB, heap ${atEnd.heapMb} MB, ${atEnd.sockets} upstream sockets.\n`
+  `at the end: RSS ${atEnd.rssMb} MB, heap ${atEnd.heapMb} MB, ${atEnd.sockets} upstream sockets.\n\n` +
+  `The heap includes the stream journal, by design: with the default \`StreamJournal\` options every finished stream stays ` +
+  `replayable for 5 minutes, up to 10,000 streams, so at ${rate} streams/s it holds up to ${Math.min(10_000, rate * Math.min(300, warmupSeconds))} ` +
+  `streams after the warm-up and up to ${Math.min(10_000, rate * Math.min(300, warmupSeconds + minutes * 60))} at the end; growth between the two is bounded by that cap, not by the run's length. ` +
+  `RSS is the whole process: the gateway, the load generator and both mock upstreams.\n\n` +
+  `| minute | ${samples.map((m) => m.minute).join(" | ")} |\n|---|${samples.map(() => "---").join("|")}|\n` +
+  `| heap after GC, MB | ${samples.map((m) => m.heapMb).join(" | ")} |\n| RSS, MB | ${samples.map((m) => m.rssMb).join(" | ")} |\n` +
+  `| upstream sockets | ${samples.map((m) => m.sockets).join(" | ")} |\n`
 process.stdout.write(`\n${doc}`)
 writeFileSync(values.out, doc)
 await Effect.runPromise(Scope.close(scope, Exit.void))
