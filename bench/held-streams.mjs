@@ -57,6 +57,7 @@ const t0 = performance.now()
 let started = 0
 let chunks = 0
 const failures = new Map()
+const fail = (kind) => failures.set(kind, (failures.get(kind) ?? 0) + 1)
 await new Promise((resolve) => {
   for (let i = 0; i < N; i++) {
     request(`${running.url}/v1/chat/completions`, {
@@ -67,13 +68,13 @@ await new Promise((resolve) => {
       headersTimeout: 0,
       bodyTimeout: 0
     }).then((res) => {
-      if (res.statusCode !== 200) failures.set(`http ${res.statusCode}`, (failures.get(`http ${res.statusCode}`) ?? 0) + 1)
+      if (res.statusCode !== 200) fail(`http ${res.statusCode}`)
       res.body.once("data", () => {
         if (++started === N) resolve()
       })
       res.body.on("data", () => chunks++)
       res.body.on("error", () => {})
-    }, (error) => failures.set(error.code ?? "error", (failures.get(error.code ?? "error") ?? 0) + 1))
+    }, (error) => fail(error.code ?? "error"))
   }
 })
 const startSeconds = (performance.now() - t0) / 1000

@@ -17,6 +17,7 @@ import { Router } from "@breakwater/router"
 import { StreamResume } from "@breakwater/stream-resume"
 import { AttemptTimeout, Deadline } from "@breakwater/timeout"
 import { Effect, Stream } from "effect"
+import { markdownTable } from "./internal/markdown.mjs"
 
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc")
 const CHUNKS = 200
@@ -34,19 +35,21 @@ const base = (hold) => ({
   stream: () => hold ? Stream.concat(Stream.make(chunk(0)), Stream.never) : Stream.fromIterable(chunks).pipe(Stream.rechunk(1))
 })
 
+// Each layer wraps the stack below it; the breaker and the router share one set of breakers.
 const layers = [
   ["adapter alone", (m) => Effect.succeed(m)],
   ["+ attempt timeout", (m) => AttemptTimeout.withPolicy(m, { firstToken: "10 seconds", idle: "5 seconds" })],
-  ["+ breaker", (m) => Effect.map(CircuitBreaker.make({}), (breakers) => ({ breakers, model: breakers.wrap("u", m) }))],
-  ["+ router", (m) => Router.make({ strategy: "fallback", upstreams: [{ name: "u", model: m.model, isAvailable: (k) => m.breakers.isAvailable(k) }] })],
+  ["+ breaker", (m, breakers) => Effect.succeed(breakers.wrap("u", m))],
+  ["+ router", (m, breakers) => Router.make({ strategy: "fallback", upstreams: [{ name: "u", model: m, isAvailable: (k) => breakers.isAvailable(k) }] })],
   ["+ retry", (m) => Retry.withPolicy(m, { maxRetries: 2 })],
   ["+ stream-resume", (m) => StreamResume.withPolicy(m, { maxResumes: 3 })],
   ["+ deadline", (m) => Deadline.withPolicy(m, { total: "60 seconds" })]
 ]
 const stack = (depth, hold) => Effect.scoped(Effect.gen(function*() {
+  const breakers = yield* CircuitBreaker.make({})
   let m = base(hold)
-  for (let i = 0; i <= depth; i++) m = yield* layers[i][1](m)
-  return m.model ?? m
+  for (let i = 0; i <= depth; i++) m = yield* layers[i][1](m, breakers)
+  return m
 }))
 
 const cpuMicros = async (f) => {
@@ -77,6 +80,5 @@ for (let depth = 0; depth < layers.length; depth++) {
   rows.push({ stack: layers[depth][0], "generate µs/call": callUs.toFixed(1), "stream µs CPU/chunk": chunkUs.toFixed(1), "held stream KB heap": heldKb.toFixed(1) })
   process.stderr.write(`${JSON.stringify(rows.at(-1))}\n`)
 }
-const header = Object.keys(rows[0])
-console.log([`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${header.map((h) => r[h]).join(" | ")} |`)].join("\n"))
+console.log(markdownTable(rows))
 process.exit(0)

@@ -15,12 +15,14 @@
  */
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
+import { StreamJournal } from "@breakwater/stream-resume"
 import { MockUpstream } from "@breakwater/testing"
-import { Effect, Exit, Scope } from "effect"
+import { Duration, Effect, Exit, Schema, Scope } from "effect"
 import { writeFileSync } from "node:fs"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
+import { markdownTable } from "../../bench/internal/markdown.mjs"
 
 const { values } = parseArgs({
   options: {
@@ -161,16 +163,18 @@ await new Promise((r) => setTimeout(r, 3_000)) // let keep-alive sockets settle
 const atEnd = memory()
 rows.push(row(`soak ${minutes} min @ ${rate}/s`, outcomes, minutes * 60))
 
-const header = Object.keys(rows[0])
-const table = [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${header.map((h) => r[h]).join(" | ")} |`)].join("\n")
+const table = markdownTable(rows)
+// The host's memory journal runs with the defaults; the doc explains the heap by them.
+const journal = Schema.decodeSync(StreamJournal.JournalOptions)({})
+const keptSeconds = Duration.toSeconds(journal.finishedTtl)
 const doc = `# Load and soak\n\n\`npm run soak\` (${new Date().toISOString().slice(0, 10)}, ${minutes} min): the gateway (GatewayBuilder + HttpHost, in process) ` +
   `over two mock upstreams (40-word streams, 20 ms between chunks), 20% of primary calls faulted ` +
   `(${faults.map((f) => JSON.stringify(f)).join(", ")}).\n\n${table}\n\n` +
   `Memory after warm-up: RSS ${afterWarmup.rssMb} MB, heap ${afterWarmup.heapMb} MB, ${afterWarmup.sockets} upstream sockets; ` +
   `at the end: RSS ${atEnd.rssMb} MB, heap ${atEnd.heapMb} MB, ${atEnd.sockets} upstream sockets.\n\n` +
   `The heap includes the stream journal, by design: with the default \`StreamJournal\` options every finished stream stays ` +
-  `replayable for 5 minutes, up to 10,000 streams, so at ${rate} streams/s it holds up to ${Math.min(10_000, rate * Math.min(300, warmupSeconds))} ` +
-  `streams after the warm-up and up to ${Math.min(10_000, rate * Math.min(300, warmupSeconds + minutes * 60))} at the end; growth between the two is bounded by that cap, not by the run's length. ` +
+  `replayable for ${keptSeconds} s, up to ${journal.maxStreams} streams, so at ${rate} streams/s it holds up to ${Math.min(journal.maxStreams, rate * Math.min(keptSeconds, warmupSeconds))} ` +
+  `streams after the warm-up and up to ${Math.min(journal.maxStreams, rate * Math.min(keptSeconds, warmupSeconds + minutes * 60))} at the end; growth between the two is bounded by that cap, not by the run's length. ` +
   `RSS is the whole process: the gateway, the load generator and both mock upstreams.\n\n` +
   `| minute | ${samples.map((m) => m.minute).join(" | ")} |\n|---|${samples.map(() => "---").join("|")}|\n` +
   `| heap after GC, MB | ${samples.map((m) => m.heapMb).join(" | ")} |\n| RSS, MB | ${samples.map((m) => m.rssMb).join(" | ")} |\n` +
