@@ -13,22 +13,31 @@ import { describe, expect, it } from "vitest"
 
 const main = fileURLToPath(new URL("../dist/main.js", import.meta.url))
 
+/** Spawns the built server; `listening` resolves with its URL once `ready` holds for its stderr. */
+const startServer = (env: NodeJS.ProcessEnv, ready: (stderr: string) => boolean) => {
+  const spawned = spawn(process.execPath, [main], { env, stdio: ["ignore", "pipe", "pipe"] })
+  let stderr = ""
+  const child = Object.assign(spawned, { stderrText: () => stderr })
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stderr.setEncoding("utf8")
+    child.stderr.on("data", (text: string) => {
+      stderr += text
+      const match = /listening on (http:\/\/[^\s]+)/.exec(stderr)
+      if (match !== null && ready(stderr)) resolve(match[1]!)
+    })
+    child.on("exit", () => reject(new Error(`exited before listening:\n${stderr}`)))
+  })
+  return { child, exited, listening }
+}
+
 describe.skipIf(!existsSync(main))("reference server (embedded default)", () => {
   it("starts on a local mock with no keys, serves the openai client, says how to add keys, and exits cleanly on SIGTERM", async () => {
     const env = { ...process.env, PORT: "0", BREAKWATER_LOG_LEVEL: "warning", OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "", BREAKWATER_CONFIG: "" }
-    const child = spawn(process.execPath, [main], { env, stdio: ["ignore", "pipe", "pipe"] })
-    let stderr = ""
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    const { child, exited, listening } = startServer(env, (stderr) => stderr.includes("real providers"))
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr.setEncoding("utf8")
-        child.stderr.on("data", (text: string) => {
-          stderr += text
-          const match = /listening on (http:\/\/[^\s]+)/.exec(stderr)
-          if (match !== null && stderr.includes("real providers")) resolve(match[1]!)
-        })
-        child.on("exit", () => reject(new Error(`exited before listening:\n${stderr}`)))
-      })
+      const url = await listening
+      const stderr = child.stderrText()
       expect(stderr).toMatch(/embedded default/)
       expect(stderr).toMatch(/OPENAI_API_KEY/)
       expect(stderr).toMatch(/curl -s/)
@@ -63,19 +72,9 @@ describe.skipIf(!existsSync(main))("reference server (config file)", () => {
       routes: { m: { upstreams: ["mock"] } }
     }))
     const env = { ...process.env, PORT: "0", HOST: "127.0.0.1", BREAKWATER_LOG_LEVEL: "warning", OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "", BREAKWATER_CONFIG: configPath }
-    const child = spawn(process.execPath, [main], { env, stdio: ["ignore", "pipe", "pipe"] })
-    let stderr = ""
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    const { child, exited, listening } = startServer(env, () => true)
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr.setEncoding("utf8")
-        child.stderr.on("data", (text: string) => {
-          stderr += text
-          const match = /listening on (http:\/\/[^\s]+)/.exec(stderr)
-          if (match !== null) resolve(match[1]!)
-        })
-        child.on("exit", () => reject(new Error(`exited before listening:\n${stderr}`)))
-      })
+      const url = await listening
       const at = new URL(url)
       expect(at.hostname).toBe("127.0.0.1")
       expect(Number(at.port)).not.toBe(takenPort)
@@ -93,12 +92,9 @@ describe.skipIf(!existsSync(main))("reference server (config file)", () => {
 
   it("refuses a PORT that is not a port number, saying so", async () => {
     const env = { ...process.env, PORT: "eighty", BREAKWATER_LOG_LEVEL: "warning", OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "", BREAKWATER_CONFIG: "" }
-    const child = spawn(process.execPath, [main], { env, stdio: ["ignore", "pipe", "pipe"] })
-    let stderr = ""
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (text: string) => (stderr += text))
-    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)))
-    expect(code).toBe(1)
-    expect(stderr).toMatch(/PORT must be a port number/)
+    const { child, exited, listening } = startServer(env, () => true)
+    listening.catch(() => {})
+    expect(await exited).toBe(1)
+    expect(child.stderrText()).toMatch(/PORT must be a port number/)
   }, 30_000)
 })
