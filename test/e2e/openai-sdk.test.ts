@@ -4,7 +4,7 @@
 import type { MockUpstream } from "@breakwater/testing"
 import OpenAI from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { CANARY, GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
+import { asAdmin, CANARY, GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
 
 let gw: TestGateway
 let client: OpenAI
@@ -157,7 +157,7 @@ describe("gateway end to end with the openai client", () => {
   })
 
   it("shows the retries, timeouts and resumes those tests caused in /metrics", async () => {
-    const text = await (await fetch(`${gw.url}/metrics`)).text()
+    const text = await (await fetch(`${gw.url}/metrics`, asAdmin)).text()
     expect(text).toMatch(/breakwater_stream_resumes_total\{outcome="resumed"\} [1-9]/)
     expect(text).toMatch(/breakwater_retries_total\{[^}]*\} [1-9]/)
     expect(text).toMatch(/breakwater_timeouts_total\{phase="idle"\} [1-9]/)
@@ -175,8 +175,8 @@ describe("gateway end to end with the openai client", () => {
     expect(body).not.toContain(CANARY)
     raw.headers.forEach((value) => expect(value).not.toContain(CANARY))
     for (const line of gw.logs) expect(line).not.toContain(CANARY)
-    expect(await (await fetch(`${gw.url}/metrics`)).text()).not.toContain(CANARY)
-    expect(await (await fetch(`${gw.url}/readyz`)).text()).not.toContain(CANARY)
+    expect(await (await fetch(`${gw.url}/metrics`, asAdmin)).text()).not.toContain(CANARY)
+    expect(await (await fetch(`${gw.url}/readyz`, asAdmin)).text()).not.toContain(CANARY)
     // The upstream did receive it: the key is used, just never shown.
     expect(JSON.stringify(gw.primary.requests.map((r) => r.headers))).toContain(CANARY)
   })

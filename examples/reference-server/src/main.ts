@@ -9,7 +9,9 @@
  *   so it works with no keys at all. BREAKWATER_CHAOS=0.2 makes 20% of upstream calls fail or
  *   break mid-stream, to watch the gateway absorb them (see /metrics).
  *
- * PORT (default 8787) and BREAKWATER_LOG_LEVEL (debug|info|warning|error|none) apply to all.
+ * PORT (default 8787), HOST and BREAKWATER_LOG_LEVEL (debug|info|warning|error|none) apply to
+ * all: PORT and HOST override the config file's `server.port` / `server.host` (a platform that
+ * assigns the port says so in PORT, whatever the file says).
  */
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
@@ -20,7 +22,15 @@ import * as Fiber from "effect/Fiber"
 import { mockConfig, providerConfig } from "./defaults.js"
 
 const env = process.env
-const port = Number(env["PORT"] ?? 8787)
+const given = (name: string) => (env[name] ?? "") === "" ? undefined : env[name]
+const portText = given("PORT")
+if (portText !== undefined && !/^\d{1,5}$/.test(portText)) {
+  process.stderr.write(`PORT must be a port number (0-65535), got ${JSON.stringify(portText.slice(0, 32))}\n`)
+  process.exit(1)
+}
+/** From the environment, when set: it wins over the config file's `server` section. */
+const listen = { port: portText === undefined ? undefined : Number(portText), host: given("HOST") }
+const port = listen.port ?? 8787
 const logLevel = (env["BREAKWATER_LOG_LEVEL"] ?? "info") as HttpHost.Options["logLevel"]
 const say = (line: string) => {
   if (logLevel !== "none") process.stderr.write(`${line}\n`)
@@ -54,7 +64,7 @@ const program = Effect.gen(function*() {
     mode = `embedded default: a local mock upstream at ${mock.origin}${chaos > 0 ? ` with ${Math.round(chaos * 100)}% chaos` : ""}`
   }
   const gateway = yield* GatewayBuilder.make(config)
-  const running = yield* HttpHost.serve(gateway, { logLevel })
+  const running = yield* HttpHost.serve(gateway, { logLevel, ...listen })
   const model = gateway.models[0] ?? "breakwater-demo"
   const auth = gateway.keys.length > 0 ? ` -H 'authorization: Bearer <gateway key>'` : ""
   say(`Breakwater gateway listening on ${running.url} (${mode})`)

@@ -11,7 +11,8 @@
  * | breaker | count window 20, ≥ 10 calls, 50% failures, open 30 s (×2 per trip, ≤ 5 min), 1 probe | fail fast on a failing upstream, probe it back |
  * | resume | continue, ≤ 3 resumes, tool calls buffered | one stable stream for the client |
  * | routing | fallback in the listed order | predictable |
- * | server | 127.0.0.1:8787, 4 MiB bodies, 16 KiB headers, 4096 concurrent, 30 s to send a request, 25 s shutdown grace, 10 s commit bound, 30 s detach grace | safe on a laptop and behind a load balancer |
+ * | server | 127.0.0.1:8787, 4 MiB bodies, 16 KiB headers, 4096 concurrent (no per-key share), 30 s to send a request, 25 s shutdown grace, 10 s commit bound, 30 s detach grace | safe on a laptop and behind a load balancer |
+ * | cors | no origin allowed; preflights cached 10 min | browsers kept out unless the config names their origin |
  *
  * @since 0.1.0
  */
@@ -69,5 +70,7 @@ export const baseline = {
     maxResumes: 3,
     toolCalls: "buffer" as const
   },
-  hedgingBudgetRatio: 0.1
+  hedgingBudgetRatio: 0.1,
+  /** How long a browser may cache a CORS preflight answer. */
+  corsMaxAge: Duration.minutes(10)
 }

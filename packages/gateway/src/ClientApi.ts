@@ -13,7 +13,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto"
-import type { ClientKey, Gateway } from "./Gateway.js"
+import type { ClientKey, CorsSettings, Gateway, Health } from "./Gateway.js"
 
 /**
  * An error response in the OpenAI error shape.
@@ -208,9 +208,20 @@ export const makeAuthenticator = (keys: ReadonlyArray<ClientKey>): Authenticator
 export interface Api {
   readonly gateway: Gateway
   readonly auth: Authenticator
+  /** True when the `Authorization` header carries the admin key (always false without one). */
+  readonly isAdmin: (authorization: string | undefined) => boolean
   readonly secrets: ReadonlyArray<string>
-  /** `GET /v1/models` body. */
+  /** `GET /v1/models` body: every model (no keys configured). */
   readonly modelsBody: string
+  /** `GET /v1/models` body for a client key: only the models it may use. */
+  readonly modelsBodyFor: (key: ClientKey | undefined) => string
+  /**
+   * `GET /readyz` body and status. With client keys configured, the detail (upstreams, routes,
+   * shared state) is for the admin key only; everyone else learns ready or not.
+   */
+  readonly readiness: (health: Health | undefined, draining: boolean, authorization: string | undefined) => { readonly status: number; readonly body: string }
+  /** Whether `/metrics` may be read with this `Authorization` (open without client keys). */
+  readonly metricsAllowed: (authorization: string | undefined) => boolean
   /** Validates a chat request body; the key is the authenticated client key, if any. */
   readonly parseChat: (
     body: string,
@@ -226,14 +237,28 @@ export interface Api {
  */
 export const make = (gateway: Gateway): Api => {
   const models = new Set(gateway.models)
+  const listOf = (ids: ReadonlyArray<string>) =>
+    JSON.stringify({ object: "list", data: ids.map((id) => ({ id, object: "model", created: 0, owned_by: "breakwater" })) })
+  const modelsBody = listOf(gateway.models)
+  const perKey = new Map<ClientKey, string>()
+  for (const key of gateway.keys) if (key.models !== undefined) perKey.set(key, listOf(gateway.models.filter((m) => key.models!.includes(m))))
+  const admin = gateway.adminKey === undefined ? undefined : makeAuthenticator([{ name: "admin", key: gateway.adminKey }])
+  const keyed = gateway.keys.length > 0
+  const isAdmin = (authorization: string | undefined) => admin?.check(authorization) !== undefined
   return {
     gateway,
     auth: makeAuthenticator(gateway.keys),
+    isAdmin,
     secrets: gateway.secrets.map(Redacted.value),
-    modelsBody: JSON.stringify({
-      object: "list",
-      data: gateway.models.map((id) => ({ id, object: "model", created: 0, owned_by: "breakwater" }))
-    }),
+    modelsBody,
+    modelsBodyFor: (key) => (key === undefined ? modelsBody : perKey.get(key) ?? modelsBody),
+    readiness: (health, draining, authorization) => {
+      const ready = health !== undefined && health.ready && !draining
+      const status = ready ? "ready" : "not_ready"
+      const detail = !keyed || isAdmin(authorization)
+      return { status: ready ? 200 : 503, body: JSON.stringify(detail ? { status, ...health } : { status }) }
+    },
+    metricsAllowed: (authorization) => !keyed || isAdmin(authorization),
     parseChat: (body, key) => {
       let parsed: unknown
       try {
@@ -295,3 +320,139 @@ export const tooLarge = (limit: number): ApiError => ({
   type: "invalid_request_error",
   code: "request_too_large"
 })
+
+/**
+ * The 415 for a request body that is not declared `application/json`. A browser page can send a
+ * cross-origin POST without a preflight only as `text/plain`, form or multipart: requiring JSON
+ * takes that path away, whatever the key setup.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const unsupportedMediaType: ApiError = {
+  status: 415,
+  message: "request bodies must be JSON: send `Content-Type: application/json`",
+  type: "invalid_request_error",
+  code: "unsupported_media_type"
+}
+
+/**
+ * Whether a `Content-Type` header declares JSON (`application/json`, any parameters).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const isJsonContentType = (contentType: string | undefined): boolean =>
+  contentType !== undefined && contentType.split(";")[0]!.trim().toLowerCase() === "application/json"
+
+/**
+ * The 401 for the operator endpoints when the admin key is missing or wrong.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const adminRequired: ApiError = {
+  status: 401,
+  message: "this endpoint needs the gateway's admin key (send `Authorization: Bearer <admin key>`)",
+  type: "invalid_request_error",
+  code: "admin_key_required"
+}
+
+const loopbackNames = new Set(["localhost", "127.0.0.1", "[::1]", "::1"])
+
+/**
+ * Whether a `Host` header names this gateway when it serves without client keys: a loopback name
+ * or the configured listen host, any port. Anything else is a DNS-rebinding page that resolved
+ * its own name to 127.0.0.1 to read the answers.
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export const isLocalHost = (host: string | undefined, listenHost: string | undefined): boolean => {
+  if (host === undefined) return false
+  const name = (host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d*$/, "")).toLowerCase()
+  if (loopbackNames.has(name)) return true
+  if (listenHost === undefined || listenHost === "" || listenHost === "0.0.0.0" || listenHost === "::") return false
+  const listen = listenHost.toLowerCase()
+  return name === listen || name === `[${listen}]`
+}
+
+/**
+ * The 403 for a `Host` that is not this gateway's (keyless mode).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const hostNotAllowed: ApiError = {
+  status: 403,
+  message: "this gateway has no client keys and answers loopback host names only (localhost, 127.0.0.1, [::1])",
+  type: "invalid_request_error",
+  code: "host_not_allowed"
+}
+
+/**
+ * The 403 for a browser request from an origin the `cors` section does not list.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const originNotAllowed: ApiError = {
+  status: 403,
+  message: "requests from this origin are not allowed (see the gateway's `cors` section)",
+  type: "invalid_request_error",
+  code: "origin_not_allowed"
+}
+
+/**
+ * Whether `cors` allows a request's `Origin`.
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export const originAllowed = (cors: CorsSettings | undefined, origin: string): boolean =>
+  cors !== undefined && (cors.origins.includes("*") || cors.origins.includes(origin))
+
+/**
+ * The response headers that let an allowed origin's page read an answer (and, for a preflight,
+ * send the request).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const corsHeaders = (cors: CorsSettings, origin: string, preflight: boolean): Record<string, string> => ({
+  "access-control-allow-origin": origin,
+  vary: "Origin",
+  ...(preflight
+    ? {
+      "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+      "access-control-allow-headers": "authorization, content-type, idempotency-key, last-event-id, x-request-id",
+      "access-control-max-age": String(cors.maxAgeSeconds)
+    }
+    : {
+      "access-control-expose-headers": "x-request-id, x-breakwater-stream-id, x-breakwater-upstream, x-breakwater-attempts, x-breakwater-resumes, retry-after, x-should-retry"
+    })
+})
+
+/**
+ * The 429 for a client key at its share of the concurrency limit.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const keyBusy = (limit: number): ApiError => ({
+  status: 429,
+  message: `this API key already has ${limit} requests running, its share of the gateway; retry when one ends`,
+  type: "rate_limit_error",
+  code: "key_concurrency_limit",
+  retryAfterSeconds: 1,
+  shouldRetry: true
+})
+
+/**
+ * A key's concurrency share: its own `maxConcurrent`, else the server's `maxConcurrentPerKey`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const concurrencyShareOf = (gateway: Gateway, key: ClientKey | undefined): number | undefined =>
+  key === undefined ? undefined : key.maxConcurrent ?? gateway.server.maxConcurrentPerKey

@@ -23,6 +23,20 @@ export interface ClientKey {
   readonly key: Redacted.Redacted<string>
   /** The client model names this key may use; all when absent. */
   readonly models?: ReadonlyArray<string> | undefined
+  /** Requests this key may have running at once (overrides `ServerSettings.maxConcurrentPerKey`). */
+  readonly maxConcurrent?: number | undefined
+}
+
+/**
+ * Browser access: the origins allowed to call the gateway from a page (`"*"`: any).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CorsSettings {
+  readonly origins: ReadonlyArray<string>
+  /** How long a browser may cache a preflight answer, in seconds. */
+  readonly maxAgeSeconds: number
 }
 
 /**
@@ -67,6 +81,8 @@ export interface ServerSettings {
   readonly maxHeaderBytes: number
   /** Requests served at once; beyond it new requests get 503 at once. */
   readonly maxConcurrentRequests: number
+  /** Requests one client key may have running at once (429 beyond it); no share when absent. */
+  readonly maxConcurrentPerKey?: number | undefined
   /** Time a client has to send its headers and body (slow-loris bound), in ms. */
   readonly requestTimeoutMs: number
   /** On SIGTERM: time left to running streams before they are cut, in ms. */
@@ -91,6 +107,10 @@ export interface Gateway {
   /** Client keys; empty means no authentication (hosts then listen on loopback only). */
   readonly keys: ReadonlyArray<ClientKey>
   readonly server: ServerSettings
+  /** The operator key for `/metrics` and the full `/readyz` when client keys are configured. */
+  readonly adminKey?: Redacted.Redacted<string> | undefined
+  /** Browser origins allowed to call the gateway; none when absent. */
+  readonly cors?: CorsSettings | undefined
   readonly health: Effect.Effect<Health>
   /** Provider keys, so that hosts can scrub them from anything leaving the server. */
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>

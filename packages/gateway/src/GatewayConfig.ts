@@ -39,6 +39,7 @@ export const ServerConfig = Schema.Struct({
   maxBodyBytes: Schema.optional(PositiveInt),
   maxHeaderBytes: Schema.optional(PositiveInt),
   maxConcurrentRequests: Schema.optional(PositiveInt),
+  maxConcurrentPerKey: Schema.optional(PositiveInt),
   requestTimeout: Schema.optional(ConfigDuration),
   shutdownGrace: Schema.optional(ConfigDuration),
   streamCommitTimeout: Schema.optional(ConfigDuration),
@@ -54,7 +55,40 @@ export const ServerConfig = Schema.Struct({
 export const ClientKeyConfig = Schema.Struct({
   name: Name,
   key: Schema.Redacted(Schema.String.pipe(Schema.minLength(8, { message: () => "a gateway key has at least 8 characters" }))),
-  models: Schema.optional(Schema.Array(Schema.String))
+  models: Schema.optional(Schema.Array(Schema.String)),
+  maxConcurrent: Schema.optional(PositiveInt)
+})
+
+/**
+ * Client authentication (the `auth` section): the client keys, and an optional admin key for the
+ * operator endpoints' detail (`/metrics`, the full `/readyz`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AuthConfig = Schema.Struct({
+  keys: Schema.Array(ClientKeyConfig),
+  adminKey: Schema.optional(Schema.Redacted(Schema.String.pipe(Schema.minLength(16, { message: () => "the admin key has at least 16 characters" }))))
+})
+
+/**
+ * Browser access (the `cors` section): the origins whose pages may call the gateway. Absent,
+ * every request that carries an `Origin` is refused when no client keys are configured.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CorsConfig = Schema.Struct({
+  origins: Schema.Array(Schema.String.pipe(Schema.filter((s) => {
+    if (s === "*") return undefined
+    try {
+      const u = new URL(s)
+      return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s ? undefined : "an origin is scheme://host[:port], nothing else"
+    } catch {
+      return "an origin is scheme://host[:port], or \"*\""
+    }
+  }))),
+  maxAge: Schema.optional(ConfigDuration)
 })
 
 /**
@@ -214,7 +248,8 @@ export const RedisConfig = Schema.Struct({
  */
 export const GatewayConfig = Schema.Struct({
   server: Schema.optional(ServerConfig),
-  auth: Schema.optional(Schema.Struct({ keys: Schema.Array(ClientKeyConfig) })),
+  auth: Schema.optional(AuthConfig),
+  cors: Schema.optional(CorsConfig),
   upstreams: Schema.Record({ key: Name, value: UpstreamConfig }),
   routes: Schema.Record({ key: Schema.String, value: RouteConfig }),
   defaults: Schema.optional(PolicyDefaults),

@@ -2,7 +2,7 @@ import { type ChatCompletion, ModelError, RequestContext } from "@breakwater/cor
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Stream, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Redacted, Stream, TestClock } from "effect"
 
 const config = (extra: Record<string, unknown> = {}) =>
   ConfigLoader.fromObject({
@@ -102,4 +102,21 @@ describe("GatewayBuilder", () => {
       expect(primary.calls).toHaveLength(3)
       expect(secondary.calls).toHaveLength(8)
     }))
+
+  it.scoped("reads the hardening settings: admin key (scrubbed like every secret), cors, per-key concurrency share (issue #17)", () =>
+    Effect.gen(function*() {
+      const gateway = yield* GatewayBuilder.make(yield* config({
+        server: { maxConcurrentPerKey: 8 },
+        auth: { keys: [{ name: "a", key: "gw-key-aaaaaaaa", maxConcurrent: 2 }], adminKey: "gw-admin-0123456789abcdef" },
+        cors: { origins: ["https://app.example"], maxAge: "1 minute" }
+      }))
+      expect(gateway.server.maxConcurrentPerKey).toBe(8)
+      expect(gateway.keys[0]!.maxConcurrent).toBe(2)
+      expect(gateway.cors).toEqual({ origins: ["https://app.example"], maxAgeSeconds: 60 })
+      expect(gateway.secrets.map((s) => Redacted.value(s))).toContain("gw-admin-0123456789abcdef")
+      const bad = yield* Effect.flip(config({ cors: { origins: ["https://app.example/path"] }, auth: { keys: [], adminKey: "short" } }))
+      expect(String(bad)).toMatch(/cors/)
+      expect(String(bad)).toMatch(/admin key has at least 16/)
+    }))
 })
+

@@ -137,7 +137,7 @@ describe("HttpHost client resume", () => {
     expect(fake.calls).toHaveLength(1)
   })
 
-  it("answers a finished and fully read stream, or an expired one, with 204, and an unknown one with 404", async () => {
+  it("answers a finished and fully read stream with 204, an expired one with 410 (never 204), and an unknown one with 404", async () => {
     const fake = FakeLanguageModel.make([{ words: 4 }])
     const { journal, url } = await serve(gatewayOf(fake.model))
     const res = await post(url)
@@ -149,7 +149,9 @@ describe("HttpHost client resume", () => {
     const rest = await fetch(`${url}/v1/streams/${streamId}`, { headers: { "last-event-id": idOf(events[1]!) } })
     expect(eventsOf(await rest.text()).join("")).toBe(events.slice(2).join(""))
     Effect.runSync(journal.remove(streamId))
-    expect((await fetch(`${url}/v1/streams/${streamId}`, { headers: { "last-event-id": idOf(events[0]!) } })).status).toBe(204)
+    const expired = await fetch(`${url}/v1/streams/${streamId}`, { headers: { "last-event-id": idOf(events[0]!) } })
+    expect(expired.status).toBe(410)
+    expect((await expired.json() as { error: { code: string } }).error.code).toBe("stream_expired")
     const unknown = await fetch(`${url}/v1/streams/bws_unknown`, { headers: { "last-event-id": "bws_unknown:3" } })
     expect(unknown.status).toBe(404)
     expect((await unknown.json() as { error: { code: string } }).error.code).toBe("stream_not_found")

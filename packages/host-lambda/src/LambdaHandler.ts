@@ -109,8 +109,8 @@ export const make = <E>(options: Options<E>): Handlers => {
     const base = { "x-request-id": requestId }
     if (endsWith(req.path, "/healthz")) return json(200, JSON.stringify({ status: "ok" }), base)
     if (endsWith(req.path, "/readyz")) {
-      const health = await host.runtime.runPromise(gateway.health)
-      return json(health.ready ? 200 : 503, JSON.stringify({ status: health.ready ? "ready" : "not_ready", ...health }), base)
+      const answer = api.readiness(await host.runtime.runPromise(gateway.health), false, req.headers["authorization"])
+      return json(answer.status, answer.body, base)
     }
     const isModels = endsWith(req.path, "/v1/models")
     const isChat = endsWith(req.path, "/v1/chat/completions")
@@ -121,7 +121,8 @@ export const make = <E>(options: Options<E>): Handlers => {
     }
     const key = api.auth.enabled ? api.auth.check(req.headers["authorization"]) : undefined
     if (api.auth.enabled && key === undefined) return error(ClientApi.unauthorized, requestId)
-    if (isModels) return json(200, api.modelsBody, base)
+    if (isModels) return json(200, api.modelsBodyFor(key), base)
+    if (!ClientApi.isJsonContentType(req.headers["content-type"])) return error(ClientApi.unsupportedMediaType, requestId)
     if (req.body.length > gateway.server.maxBodyBytes) return error(ClientApi.tooLarge(gateway.server.maxBodyBytes), requestId)
     const text = ClientApi.decodeUtf8(req.body)
     if (text._tag === "Left") return error(text.left, requestId)

@@ -94,6 +94,29 @@ describe("LambdaHandler (buffered)", () => {
     expect((await h.buffered(get("/v1/chat/completions"), context())).statusCode).toBe(405)
   })
 
+  it("takes JSON bodies only, keeps the /readyz detail for the admin key, and lists a key's own models (issue #17)", async () => {
+    const fake = FakeLanguageModel.make()
+    const health = { ready: true, upstreams: [{ name: "internal-upstream", provider: "openai", circuit: "closed" }], routes: [{ model: "gpt-test", ready: true }] }
+    const gateway = gatewayOf(fake.model, {
+      models: ["gpt-test", "gpt-other"],
+      keys: [{ name: "narrow", key: Redacted.make("gw-narrow-lambda"), models: ["gpt-test"] }],
+      adminKey: Redacted.make("gw-admin-lambda-0123456789"),
+      health: Effect.succeed(health)
+    })
+    const h = LambdaHandler.make({ gateway: Effect.succeed(gateway), ...quiet })
+    const base = fixture("http-api-v2.json") as LambdaEvent.EventV2
+    const asText = { ...base, headers: { ...base.headers, "content-type": "text/plain", authorization: "Bearer gw-narrow-lambda" } }
+    const refused = await h.buffered(asText, context())
+    expect(refused.statusCode).toBe(415)
+    expect(JSON.parse(refused.body).error.code).toBe("unsupported_media_type")
+    expect(fake.calls).toHaveLength(0)
+    const get = (path: string, headers: Record<string, string> = {}): LambdaEvent.Event => ({ version: "2.0", rawPath: path, headers, requestContext: { http: { method: "GET" } } })
+    expect(JSON.parse((await h.buffered(get("/readyz", { authorization: "Bearer gw-narrow-lambda" }), context())).body)).toEqual({ status: "ready" })
+    expect(JSON.parse((await h.buffered(get("/readyz", { authorization: "Bearer gw-admin-lambda-0123456789" }), context())).body)).toMatchObject({ status: "ready", upstreams: [{ name: "internal-upstream" }] })
+    const models = await h.buffered(get("/v1/models", { authorization: "Bearer gw-narrow-lambda" }), context())
+    expect(JSON.parse(models.body).data.map((m: { id: string }) => m.id)).toEqual(["gpt-test"])
+  })
+
   it("builds the gateway once for many warm invocations", async () => {
     const fake = FakeLanguageModel.make()
     let built = 0

@@ -7,8 +7,10 @@
  * and a list of the kept frames, each operation one Lua script; the per-stream bounds of
  * `StreamJournal.JournalOptions` (oldest events dropped first), an expiry on every key (the idle
  * TTL renewed by each append, the finished TTL after `finish`, a tombstone that outlives the
- * stream so it reads "expired"), `SET`-once aliases. The overall bounds (`maxStreams`,
- * `maxTotalBytes`) are Redis's own: set `maxmemory` with a `volatile-*` eviction policy.
+ * stream so it reads "expired"), `SET`-once aliases. The overall and per-owner bounds
+ * (`maxStreams`, `maxTotalBytes`, `maxStreamsPerOwner`, `maxBytesPerOwner`) bound the local copy
+ * only; in Redis streams leave by expiry (which runs no script, so a per-owner index would drift)
+ * and memory is Redis's own: set `maxmemory` with a `volatile-*` eviction policy.
  *
  * Following live: a follower on the writing instance is woken by each append at once; on
  * another instance it polls Redis every `pollInterval` (100 ms): that is the bound on how late

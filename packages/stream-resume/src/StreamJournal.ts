@@ -11,8 +11,11 @@
  * another instance replays the events and follows live.
  *
  * Bounds (`JournalOptions`): events and bytes per stream (the oldest events are dropped first;
- * a reconnect from before the oldest kept event gets a `Gap`), streams and bytes overall (the
- * oldest streams are dropped, finished ones first), a TTL after the finish, and an idle TTL for
+ * a reconnect from before the oldest kept event gets a `Gap`), streams and bytes per owner (the
+ * owner's own oldest streams are dropped, finished ones first) and overall (an owner's own
+ * finished streams go first, then anyone's finished ones, then its own live ones: one client key
+ * cannot push out another's detached stream while it has streams of its own to give up), a TTL
+ * after the finish, and an idle TTL for
  * a stream that stopped receiving events without finishing (its writer crashed). An expired
  * stream leaves a tombstone for `tombstoneTtl`, so that it answers "expired" rather than
  * "unknown".
@@ -43,6 +46,10 @@ import * as internal from "./internal/journalMemory.js"
  * - `maxStreams` (10 000): streams kept at once (memory store; a shared store bounds itself).
  * - `maxTotalBytes` (256 Mi): size (as above) kept over all streams (memory store; a shared store relies
  *   on its own limit, e.g. Redis `maxmemory`).
+ * - `maxStreamsPerOwner` (2 500, a quarter of `maxStreams`): streams one owner (client key) keeps
+ *   at once; beyond it its own oldest go, finished ones first (memory store).
+ * - `maxBytesPerOwner` (64 Mi, a quarter of `maxTotalBytes`): size one owner keeps over its
+ *   streams, likewise (memory store).
  *
  * @since 0.1.0
  * @category schemas
@@ -54,7 +61,9 @@ export const JournalOptions = Schema.Struct({
   idleTtl: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.minutes(10) }),
   tombstoneTtl: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.hours(1) }),
   maxStreams: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 10_000 }),
-  maxTotalBytes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 256 * 1024 * 1024 })
+  maxTotalBytes: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 256 * 1024 * 1024 }),
+  maxStreamsPerOwner: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 2_500 }),
+  maxBytesPerOwner: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 64 * 1024 * 1024 })
 })
 
 /**
@@ -93,7 +102,10 @@ export interface JournalEvent {
  * - `owner`: who may read it back (the host uses the client key's name; `""` without auth).
  *   Readers compare it themselves; the journal only stores it.
  * - `alias`: an optional second name (the host uses owner + `Idempotency-Key`). `open` claims it
- *   atomically: if it already names a stream that is not expired, nothing is opened.
+ *   atomically: if it already names a stream that is not expired, nothing is opened. A stream
+ *   evicted by a bound keeps its alias while its tombstone lasts (`open` answers `Exists` with
+ *   it, and its state is `Expired`), so that a retry is told its answer is gone instead of
+ *   paying for the generation again; a removed or expired stream frees its alias.
  *
  * @since 0.1.0
  * @category models
@@ -127,7 +139,8 @@ export type AppendResult = "ok" | "cancelled" | "unknown"
  * What the journal knows about a stream id.
  *
  * - `Unknown`: never seen, or its tombstone is gone too.
- * - `Expired`: it existed and expired (or was evicted or removed); its events are gone.
+ * - `Expired`: it existed and expired (or was evicted or removed); its events are gone. A host
+ *   answers a reconnect to it `410 Gone`: whether it was complete is no longer known.
  * - `Active`: its events are kept: `firstSeq` is the oldest kept event (`lastSeq + 1` when none
  *   is kept), `lastSeq` the newest (0 before the first); `finished` once `finish` ran;
  *   `cancelled` once `cancel` ran; `readers` the number of `follow` streams running on it (a

@@ -83,6 +83,74 @@ describe("StreamJournal (memory)", () => {
       expect(seqs((yield* bySize.read("y", 0)).events)).toEqual([1, 2])
     }))
 
+  describe("one owner's streams never push out another owner's (issue #17, finding 5)", () => {
+    it.effect("many tiny finished streams of one key evict that key's own, not another key's detached finished stream", () =>
+      Effect.gen(function*() {
+        const journal = yield* StreamJournal.makeMemory({ maxStreams: 20 })
+        // Key B's stream finished while its client was away: it waits, unread, for a reconnect.
+        yield* journal.open("victim", { owner: "b", alias: "b/1" })
+        yield* fill(journal, "victim", 1, 3)
+        yield* journal.finish("victim")
+        for (let i = 0; i < 200; i++) {
+          const id = `a${i}`
+          yield* journal.open(id, { owner: "a" })
+          yield* fill(journal, id, 1, 1)
+          yield* journal.finish(id)
+        }
+        expect(yield* journal.state("victim")).toMatchObject({ _tag: "Active", owner: "b", lastSeq: 3, finished: true })
+        expect(seqs((yield* journal.read("victim", 0)).events)).toEqual([1, 2, 3])
+      }))
+
+    it.effect("one key's live streams are capped per owner (maxStreamsPerOwner) and evict its own oldest, not another key's live stream", () =>
+      Effect.gen(function*() {
+        const journal = yield* StreamJournal.makeMemory({ maxStreams: 20, maxStreamsPerOwner: 5 })
+        yield* journal.open("victim", { owner: "b" })
+        yield* fill(journal, "victim", 1, 2)
+        for (let i = 0; i < 50; i++) {
+          yield* journal.open(`a${i}`, { owner: "a" })
+          yield* fill(journal, `a${i}`, 1, 1)
+        }
+        expect(yield* journal.state("victim")).toMatchObject({ _tag: "Active", owner: "b", lastSeq: 2, finished: false })
+        // Key A keeps its newest five; its older ones are gone.
+        for (let i = 45; i < 50; i++) expect((yield* journal.state(`a${i}`))._tag).toBe("Active")
+        expect((yield* journal.state("a44"))._tag).toBe("Expired")
+        // At the global cap, a key with nothing finished to give up pays with its own live streams first.
+        const crowded = yield* StreamJournal.makeMemory({ maxStreams: 4, maxStreamsPerOwner: 4 })
+        yield* crowded.open("victim", { owner: "b" })
+        for (let i = 0; i < 10; i++) yield* crowded.open(`a${i}`, { owner: "a" })
+        expect((yield* crowded.state("victim"))._tag).toBe("Active")
+      }))
+
+    it.effect("one key's bytes are capped per owner (maxBytesPerOwner); its own oldest go first", () =>
+      Effect.gen(function*() {
+        const one = frame("a0", 1).length
+        const journal = yield* StreamJournal.makeMemory({ maxTotalBytes: one * 100, maxBytesPerOwner: one * 4 })
+        yield* journal.open("victim", { owner: "b" })
+        yield* fill(journal, "victim", 1, 2)
+        for (let i = 0; i < 10; i++) {
+          yield* journal.open(`a${i}`, { owner: "a" })
+          yield* fill(journal, `a${i}`, 1, 2)
+        }
+        expect(seqs((yield* journal.read("victim", 0)).events)).toEqual([1, 2])
+        expect((yield* journal.state("a9"))._tag).toBe("Active")
+        expect((yield* journal.state("a0"))._tag).toBe("Expired")
+      }))
+
+    it.effect("an evicted stream keeps its alias: a retry with the same Idempotency-Key finds it expired, not a fresh stream", () =>
+      Effect.gen(function*() {
+        const journal = yield* StreamJournal.makeMemory({ maxStreams: 2, maxStreamsPerOwner: 2 })
+        yield* journal.open("first", { owner: "a", alias: "a/key-1" })
+        yield* journal.open("second", { owner: "a" })
+        yield* journal.open("third", { owner: "a" })
+        expect((yield* journal.state("first"))._tag).toBe("Expired")
+        expect(yield* journal.open("retry", { owner: "a", alias: "a/key-1" })).toEqual({ _tag: "Exists", streamId: "first" })
+        // A removed stream (it failed before reaching its client) frees its alias: the retry starts afresh.
+        yield* journal.open("fourth", { owner: "a", alias: "a/key-2" })
+        yield* journal.remove("fourth")
+        expect(yield* journal.open("retry2", { owner: "a", alias: "a/key-2" })).toEqual({ _tag: "Opened" })
+      }))
+  })
+
   it.effect("expires a finished stream after finishedTtl, an idle one after idleTtl, then forgets the tombstone", () =>
     Effect.gen(function*() {
       const journal = yield* StreamJournal.makeMemory({ finishedTtl: "1 minute", idleTtl: "5 minutes", tombstoneTtl: "1 hour" })

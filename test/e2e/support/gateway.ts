@@ -12,6 +12,9 @@ import * as Scope from "effect/Scope"
 
 export const CANARY = "sk-canary-5e1f0c2a9b7d4e3f8a6b"
 export const GATEWAY_KEY = "gw-test-key-0001"
+/** The operator key: `/metrics` and the `/readyz` detail need it (client keys are configured). */
+export const ADMIN_KEY = "gw-admin-key-0123456789"
+export const asAdmin = { headers: { authorization: `Bearer ${ADMIN_KEY}` } }
 
 export interface TestGateway {
   readonly url: string
@@ -29,7 +32,7 @@ export const startGateway = async (options: {
   const primary = await MockUpstream.start({ words: 40 })
   const secondary = await MockUpstream.start({ words: 40 })
   const input = options.config?.(primary.url, secondary.origin) ?? {
-    ...(options.auth === false ? {} : { auth: { keys: [{ name: "tests", key: GATEWAY_KEY }] } }),
+    ...(options.auth === false ? {} : { auth: { keys: [{ name: "tests", key: GATEWAY_KEY }], adminKey: ADMIN_KEY } }),
     server: { maxBodyBytes: 64 * 1024 },
     upstreams: {
       primary: { provider: "openai", baseUrl: primary.url, apiKey: "${CANARY_KEY}", models: ["chat"] },

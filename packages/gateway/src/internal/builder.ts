@@ -17,6 +17,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Gateway, Health, ServerSettings } from "../Gateway.js"
 import type { GatewayConfig } from "../GatewayConfig.js"
+import { baseline } from "../Baseline.js"
 import * as Breakers from "./breakers.js"
 import * as Resume from "./resume.js"
 import * as Settings from "./settings.js"
@@ -150,6 +151,7 @@ const serverSettings = (config: GatewayConfig): ServerSettings => {
     maxBodyBytes: s.maxBodyBytes,
     maxHeaderBytes: s.maxHeaderBytes,
     maxConcurrentRequests: s.maxConcurrentRequests,
+    maxConcurrentPerKey: config.server?.maxConcurrentPerKey,
     requestTimeoutMs: Duration.toMillis(s.requestTimeout),
     shutdownGraceMs: Duration.toMillis(s.shutdownGrace),
     streamCommitTimeoutMs: Duration.toMillis(s.streamCommitTimeout),
@@ -215,11 +217,16 @@ const build = (
     const secrets: Array<Redacted.Redacted<string>> = []
     for (const upstream of Object.values(config.upstreams)) if (upstream.apiKey !== undefined) secrets.push(upstream.apiKey)
     for (const key of config.auth?.keys ?? []) secrets.push(key.key)
+    if (config.auth?.adminKey !== undefined) secrets.push(config.auth.adminKey)
     return {
       model: dispatch(routes),
       models: [...routes.keys()],
-      keys: (config.auth?.keys ?? []).map((k) => ({ name: k.name, key: k.key, models: k.models })),
+      keys: (config.auth?.keys ?? []).map((k) => ({ name: k.name, key: k.key, models: k.models, maxConcurrent: k.maxConcurrent })),
       server: serverSettings(config),
+      ...(config.auth?.adminKey === undefined ? {} : { adminKey: config.auth.adminKey }),
+      ...(config.cors === undefined ? {} : {
+        cors: { origins: config.cors.origins, maxAgeSeconds: Math.floor(Duration.toSeconds(config.cors.maxAge ?? baseline.corsMaxAge)) }
+      }),
       health,
       secrets,
       ...(stores === undefined ? {} : { journal: Context.get(stores, StreamJournal.StreamJournalTag) })

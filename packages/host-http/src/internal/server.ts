@@ -32,6 +32,8 @@ interface Active {
   /** Called when the client left before the response ended; true when the work goes on (detached). */
   onClientGone: (() => boolean) | undefined
   detachTimer: NodeJS.Timeout | undefined
+  /** The client key whose concurrency share this request holds, once it started a generation. */
+  key: string | undefined
 }
 
 /** The default `retry:` hint of a journaled stream, in ms. */
@@ -44,6 +46,12 @@ const eventsGone: ClientApi.ApiError = {
   message: "the events after Last-Event-ID are no longer kept",
   type: "invalid_request_error",
   code: "stream_events_expired"
+}
+const streamGone: ClientApi.ApiError = {
+  status: 410,
+  message: "this stream expired or was evicted from the journal: its events are no longer kept, and whether it was complete is unknown",
+  type: "invalid_request_error",
+  code: "stream_expired"
 }
 const journalDown: ClientApi.ApiError = { status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true }
 
@@ -104,21 +112,43 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   const model: LanguageModel.Service = gateway.model
   const active = new Set<Active>()
   let draining = false
-  const modelsBody = api.modelsBody
   const journal = options.journal === false ? undefined : options.journal ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory())
   const retryMs = options.reconnectRetryMs ?? DEFAULT_RETRY_MS
   /** Journaled generations running on this instance, by stream id (for the cancel endpoint). */
   const running = new Map<string, Active>()
+  /** Generations running per client key (for the per-key concurrency share). */
+  const perKey = new Map<string, number>()
+  const listenHost = options.host ?? settings.host
 
   const release = (entry: Active) => {
     if (entry.detachTimer !== undefined) clearTimeout(entry.detachTimer)
     entry.detachTimer = undefined
+    if (entry.key !== undefined) {
+      const n = (perKey.get(entry.key) ?? 1) - 1
+      if (n <= 0) perKey.delete(entry.key)
+      else perKey.set(entry.key, n)
+      entry.key = undefined
+    }
     if (active.delete(entry)) inflightGauge.unsafeUpdate(active.size, [])
+  }
+
+  /**
+   * Takes a slot of the key's concurrency share for a new generation; the error when the share is
+   * full. Replays of a journaled stream take none: its generation already holds one.
+   */
+  const claim = (entry: Active, key: Gateway.ClientKey | undefined): ClientApi.ApiError | undefined => {
+    const share = ClientApi.concurrencyShareOf(gateway, key)
+    if (share === undefined || key === undefined) return undefined
+    const n = perKey.get(key.name) ?? 0
+    if (n >= share) return ClientApi.keyBusy(share)
+    perKey.set(key.name, n + 1)
+    entry.key = key.name
+    return undefined
   }
 
   /** Registers a request as in flight; a client that leaves early stops its work (unless it detaches). */
   const track = (res: http.ServerResponse): Active => {
-    const entry: Active = { res, fiber: undefined, onClientGone: undefined, detachTimer: undefined }
+    const entry: Active = { res, fiber: undefined, onClientGone: undefined, detachTimer: undefined, key: undefined }
     active.add(entry)
     inflightGauge.unsafeUpdate(active.size, [])
     res.once("close", () => {
@@ -191,6 +221,10 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       req.resume()
       return reject(ClientApi.unauthorized)
     }
+    if (!ClientApi.isJsonContentType(header(req, "content-type"))) {
+      req.resume()
+      return reject(ClientApi.unsupportedMediaType)
+    }
     const entry = track(res)
     Body.read(req, settings.maxBodyBytes, (body) => {
       if (body._tag === "Aborted") return
@@ -205,8 +239,13 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       const request = parsed.right
       const ctx = RequestContext.make({ requestId })
       const extra = { model: request.model, stream: request.stream === true, key: key?.name }
-      if (request.stream !== true) return generateChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
-      if (journal === undefined) return streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra, undefined)
+      const busy = (error: ClientApi.ApiError) => reject(error, extra)
+      if (request.stream !== true || journal === undefined) {
+        const full = claim(entry, key)
+        if (full !== undefined) return busy(full)
+        if (request.stream !== true) return generateChat(req, res, path, requestId, startedAt, request, ctx, entry, extra)
+        return streamChat(req, res, path, requestId, startedAt, request, ctx, entry, extra, undefined)
+      }
       const owner = key?.name ?? ""
       const lastEventId = header(req, "last-event-id")
       if (lastEventId !== undefined) {
@@ -222,6 +261,12 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         if (res.destroyed) return release(entry)
         if (Exit.isSuccess(exit) && exit.value._tag === "Exists") {
           return replay(req, res, path, requestId, startedAt, entry, owner, exit.value.streamId, 0)
+        }
+        const full = claim(entry, key)
+        if (full !== undefined) {
+          // Not started: a retry with the same Idempotency-Key must start afresh.
+          if (Exit.isSuccess(exit)) runtime.runFork(Effect.ignore(journal.remove(streamId)))
+          return busy(full)
         }
         if (Exit.isFailure(exit)) {
           // No journal: the stream is served anyway, without reconnect.
@@ -428,7 +473,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         res.end()
         finish(req, path, 204, startedAt, requestId, { stream_id: streamId })
       }
-      if (state._tag === "Expired") return noContent()
+      // Never 204 here: that says "finished, nothing follows", and this stream may not have been.
+      if (state._tag === "Expired") return reject(streamGone)
       if (afterSeq >= state.lastSeq && state.finished) return noContent()
       if (afterSeq > state.lastSeq) return reject(ClientApi.badRequest("Last-Event-ID is beyond the stream's last event", "invalid_last_event_id"))
       if (afterSeq + 1 < state.firstSeq) return reject(eventsGone)
@@ -514,6 +560,28 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     const path = q === -1 ? url : url.slice(0, q)
     const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"])
     const method = req.method ?? "GET"
+    const refuse = (error: ClientApi.ApiError) => {
+      req.resume()
+      sendError(res, error, requestId)
+      finish(req, path, error.status, startedAt, requestId, { error: error.code })
+    }
+    // Without client keys the gateway is only for this machine: a page the operator visits must
+    // neither reach it through a rebound DNS name nor spend its credit cross-origin.
+    if (!auth.enabled && !ClientApi.isLocalHost(header(req, "host"), listenHost)) return refuse(ClientApi.hostNotAllowed)
+    const origin = header(req, "origin")
+    if (origin !== undefined) {
+      if (gateway.cors !== undefined && ClientApi.originAllowed(gateway.cors, origin)) {
+        if (method === "OPTIONS" && header(req, "access-control-request-method") !== undefined) {
+          req.resume()
+          res.writeHead(204, { ...ClientApi.corsHeaders(gateway.cors, origin, true), "x-request-id": requestId })
+          res.end()
+          return finish(req, path, 204, startedAt, requestId)
+        }
+        for (const [name, value] of Object.entries(ClientApi.corsHeaders(gateway.cors, origin, false))) res.setHeader(name, value)
+      } else if (!auth.enabled) {
+        return refuse(ClientApi.originNotAllowed)
+      }
+    }
     const notAllowed = (allowed: string) => {
       req.resume()
       res.setHeader("allow", allowed)
@@ -527,11 +595,12 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       case "/v1/models":
       case "/models": {
         if (method !== "GET") return notAllowed("GET")
-        if (auth.enabled && auth.check(req.headers.authorization) === undefined) {
+        const key = auth.enabled ? auth.check(req.headers.authorization) : undefined
+        if (auth.enabled && key === undefined) {
           sendError(res, ClientApi.unauthorized, requestId)
           return finish(req, path, 401, startedAt, requestId)
         }
-        json(res, 200, modelsBody, requestId)
+        json(res, 200, api.modelsBodyFor(key), requestId)
         return finish(req, path, 200, startedAt, requestId)
       }
       case "/healthz":
@@ -539,13 +608,16 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         return finish(req, path, 200, startedAt, requestId)
       case "/readyz":
         runtime.runFork(gateway.health).addObserver((exit) => {
-          const health = Exit.isSuccess(exit) ? exit.value : undefined
-          const ready = health !== undefined && health.ready && !draining
-          json(res, ready ? 200 : 503, JSON.stringify({ status: ready ? "ready" : "not_ready", ...health }), requestId)
-          finish(req, path, ready ? 200 : 503, startedAt, requestId)
+          const answer = api.readiness(Exit.isSuccess(exit) ? exit.value : undefined, draining, req.headers.authorization)
+          json(res, answer.status, answer.body, requestId)
+          finish(req, path, answer.status, startedAt, requestId)
         })
         return
       case "/metrics":
+        if (!api.metricsAllowed(req.headers.authorization)) {
+          sendError(res, ClientApi.adminRequired, requestId)
+          return finish(req, path, 401, startedAt, requestId)
+        }
         runtime.runFork(PrometheusMetrics.render).addObserver((exit) => {
           const text = Exit.isSuccess(exit) ? exit.value : ""
           res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(text) })

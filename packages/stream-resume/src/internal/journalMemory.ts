@@ -34,6 +34,14 @@ interface Entry {
 interface Tombstone {
   readonly owner: string
   readonly expiresAt: number
+  /** The alias an evicted stream keeps naming it by, so that a retry finds it gone (410), not a new generation. */
+  readonly alias: string | undefined
+}
+
+/** One owner's streams, oldest first, and their size. */
+interface Owned {
+  readonly entries: Set<Entry>
+  size: number
 }
 
 /** Full sweeps of expired streams run at most this often (expiry is also checked on each access). */
@@ -62,17 +70,42 @@ const make = (options: JournalOptions): StreamJournal => {
   const streams = new Map<string, Entry>()
   const aliases = new Map<string, string>()
   const tombstones = new Map<string, Tombstone>()
+  const owners = new Map<string, Owned>()
   let totalSize = 0
   let lastSweep = -Infinity
 
-  const drop = (entry: Entry, now: number) => {
+  const ownedBy = (owner: string): Owned => {
+    let owned = owners.get(owner)
+    if (owned === undefined) owners.set(owner, owned = { entries: new Set(), size: 0 })
+    return owned
+  }
+
+  const resize = (entry: Entry, delta: number) => {
+    entry.size += delta
+    totalSize += delta
+    ownedBy(entry.owner).size += delta
+  }
+
+  const forget = (id: string) => {
+    const t = tombstones.get(id)
+    if (t === undefined) return
+    tombstones.delete(id)
+    if (t.alias !== undefined && aliases.get(t.alias) === id) aliases.delete(t.alias)
+  }
+
+  /** Drops a stream, leaving a tombstone; an evicted one keeps its alias (see `Tombstone`). */
+  const drop = (entry: Entry, now: number, evicted = false) => {
     if (streams.get(entry.id) !== entry) return
     streams.delete(entry.id)
-    if (entry.alias !== undefined && aliases.get(entry.alias) === entry.id) aliases.delete(entry.alias)
-    totalSize -= entry.size
-    tombstones.delete(entry.id)
-    tombstones.set(entry.id, { owner: entry.owner, expiresAt: now + tombstoneTtl })
-    if (tombstones.size > maxTombstones) tombstones.delete(tombstones.keys().next().value as string)
+    const keepAlias = evicted && entry.alias !== undefined && aliases.get(entry.alias) === entry.id
+    if (!keepAlias && entry.alias !== undefined && aliases.get(entry.alias) === entry.id) aliases.delete(entry.alias)
+    resize(entry, -entry.size)
+    const owned = owners.get(entry.owner)!
+    owned.entries.delete(entry)
+    if (owned.entries.size === 0) owners.delete(entry.owner)
+    forget(entry.id)
+    tombstones.set(entry.id, { owner: entry.owner, expiresAt: now + tombstoneTtl, alias: keepAlias ? entry.alias : undefined })
+    if (tombstones.size > maxTombstones) forget(tombstones.keys().next().value as string)
     wake(entry)
   }
 
@@ -91,22 +124,42 @@ const make = (options: JournalOptions): StreamJournal => {
     if (now - lastSweep < SWEEP_EVERY_MS) return
     lastSweep = now
     for (const entry of streams.values()) if (now >= entry.expiresAt) drop(entry, now)
-    for (const [id, t] of tombstones) if (now >= t.expiresAt) tombstones.delete(id)
+    for (const [id, t] of tombstones) if (now >= t.expiresAt) forget(id)
   }
 
-  /** Drops the oldest stream other than `keep`, finished ones first. */
-  const evictOne = (now: number, keep?: Entry): boolean => {
-    let victim: Entry | undefined
-    for (const entry of streams.values()) {
-      if (entry === keep) continue
-      if (entry.finished) {
-        victim = entry
-        break
+  /** The oldest entry other than `keep` (finished ones only, if `finishedOnly`). */
+  const oldest = (entries: Iterable<Entry>, keep: Entry | undefined, finishedOnly: boolean): Entry | undefined => {
+    for (const entry of entries) if (entry !== keep && (entry.finished || !finishedOnly)) return entry
+    return undefined
+  }
+
+  /**
+   * Drops one stream to make room for `owner`, other than `keep`. An owner pays for its own
+   * streams first: its oldest finished, then anyone's oldest finished (its events were
+   * delivered to a connected client, most likely), then its own oldest live one, and only then
+   * the oldest live stream of whoever holds the most.
+   */
+  const evictFor = (owner: string, now: number, keep?: Entry): boolean => {
+    const own = owners.get(owner)?.entries ?? []
+    let victim = oldest(own, keep, true) ?? oldest(streams.values(), keep, true) ?? oldest(own, keep, false)
+    if (victim === undefined) {
+      let largest: Owned | undefined
+      for (const owned of owners.values()) {
+        if (oldest(owned.entries, keep, false) !== undefined && (largest === undefined || owned.entries.size > largest.entries.size)) largest = owned
       }
-      victim ??= entry
+      victim = largest === undefined ? undefined : oldest(largest.entries, keep, false)
     }
     if (victim === undefined) return false
-    drop(victim, now)
+    drop(victim, now, true)
+    return true
+  }
+
+  /** Drops one of the owner's own streams, other than `keep` (finished ones first). */
+  const evictOwn = (owner: string, now: number, keep?: Entry): boolean => {
+    const own = owners.get(owner)?.entries ?? []
+    const victim = oldest(own, keep, true) ?? oldest(own, keep, false)
+    if (victim === undefined) return false
+    drop(victim, now, true)
     return true
   }
 
@@ -143,9 +196,14 @@ const make = (options: JournalOptions): StreamJournal => {
       if (opts.alias !== undefined) {
         const existing = aliases.get(opts.alias)
         if (existing !== undefined && live(existing, now) !== undefined) return { _tag: "Exists", streamId: existing }
+        // Evicted: the request was made and paid for; its retry learns the stream is gone.
+        if (existing !== undefined && tombstones.get(existing)?.alias === opts.alias) return { _tag: "Exists", streamId: existing }
       }
       if (live(streamId, now) !== undefined) return { _tag: "Exists", streamId }
-      while (streams.size >= options.maxStreams && evictOne(now)) {
+      while ((owners.get(opts.owner)?.entries.size ?? 0) >= options.maxStreamsPerOwner && evictOwn(opts.owner, now)) {
+        // evicting
+      }
+      while (streams.size >= options.maxStreams && evictFor(opts.owner, now)) {
         // evicting
       }
       const entry: Entry = {
@@ -162,7 +220,8 @@ const make = (options: JournalOptions): StreamJournal => {
         waiters: new Set()
       }
       streams.set(streamId, entry)
-      tombstones.delete(streamId)
+      ownedBy(opts.owner).entries.add(entry)
+      forget(streamId)
       if (opts.alias !== undefined) aliases.set(opts.alias, streamId)
       return { _tag: "Opened" }
     })
@@ -175,18 +234,18 @@ const make = (options: JournalOptions): StreamJournal => {
       if (seq !== entry.lastSeq + 1) return Effect.dieMessage(`stream ${streamId}: append of ${seq} after ${entry.lastSeq}`)
       entry.events.push({ seq, frame })
       entry.lastSeq = seq
-      entry.size += frame.length
-      totalSize += frame.length
+      resize(entry, frame.length)
       entry.expiresAt = now + idleTtl
       while (entry.events.length > 0 && (entry.events.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
-        const dropped = entry.events.shift()!
-        entry.size -= dropped.frame.length
-        totalSize -= dropped.frame.length
+        resize(entry, -entry.events.shift()!.frame.length)
       }
-      while (totalSize > options.maxTotalBytes && evictOne(now, entry)) {
+      while (ownedBy(entry.owner).size > options.maxBytesPerOwner && evictOwn(entry.owner, now, entry)) {
         // evicting
       }
-      if (totalSize > options.maxTotalBytes) drop(entry, now)
+      while (totalSize > options.maxTotalBytes && evictFor(entry.owner, now, entry)) {
+        // evicting
+      }
+      if (totalSize > options.maxTotalBytes || ownedBy(entry.owner).size > options.maxBytesPerOwner) drop(entry, now, true)
       wake(entry)
       if (streams.get(streamId) !== entry) return Effect.succeed("unknown")
       return Effect.succeed(entry.cancelled ? "cancelled" : "ok")
