@@ -66,6 +66,7 @@ const once = async (pool, body, stream, from, signal, onFirst, tap) => {
     const { statusCode, body: res } = await pool.request({ path: PATH, method: "POST", headers: HEADERS, body, signal })
     let first = -1
     let bytes = 0
+    let reads = 0
     let events = 0
     let last = 0
     let done = false
@@ -75,6 +76,7 @@ const once = async (pool, body, stream, from, signal, onFirst, tap) => {
         if (onFirst !== undefined) onFirst()
       }
       bytes += chunk.length
+      reads++
       if (stream) {
         // Count SSE events by their blank-line terminators, across chunk boundaries.
         let i = chunk.indexOf(10)
@@ -96,6 +98,7 @@ const once = async (pool, body, stream, from, signal, onFirst, tap) => {
       total: end - from,
       ttfb: first < 0 ? end - from : first - from,
       events,
+      reads,
       done
     }
   } catch (error) {
@@ -103,13 +106,14 @@ const once = async (pool, body, stream, from, signal, onFirst, tap) => {
   }
 }
 
-const tally = () => ({ ok: 0, errors: 0, statuses: {}, errorKinds: {}, events: 0, done: 0, total: [], ttfb: [] })
+const tally = () => ({ ok: 0, errors: 0, statuses: {}, errorKinds: {}, events: 0, reads: 0, done: 0, total: [], ttfb: [] })
 const record = (t, r) => {
   if (r.ok) {
     t.ok++
     t.total.push(r.total)
     t.ttfb.push(r.ttfb)
     t.events += r.events ?? 0
+    t.reads += r.reads ?? 0
     if (r.done) t.done++
   } else {
     t.errors++
@@ -126,7 +130,8 @@ const report = (t, elapsedMs, stream) => ({
   elapsedMs: Math.round(elapsedMs),
   rps: Math.round((t.ok / elapsedMs) * 1000 * 10) / 10,
   latencyMs: summary(t.total),
-  ...(stream ? { ttfbMs: summary(t.ttfb), eventsPerSec: Math.round((t.events / elapsedMs) * 1000), streamsWithDone: t.done } : {})
+  // Events per body read: how many SSE events the server under test delivered together.
+  ...(stream ? { ttfbMs: summary(t.ttfb), eventsPerSec: Math.round((t.events / elapsedMs) * 1000), eventsPerRead: t.reads > 0 ? Math.round((t.events / t.reads) * 100) / 100 : undefined, streamsWithDone: t.done } : {})
 })
 
 const closed = async (job) => {

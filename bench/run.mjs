@@ -250,6 +250,9 @@ const cases = {
           streamsPerSec: median(tput[n].map((r) => r.rps)),
           eventsPerSec: median(tput[n].map((r) => r.eventsPerSec)),
           cpuPerStreamMs: median(tput[n].map((r) => r.server.cpuPerRequestMs)),
+          eventsPerRead: median(tput[n].map((r) => r.eventsPerRead)),
+          cpuUtilization: median(tput[n].map((r) => r.server.cpuUtilization)),
+          loadCpuUtilization: median(tput[n].map((r) => r.loadCpuUtilization)),
           errors: summary[n].errors + tput[n].reduce((a, r) => a + r.errors, 0)
         })
       }
@@ -259,25 +262,31 @@ const cases = {
 
   burst: async () => {
     await upstream.call({ op: "setDefault", behavior: { burst: true } })
+    const before = await upstream.call({ op: "stats" })
     let rounds
+    let after
     try {
       rounds = await interleaved(targetNames(), { kind: "closed", stream: true, concurrency: P.burst.concurrency, durationMs: P.burst.durationMs })
     } finally {
+      after = await upstream.call({ op: "stats" })
       await upstream.call({ op: "reset" })
     }
+    // Every response of the case should have been written in one piece.
+    const upstreamStats = { served: after.served - before.served, bursts: after.bursts - before.bursts }
     const summary = {}
     for (const [n, rs] of Object.entries(rounds)) {
       summary[n] = {
         streamsPerSec: median(rs.map((r) => r.rps)),
         eventsPerSec: median(rs.map((r) => r.eventsPerSec)),
         eventsPerStream: median(rs.map((r) => (r.ok > 0 ? (r.eventsPerSec * r.elapsedMs) / 1000 / r.ok : undefined))),
+        eventsPerRead: median(rs.map((r) => r.eventsPerRead)),
         cpuPerStreamMs: median(rs.map((r) => r.server.cpuPerRequestMs)),
         cpuUtilization: median(rs.map((r) => r.server.cpuUtilization)),
         loadCpuUtilization: median(rs.map((r) => r.loadCpuUtilization)),
         errors: rs.reduce((a, r) => a + r.errors, 0)
       }
     }
-    return { params: P.burst, rounds, summary }
+    return { params: P.burst, upstream: upstreamStats, rounds, summary }
   },
 
   trickle: async () => {
@@ -474,6 +483,11 @@ const buildRows = (results) => {
     row(k, "streams/s (c=64)", pick(summary, "streamsPerSec"), { digits: 0, goal: GOALS.streamsPerSec })
     row(k, "chunks/s (c=64)", pick(summary, "eventsPerSec"), { digits: 0, compare: "ratio" })
     row(k, "server CPU ms/stream", pick(summary, "cpuPerStreamMs"), { digits: 4, compare: "ratio" })
+    row(k, "SSE events per client read", pick(summary, "eventsPerRead"), { note: "(how the server's writes arrive)" })
+    // A bare proxy that does not saturate its core while the load side does was bounded by the
+    // load side: its streams/s, and every ratio to it, are then understated.
+    row(k, "server CPU utilisation (c=64)", pick(summary, "cpuUtilization"), { note: "(1.00 = core saturated)" })
+    row(k, "load-side CPU utilisation (c=64)", pick(summary, "loadCpuUtilization"), { note: "(loadgen + upstream)" })
   }
 
   const t = results.throughput?.summary

@@ -7,7 +7,8 @@
  *   node bench/upstream.mjs [--port 0] [--words 50] [--impl auto|mock|fast]
  *
  * Under `bench/run.mjs` it is controlled over IPC: `{ id, op: "script", behaviors }`,
- * `{ id, op: "setDefault", behavior }`, `{ id, op: "reset" }`, each answered `{ id, ok }`.
+ * `{ id, op: "setDefault", behavior }`, `{ id, op: "reset" }`, each answered `{ id, ok }`;
+ * `{ id, op: "stats" }` answers the responses served and how many of them were bursts.
  *
  * `setDefault({ burst: true })` makes every stream arrive back to back (all its events in one
  * write). MockUpstream has no such behaviour (it writes each event once the previous one has
@@ -78,6 +79,7 @@ const startMock = async () => {
       if (typeof m.reset === "function") m.reset()
     },
     served: () => m.received + burst.served(),
+    bursts: burst.bursts,
     close: () => m.close()
   }
 }
@@ -105,6 +107,7 @@ if (process.send !== undefined) {
       else if (msg.op === "setDefault") await upstream.setDefault(msg.behavior)
       else if (msg.op === "reset") await upstream.reset()
       else if (msg.op === "served") value = upstream.served()
+      else if (msg.op === "stats") value = { served: upstream.served(), bursts: upstream.bursts() }
       else throw new Error(`unknown op ${msg.op}`)
       process.send({ id: msg.id, ok: true, value })
     } catch (error) {

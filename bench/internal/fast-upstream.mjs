@@ -53,6 +53,7 @@ export const fastResponder = ({ words: defaultWords = 50 } = {}) => {
   let defaultBehavior = {}
   const queue = []
   let served = 0
+  let bursts = 0
 
   const handle = (req, res) => {
     if (req.method !== "POST" || !req.url.endsWith("/chat/completions")) {
@@ -79,6 +80,7 @@ export const fastResponder = ({ words: defaultWords = 50 } = {}) => {
       }
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...behavior.headers })
       if (behavior.burst === true) {
+        bursts++
         res.end(r.burst)
         return
       }
@@ -117,7 +119,8 @@ export const fastResponder = ({ words: defaultWords = 50 } = {}) => {
     script: (...behaviors) => { queue.push(...behaviors) },
     setDefault: (behavior) => { defaultBehavior = behavior ?? {} },
     reset: () => { queue.length = 0; defaultBehavior = {} },
-    served: () => served
+    served: () => served,
+    bursts: () => bursts
   }
 }
 
@@ -146,6 +149,7 @@ export const startFastUpstream = async ({ port = 0, words } = {}) => {
     setDefault: responder.setDefault,
     reset: responder.reset,
     served: responder.served,
+    bursts: responder.bursts,
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
   }
 }
