@@ -97,10 +97,13 @@ const gatewayConfig = (upstreamUrl, streams) => ({
   }
 })
 
+// The most streams any case holds open at once: servers and pools are sized for them.
+const heldStreams = Math.max(P.memory.streams, P.trickle.streams)
+
 /** The servers under test: adding one is one entry. Each starts a process and returns its handle. */
 const benchServer = (name, file) => ({ upstream }) => startNode({
   name,
-  args: ["--expose-gc", ...profArgs, join(BENCH, file), "--upstream", upstream.url, "--connections", String(Math.max(8192, P.memory.streams * 2))],
+  args: ["--expose-gc", ...profArgs, join(BENCH, file), "--upstream", upstream.url, "--connections", String(Math.max(8192, heldStreams * 2))],
   cpu: SERVER_CPU,
   ready: new RegExp(`${name} listening on (http:\\/\\/\\S+)`)
 })
@@ -110,7 +113,7 @@ const TARGETS = {
   gateway: ({ upstream }) => {
     if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing (run npm run build)`)
     const file = join(tmpdir(), `breakwater-bench-${process.pid}.json`)
-    writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, P.memory.streams), null, 2))
+    writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams), null, 2))
     return startNode({
       name: "gateway",
       args: ["--expose-gc", "--import", GUARD, ...profArgs, GATEWAY_MAIN, file],
