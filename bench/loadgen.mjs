@@ -8,7 +8,11 @@
  *   measured from the *scheduled* send time, so a stalled server cannot hide its tail by
  *   slowing the generator down (coordinated omission).
  * - either with `stream: true`: time to first body byte, SSE events/s, whole-stream time.
- * - `hold-open` / `hold-close`: N concurrent streams opened and held (for RSS per stream).
+ * - `hold-open` / `hold-close`: N concurrent streams opened and held (for RSS per stream), as
+ *   fast as the server takes them or spread evenly over `spreadMs` (so that streams trickling
+ *   one chunk per interval wake the server at spread-out times).
+ * - `held-window`: waits `durationMs` and reports the SSE events the held streams delivered
+ *   meanwhile (`ok`), so the orchestrator can divide the server's CPU by chunks delivered.
  * - `sequence`: requests one at a time, each optionally preceded by scripting the upstream
  *   through the orchestrator (the cost of a policy in action).
  * - `probe`: one request, its status, headers and the start of its body.
@@ -53,12 +57,16 @@ const summary = (values) => {
   return { count: n, mean: r(sum / n), p50: r(at(0.5)), p90: r(at(0.9)), p99: r(at(0.99)), max: r(sorted[n - 1]) }
 }
 
-/** One request; times are measured from `from` (the scheduled or actual send time). */
-const once = async (pool, body, stream, from, signal, onFirst) => {
+/**
+ * One request; times are measured from `from` (the scheduled or actual send time). `tap`, when
+ * given, counts the SSE events as they arrive (`tap.events`).
+ */
+const once = async (pool, body, stream, from, signal, onFirst, tap) => {
   try {
     const { statusCode, body: res } = await pool.request({ path: PATH, method: "POST", headers: HEADERS, body, signal })
     let first = -1
     let bytes = 0
+    let reads = 0
     let events = 0
     let last = 0
     let done = false
@@ -68,11 +76,15 @@ const once = async (pool, body, stream, from, signal, onFirst) => {
         if (onFirst !== undefined) onFirst()
       }
       bytes += chunk.length
+      reads++
       if (stream) {
         // Count SSE events by their blank-line terminators, across chunk boundaries.
         let i = chunk.indexOf(10)
         while (i !== -1) {
-          if ((i > 0 ? chunk[i - 1] : last) === 10) events++
+          if ((i > 0 ? chunk[i - 1] : last) === 10) {
+            events++
+            if (tap !== undefined) tap.events++
+          }
           i = chunk.indexOf(10, i + 1)
         }
         last = chunk[chunk.length - 1]
@@ -86,6 +98,7 @@ const once = async (pool, body, stream, from, signal, onFirst) => {
       total: end - from,
       ttfb: first < 0 ? end - from : first - from,
       events,
+      reads,
       done
     }
   } catch (error) {
@@ -93,13 +106,14 @@ const once = async (pool, body, stream, from, signal, onFirst) => {
   }
 }
 
-const tally = () => ({ ok: 0, errors: 0, statuses: {}, errorKinds: {}, events: 0, done: 0, total: [], ttfb: [] })
+const tally = () => ({ ok: 0, errors: 0, statuses: {}, errorKinds: {}, events: 0, reads: 0, done: 0, total: [], ttfb: [] })
 const record = (t, r) => {
   if (r.ok) {
     t.ok++
     t.total.push(r.total)
     t.ttfb.push(r.ttfb)
     t.events += r.events ?? 0
+    t.reads += r.reads ?? 0
     if (r.done) t.done++
   } else {
     t.errors++
@@ -116,7 +130,8 @@ const report = (t, elapsedMs, stream) => ({
   elapsedMs: Math.round(elapsedMs),
   rps: Math.round((t.ok / elapsedMs) * 1000 * 10) / 10,
   latencyMs: summary(t.total),
-  ...(stream ? { ttfbMs: summary(t.ttfb), eventsPerSec: Math.round((t.events / elapsedMs) * 1000), streamsWithDone: t.done } : {})
+  // Events per body read: how many SSE events the server under test delivered together.
+  ...(stream ? { ttfbMs: summary(t.ttfb), eventsPerSec: Math.round((t.events / elapsedMs) * 1000), eventsPerRead: t.reads > 0 ? Math.round((t.events / t.reads) * 100) / 100 : undefined, streamsWithDone: t.done } : {})
 })
 
 const closed = async (job) => {
@@ -182,14 +197,18 @@ const open = (job) => new Promise((resolve) => {
 })
 
 let held = []
+// SSE events delivered on the held streams since they were opened (every round starts at 0).
+const heldTap = { events: 0 }
 const holdOpen = async (job) => {
-  const { url, count, timeoutMs = 60_000, openConcurrency = 256 } = job
+  const { url, count, timeoutMs = 60_000, openConcurrency = 256, spreadMs = 0 } = job
   const pool = poolFor(url, count + 16)
   const body = payload(true)
   const start = performance.now()
   let established = 0
   let failed = 0
   let next = 0
+  heldTap.events = 0
+  const timers = []
   await new Promise((resolve) => {
     const guard = setTimeout(resolve, timeoutMs)
     const settle = () => {
@@ -198,7 +217,9 @@ const holdOpen = async (job) => {
         resolve()
       }
     }
-    // Open at most `openConcurrency` at a time, so the listen backlog never overflows.
+    const chain = spreadMs <= 0
+    // Open at most `openConcurrency` at a time, so the listen backlog never overflows; or one
+    // every spreadMs / count.
     const openOne = () => {
       if (next >= count) return
       next++
@@ -208,20 +229,30 @@ const holdOpen = async (job) => {
         counted = true
         established++
         settle()
-        openOne()
-      }).then((r) => {
+        if (chain) openOne()
+      }, heldTap).then((r) => {
         if (!counted) {
           failed++
           settle()
-          openOne()
+          if (chain) openOne()
         }
         return r
       })
       held.push({ abort, promise })
     }
-    for (let k = 0; k < Math.min(openConcurrency, count); k++) openOne()
+    if (chain) for (let k = 0; k < Math.min(openConcurrency, count); k++) openOne()
+    else for (let k = 0; k < count; k++) timers.push(setTimeout(openOne, (k * spreadMs) / count))
   })
+  for (const t of timers) clearTimeout(t)
   return { requested: count, established, failed, elapsedMs: Math.round(performance.now() - start) }
+}
+const heldWindow = async (job) => {
+  const e0 = heldTap.events
+  const t0 = performance.now()
+  await new Promise((r) => setTimeout(r, job.durationMs))
+  const elapsedMs = performance.now() - t0
+  const delivered = heldTap.events - e0
+  return { ok: delivered, errors: 0, chunks: delivered, elapsedMs: Math.round(elapsedMs), rps: Math.round((delivered / elapsedMs) * 1000 * 10) / 10 }
 }
 const holdClose = async () => {
   const current = held
@@ -277,6 +308,7 @@ const run = async (job) => {
     case "open": return open(job)
     case "hold-open": return holdOpen(job)
     case "hold-close": return holdClose()
+    case "held-window": return heldWindow(job)
     case "sequence": return sequence(job)
     case "probe": return probe(job)
     case "close-pools": return closePools()

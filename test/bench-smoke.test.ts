@@ -1,7 +1,9 @@
 /**
- * The benchmark harness works: a quick baseline-only throughput run starts its processes,
- * measures, prints the table and writes raw results with the fields BENCHMARKS.md relies on.
- * (The figures themselves are `npm run bench`'s business, not a test's.)
+ * The benchmark harness works: quick runs without the gateway start their processes, measure,
+ * print the table and write raw results with the fields BENCHMARKS.md relies on — the
+ * throughput case against the bare proxy, and the back-to-back and trickle cases against the
+ * bare proxy and the floor gateway. (The figures themselves are `npm run bench`'s business, not
+ * a test's.)
  */
 import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -14,9 +16,9 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const built = existsSync(join(root, "packages", "testing", "dist", "index.js"))
 if (!built) console.warn("bench smoke test skipped: packages/*/dist is missing (run `npm run build` first)")
 
-const run = (args: ReadonlyArray<string>) =>
+const run = (args: ReadonlyArray<string>, timeout = 25_000) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ["bench/run.mjs", ...args], { cwd: root, timeout: 25_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ["bench/run.mjs", ...args], { cwd: root, timeout }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
     })
   })
@@ -41,9 +43,51 @@ describe("bench/run.mjs", () => {
       expect(round.latencyMs).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) })
       expect(round.server).toMatchObject({ cpuMs: expect.any(Number), rssKiBAfter: expect.any(Number) })
       // Without a gateway in the run, its rows are marked pending rather than passed.
-      expect(result.table.find((r: { metric: string }) => r.metric === "req/s")).toMatchObject({ pass: "pending" })
+      expect(result.table.find((r: { metric: string }) => r.metric === "req/s")).toMatchObject({ pass: "pending", must: "≥ 0.50×", aim: "≥ 0.70×" })
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
   }, 30_000)
+
+  it.skipIf(!built)("runs the back-to-back and trickle cases against the bare proxy and the floor gateway", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bench-smoke-"))
+    const out = join(dir, "result.json")
+    try {
+      const { code, stdout, stderr } = await run(
+        ["--quick", "--only", "burst,trickle", "--targets", "baseline,floor", "--trickle-streams", "20", "--out", out],
+        60_000
+      )
+      expect(code, stderr).toBe(0)
+      expect(stdout).toMatch(/\| floor\s+\|/)
+      expect(stdout).toMatch(/\| floor vs baseline\s+\|/)
+      const result = JSON.parse(readFileSync(out, "utf8"))
+      expect(result.targets.floor.ok).toBe(true)
+      for (const target of ["baseline", "floor"]) {
+        const burst = result.cases.burst.summary[target]
+        expect(burst.streamsPerSec).toBeGreaterThan(0)
+        expect(burst.cpuPerStreamMs).toEqual(expect.any(Number))
+        // All 50 chunks, the finish and usage chunks and [DONE] arrive, however they are read.
+        expect(burst.eventsPerStream).toBeGreaterThanOrEqual(52)
+        expect(burst.eventsPerRead).toEqual(expect.any(Number))
+        expect(burst.errors).toBe(0)
+        const trickle = result.cases.trickle.summary[target]
+        expect(trickle).toMatchObject({ streams: 20, established: 20, expectedChunksPerSec: 20 })
+        expect(trickle.chunksPerSec).toBeGreaterThan(0)
+        expect(trickle.cpuPerChunkUs).toEqual(expect.any(Number))
+        const round = result.cases.trickle.rounds[target][0]
+        expect(round).toMatchObject({ chunks: expect.any(Number), established: 20, server: { cpuMs: expect.any(Number) } })
+        expect(round.chunks).toBeGreaterThan(0)
+      }
+      // The upstream wrote every stream of the case in one piece.
+      expect(result.cases.burst.upstream.bursts).toBeGreaterThan(0)
+      expect(result.cases.burst.upstream.bursts).toBe(result.cases.burst.upstream.served)
+      const rowOf = (caseName: string, metric: string) =>
+        result.table.find((r: { case: string; metric: string }) => r.case.startsWith(caseName) && r.metric.startsWith(metric))
+      expect(rowOf("streaming (50 chunks back to back)", "streams/s")).toMatchObject({ must: "≥ 0.50×", aim: "≥ 0.70×", pass: "pending", floorVsBaseline: expect.stringMatching(/×$/) })
+      // A quick window may see no full clock tick of CPU: the ratio is then "—".
+      expect(rowOf("trickle", "server CPU µs per delivered chunk")).toMatchObject({ must: "≤ 3.00×", aim: "≤ 1.50×", pass: "pending", floorVsBaseline: expect.stringMatching(/×$|^—$/) })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 70_000)
 })

@@ -3,7 +3,10 @@
  * MockUpstream is not built yet (or with `--impl fast`). It implements the subset of the
  * MockUpstream behaviours the bench scripts (`status` + `headers`, `cutAfterChunks`,
  * `chunkDelayMs`, `firstChunkDelayMs`, `words`), with responses serialized once so the upstream
- * costs as little CPU as possible: it shares a core with the load generator.
+ * costs as little CPU as possible: it shares a core with the load generator. One behaviour is
+ * the bench's own: `burst` writes a whole stream (every event, the tail and `[DONE]`) in one
+ * write, so the server under test reads many SSE events at once (`bench/upstream.mjs` serves it
+ * with this responder under MockUpstream too).
  */
 import { createServer } from "node:http"
 
@@ -31,15 +34,16 @@ const render = (n) => {
     `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created: 1700000000, model: "bench-model", choices: [], usage: { prompt_tokens: 8, completion_tokens: n, total_tokens: n + 8 } })}\n\n` +
     "data: [DONE]\n\n"
   )
-  return { json, events, tail }
+  return { json, events, tail, burst: Buffer.concat([...events, tail]) }
 }
 
 /**
- * Starts the fast upstream on 127.0.0.1.
+ * The request handler of the fast upstream and its controls, so it can serve on a server of
+ * its own or beside another upstream.
  *
- * @param {{ port?: number, words?: number }} options
+ * @param {{ words?: number }} options
  */
-export const startFastUpstream = async ({ port = 0, words: defaultWords = 50 } = {}) => {
+export const fastResponder = ({ words: defaultWords = 50 } = {}) => {
   const cache = new Map()
   const rendered = (n) => {
     let r = cache.get(n)
@@ -49,8 +53,9 @@ export const startFastUpstream = async ({ port = 0, words: defaultWords = 50 } =
   let defaultBehavior = {}
   const queue = []
   let served = 0
+  let bursts = 0
 
-  const server = createServer((req, res) => {
+  const handle = (req, res) => {
     if (req.method !== "POST" || !req.url.endsWith("/chat/completions")) {
       res.writeHead(404, { "content-type": "application/json" }).end(`{"error":{"message":"not found"}}`)
       return
@@ -74,6 +79,11 @@ export const startFastUpstream = async ({ port = 0, words: defaultWords = 50 } =
         return
       }
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...behavior.headers })
+      if (behavior.burst === true) {
+        bursts++
+        res.end(r.burst)
+        return
+      }
       const cut = behavior.cutAfterChunks
       const delay = behavior.chunkDelayMs ?? 0
       const first = behavior.firstChunkDelayMs ?? 0
@@ -103,7 +113,25 @@ export const startFastUpstream = async ({ port = 0, words: defaultWords = 50 } =
       if (first > 0) timer = setTimeout(next, first)
       else next()
     })
-  })
+  }
+  return {
+    handle,
+    script: (...behaviors) => { queue.push(...behaviors) },
+    setDefault: (behavior) => { defaultBehavior = behavior ?? {} },
+    reset: () => { queue.length = 0; defaultBehavior = {} },
+    served: () => served,
+    bursts: () => bursts
+  }
+}
+
+/**
+ * Starts the fast upstream on 127.0.0.1.
+ *
+ * @param {{ port?: number, words?: number }} options
+ */
+export const startFastUpstream = async ({ port = 0, words } = {}) => {
+  const responder = fastResponder({ words })
+  const server = createServer(responder.handle)
   server.keepAliveTimeout = 60_000
   server.headersTimeout = 65_000
   server.requestTimeout = 0
@@ -117,10 +145,11 @@ export const startFastUpstream = async ({ port = 0, words: defaultWords = 50 } =
     impl: "fast",
     url: `http://127.0.0.1:${actual}`,
     port: actual,
-    script: (...behaviors) => { queue.push(...behaviors) },
-    setDefault: (behavior) => { defaultBehavior = behavior ?? {} },
-    reset: () => { queue.length = 0; defaultBehavior = {} },
-    served: () => served,
+    script: responder.script,
+    setDefault: responder.setDefault,
+    reset: responder.reset,
+    served: responder.served,
+    bursts: responder.bursts,
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
   }
 }

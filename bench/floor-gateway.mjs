@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+/**
+ * The floor: a plain Node gateway that understands the traffic and applies no policy. What any
+ * gateway built on Node has to do at least, so a missed target can be read against what plain
+ * Node achieves on the same machine in the same run:
+ *
+ * - `node:http` in front, a keep-alive `undici` Pool behind (the bare proxy's sizes);
+ * - the request JSON parsed and re-serialised, a non-streaming response too;
+ * - every upstream SSE event parsed (`JSON.parse`) and re-encoded (`JSON.stringify`), the events
+ *   of one socket read written in one `res.write`;
+ * - backpressure from the client socket to the upstream body (a full client socket pauses the
+ *   upstream read), and a client that goes away cancels the upstream call.
+ *
+ *   node bench/floor-gateway.mjs --upstream http://127.0.0.1:PORT [--port 0] [--connections 8192]
+ *
+ * Prints `floor listening on <url>`.
+ */
+import { failUpstream, forward, proxyArgs, serve, upstreamPool } from "./internal/proxy-server.mjs"
+import "./internal/orphan-guard.mjs"
+
+const args = proxyArgs()
+const pool = upstreamPool(args)
+
+const badRequest = (res, message) => {
+  const body = JSON.stringify({ error: { message, type: "invalid_request_error" } })
+  res.writeHead(400, { "content-type": "application/json", "content-length": Buffer.byteLength(body) })
+  res.end(body)
+}
+
+/** One SSE event (without its blank-line terminator), its data re-encoded. */
+const reencode = (event) => {
+  let data
+  let other = ""
+  for (const line of event.split("\n")) {
+    if (line.startsWith("data:")) {
+      const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5)
+      data = data === undefined ? value : `${data}\n${value}`
+    } else if (line !== "") {
+      other += `${line}\n`
+    }
+  }
+  if (data === undefined) return `${other}\n`
+  if (data === "[DONE]") return `${other}data: [DONE]\n\n`
+  return `${other}data: ${JSON.stringify(JSON.parse(data))}\n\n`
+}
+
+const relayStream = (upstreamBody, res) => {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+  upstreamBody.setEncoding("utf8")
+  let pending = ""
+  let paused = false
+  const resume = () => {
+    paused = false
+    upstreamBody.resume()
+  }
+  upstreamBody.on("data", (text) => {
+    pending = pending === "" ? text : pending + text
+    let out = ""
+    let start = 0
+    let end
+    while ((end = pending.indexOf("\n\n", start)) !== -1) {
+      out += reencode(pending.slice(start, end))
+      start = end + 2
+    }
+    if (start > 0) pending = pending.slice(start)
+    // One write per read, however many events it carried.
+    if (out !== "" && !res.write(out) && !paused) {
+      paused = true
+      upstreamBody.pause()
+      res.once("drain", resume)
+    }
+  })
+  upstreamBody.on("end", () => res.end())
+  upstreamBody.on("error", (error) => failUpstream(res, error))
+}
+
+const relayWhole = async (statusCode, upstreamBody, res) => {
+  const text = await upstreamBody.text()
+  let out = text
+  try {
+    out = JSON.stringify(JSON.parse(text))
+  } catch { /* an upstream error page: passed on as it is */ }
+  res.writeHead(statusCode, { "content-type": "application/json", "content-length": Buffer.byteLength(out) })
+  res.end(out)
+}
+
+serve({
+  name: "floor",
+  port: args.port,
+  pool,
+  handle: (req, res, raw) => {
+    let request
+    try {
+      request = JSON.parse(raw)
+    } catch (error) {
+      return badRequest(res, `the request body is not JSON: ${error.message}`)
+    }
+    if (request === null || typeof request !== "object" || !Array.isArray(request.messages)) {
+      return badRequest(res, "the request needs a messages array")
+    }
+    const body = JSON.stringify(request)
+    const headers = forward(req.headers)
+    headers["content-length"] = String(Buffer.byteLength(body))
+    const abort = new AbortController()
+    res.on("close", () => { if (!res.writableFinished) abort.abort() })
+    pool.request({ path: req.url, method: req.method, headers, body, signal: abort.signal }).then(
+      ({ statusCode, body: upstreamBody }) => {
+        if (request.stream === true && statusCode === 200) return relayStream(upstreamBody, res)
+        return relayWhole(statusCode, upstreamBody, res)
+      }
+    ).catch((error) => failUpstream(res, error))
+  }
+})
