@@ -5,6 +5,7 @@
  * the retry above the router, the router falls over at once (latency first).
  */
 import { type ChatCompletion, ModelError, RequestContext } from "@breakwater/core"
+import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
 import { FakeLanguageModel } from "@breakwater/testing"
@@ -134,6 +135,56 @@ describe("retry before fallback (router eachTarget + retry)", () => {
       const fallback = FakeLanguageModel.make()
       const model = yield* Retry.withPolicy(yield* routerOf(primary, fallback, false), { baseDelay: "1 second", jitter: "none", budget: false })
       yield* Fiber.join(yield* run(model.generate(request)))
+      expect(primary.calls).toHaveLength(1)
+      expect(fallback.calls.map((c) => c.at)).toEqual([0])
+    }))
+})
+
+describe("the gateway's routes: retry then fallback by default (GatewayBuilder, TestClock)", () => {
+  const build = (route: Record<string, unknown> = {}) =>
+    Effect.gen(function*() {
+      const primary = FakeLanguageModel.make()
+      const fallback = FakeLanguageModel.make()
+      const config = yield* ConfigLoader.fromObject({
+        upstreams: {
+          primary: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1", models: ["chat"] },
+          fallback: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1", models: ["chat"] }
+        },
+        routes: { chat: { upstreams: ["primary", "fallback"], retry: { maxRetryAfter: "30 seconds" }, ...route } }
+      }, {})
+      const gateway = yield* GatewayBuilder.make(config, { adapters: { primary: primary.model, fallback: fallback.model } })
+      return { gateway, primary, fallback }
+    })
+  const chatRequest: ChatCompletion.ChatRequest = { model: "chat", messages: [{ role: "user", content: "hello" }] }
+
+  it.scoped("a provider delay within the cap is waited for on the primary", () =>
+    Effect.gen(function*() {
+      const { fallback, gateway, primary } = yield* build()
+      primary.script({ fail: rateLimited("20 seconds") })
+      const fiber = yield* run(gateway.model.generate(chatRequest))
+      yield* TestClock.adjust("20 seconds")
+      yield* Fiber.join(fiber)
+      expect(primary.calls.map((c) => c.at)).toEqual([0, 20_000])
+      expect(fallback.calls).toHaveLength(0)
+    }))
+
+  it.scoped("a provider delay beyond the cap is not waited for: the fallback serves at once", () =>
+    Effect.gen(function*() {
+      const { fallback, gateway, primary } = yield* build()
+      primary.script({ fail: rateLimited("60 seconds") })
+      const fiber = yield* run(gateway.model.generate(chatRequest))
+      yield* TestClock.adjust("0 millis")
+      expect(fiber.unsafePoll()).not.toBeNull()
+      yield* Fiber.join(fiber)
+      expect(primary.calls).toHaveLength(1)
+      expect(fallback.calls.map((c) => c.at)).toEqual([0])
+    }))
+
+  it.scoped("failover: immediate goes to the fallback at once", () =>
+    Effect.gen(function*() {
+      const { fallback, gateway, primary } = yield* build({ failover: "immediate" })
+      primary.script({ fail: rateLimited("2 seconds") })
+      yield* Fiber.join(yield* run(gateway.model.generate(chatRequest)))
       expect(primary.calls).toHaveLength(1)
       expect(fallback.calls.map((c) => c.at)).toEqual([0])
     }))

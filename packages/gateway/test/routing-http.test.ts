@@ -8,6 +8,7 @@ import { HttpHost } from "@breakwater/host-http"
 import { MockUpstream } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -37,6 +38,21 @@ const get = (url: string, path: string) =>
   })
 
 const modelsOf = (mock: MockUpstream.MockUpstream) => mock.requests.map((r) => (r.body as { model: string }).model)
+
+/** Two mock upstreams, `openai` then `backup`, serving route "gpt-4o" with the given route options. */
+const primaryAndBackup = (route: Record<string, unknown>) =>
+  Effect.gen(function*() {
+    const openai = yield* MockUpstream.scoped()
+    const backup = yield* MockUpstream.scoped()
+    const { url } = yield* serve({
+      upstreams: {
+        openai: { provider: "openai", baseUrl: openai.url, models: ["gpt-4o"] },
+        backup: { provider: "openai", baseUrl: backup.url, models: ["gpt-4o"] }
+      },
+      routes: { "gpt-4o": { upstreams: ["openai", "backup"], ...route } }
+    })
+    return { openai, backup, url }
+  })
 
 // Small retry delays keep the wall time low; the retry-after test sets its own.
 const fastRetry = { baseDelay: "1 millis", maxDelay: "5 millis" }
@@ -95,15 +111,7 @@ describe("routing through the HTTP host (issue #18)", () => {
 
   it.scopedLive("a 429 with Retry-After: 1 is retried on the primary, which serves; the fallback receives nothing", () =>
     Effect.gen(function*() {
-      const openai = yield* MockUpstream.scoped()
-      const backup = yield* MockUpstream.scoped()
-      const { url } = yield* serve({
-        upstreams: {
-          openai: { provider: "openai", baseUrl: openai.url, models: ["gpt-4o"] },
-          backup: { provider: "openai", baseUrl: backup.url, models: ["gpt-4o"] }
-        },
-        routes: { "gpt-4o": { upstreams: ["openai", "backup"] } }
-      })
+      const { backup, openai, url } = yield* primaryAndBackup({})
       openai.script({ status: 429, headers: { "retry-after": "1" } })
       const started = Date.now()
       const res = yield* chat(url, "gpt-4o")
@@ -149,15 +157,7 @@ describe("routing through the HTTP host (issue #18)", () => {
 
   it.scopedLive("latency first (failover: immediate): the fallback serves at once, as before", () =>
     Effect.gen(function*() {
-      const openai = yield* MockUpstream.scoped()
-      const backup = yield* MockUpstream.scoped()
-      const { url } = yield* serve({
-        upstreams: {
-          openai: { provider: "openai", baseUrl: openai.url, models: ["gpt-4o"] },
-          backup: { provider: "openai", baseUrl: backup.url, models: ["gpt-4o"] }
-        },
-        routes: { "gpt-4o": { upstreams: ["openai", "backup"], failover: "immediate" } }
-      })
+      const { backup, openai, url } = yield* primaryAndBackup({ failover: "immediate" })
       openai.script({ status: 429, headers: { "retry-after": "1" } })
       const res = yield* chat(url, "gpt-4o")
       expect(res.status).toBe(200)
@@ -236,6 +236,16 @@ describe("route validation at load (issue #18)", () => {
       const issues = yield* issuesOf({ chat: { upstreams: [] }, other: { upstreams: ["openai", "nope"] } })
       expect(issues.map((i) => i.path)).toEqual(["routes.chat.upstreams", "routes.other.upstreams.1"])
       expect(issues[1]!.message).toContain(`unknown upstream "nope"`)
+    }))
+
+  it.effect("the README's config example (a same-provider model fallback, both orders) loads", () =>
+    Effect.gen(function*() {
+      const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
+      const json = /```json\n([\s\S]*?)\n```/.exec(readme)![1]!
+      const env = { GATEWAY_KEY_WEB: "gw-web-key-0001", OPENAI_API_KEY: "sk-x", ANTHROPIC_API_KEY: "sk-y" }
+      const config = yield* ConfigLoader.fromObject(JSON.parse(json), env)
+      expect(config.routes["o3"]!.upstreams).toEqual([{ upstream: "openai", model: "o3" }, { upstream: "openai", model: "o4-mini" }, "anthropic"])
+      expect(config.routes["gpt-4o-fast"]!.failover).toBe("immediate")
     }))
 
   it.scoped("the same upstream with two models builds (no crash at start-up)", () =>

@@ -73,8 +73,19 @@ const buildUpstream = (
     return { name, provider: upstream.provider, model: guarded }
   })
 
-/** Retried inside the router, per target: an open breaker is not waited for but fallen over. */
-const notCircuitOpen = (error: ModelError.ModelError): boolean => error._tag !== "CircuitOpen"
+/**
+ * What the retry inside the router repeats on the same target: not an open breaker, and not a
+ * failure whose upstream asked for a longer wait than the cap (retrying before it is pointless):
+ * both fall over to the next target at once.
+ */
+const retryHere = (maxRetryAfter: Duration.Duration) => {
+  const cap = Duration.toMillis(maxRetryAfter)
+  return (error: ModelError.ModelError): boolean => {
+    if (error._tag === "CircuitOpen") return false
+    const delay = ModelError.retryAfterOf(error)
+    return delay === undefined || Duration.toMillis(delay) <= cap
+  }
+}
 
 /**
  * Per route: deadline → stream-resume → router → per target: retry → the upstream's stack (retry
@@ -119,7 +130,7 @@ const buildRoute = (
       strategy: routing.strategy,
       fallbackOn: routing.fallbackOn,
       ...(routing.maxAttempts === undefined ? {} : { maxAttempts: routing.maxAttempts }),
-      ...(retryFirst ? { eachTarget: Retry.withPolicy(retryOptions(notCircuitOpen)) } : {}),
+      ...(retryFirst ? { eachTarget: Retry.withPolicy(retryOptions(retryHere(retry.maxRetryAfter))) } : {}),
       ...(hedging === undefined ? {} : {
         hedging: {
           delay: hedging.delay,
