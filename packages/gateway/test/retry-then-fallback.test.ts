@@ -36,6 +36,21 @@ const routerOf = (primary: FakeLanguageModel.FakeLanguageModel, fallback: FakeLa
 const run = <A, E>(effect: Effect.Effect<A, E>) =>
   Effect.fork(Effect.provideService(effect, RequestContext.RequestContext, RequestContext.make({ requestId: "r-1" })))
 
+/** The call is answered by the fallback with no time passing: nothing was waited for, no retry. */
+const fellOverAtOnce = <A, E>(
+  call: Effect.Effect<A, E>,
+  primary: FakeLanguageModel.FakeLanguageModel,
+  fallback: FakeLanguageModel.FakeLanguageModel
+) =>
+  Effect.gen(function*() {
+    const fiber = yield* run(call)
+    yield* TestClock.adjust("0 millis")
+    expect(fiber.unsafePoll()).not.toBeNull()
+    yield* Fiber.join(fiber)
+    expect(primary.calls).toHaveLength(1)
+    expect(fallback.calls.map((c) => c.at)).toEqual([0])
+  })
+
 describe("retry before fallback (router eachTarget + retry)", () => {
   it.scoped("a 429 with a delay is retried on the primary after that delay; the fallback is not called", () =>
     Effect.gen(function*() {
@@ -89,13 +104,7 @@ describe("retry before fallback (router eachTarget + retry)", () => {
         const primary = FakeLanguageModel.make([{ fail }])
         const fallback = FakeLanguageModel.make()
         const model = yield* routerOf(primary, fallback)
-        const fiber = yield* run(model.generate(request))
-        // Nothing to wait for: no time passes before the fallback has answered.
-        yield* TestClock.adjust("0 millis")
-        expect(fiber.unsafePoll()).not.toBeNull()
-        yield* Fiber.join(fiber)
-        expect(primary.calls).toHaveLength(1)
-        expect(fallback.calls.map((c) => c.at)).toEqual([0])
+        yield* fellOverAtOnce(model.generate(request), primary, fallback)
       }
     }))
 
@@ -172,12 +181,7 @@ describe("the gateway's routes: retry then fallback by default (GatewayBuilder, 
     Effect.gen(function*() {
       const { fallback, gateway, primary } = yield* build()
       primary.script({ fail: rateLimited("60 seconds") })
-      const fiber = yield* run(gateway.model.generate(chatRequest))
-      yield* TestClock.adjust("0 millis")
-      expect(fiber.unsafePoll()).not.toBeNull()
-      yield* Fiber.join(fiber)
-      expect(primary.calls).toHaveLength(1)
-      expect(fallback.calls.map((c) => c.at)).toEqual([0])
+      yield* fellOverAtOnce(gateway.model.generate(chatRequest), primary, fallback)
     }))
 
   it.scoped("failover: immediate goes to the fallback at once", () =>
