@@ -225,7 +225,7 @@ const build = (
       }))
     }
     const health: Effect.Effect<Health> = Effect.gen(function*() {
-      // One read per breaker: with the per-upstream scope every model of an upstream shares one.
+      // One read per deployment the routes call (with the per-upstream scope they share a breaker).
       const byUpstream = new Map<string, Map<string, string>>()
       for (const name of upstreams.keys()) byUpstream.set(name, new Map())
       for (const targets of routeTargets.values()) {
