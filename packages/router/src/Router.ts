@@ -1,7 +1,8 @@
 /**
  * The router: which upstream serves an attempt, and where it goes when that one fails or is
- * slow. It provides one `LanguageModel` over several named upstreams (each with its own stack:
- * circuit breaker, attempt timeout, adapter), chooses among those that serve the client's model
+ * slow. It provides one `LanguageModel` over several targets — named upstreams (each with its
+ * own stack: circuit breaker, attempt timeout, adapter) and the models they are called with, one
+ * upstream possibly several times — chooses among those that serve the client's model
  * by a strategy (ordered fallback, weighted random, least latency, least in flight), falls over
  * on errors another upstream may not have (never on a bad request), can hedge a slow first
  * attempt with a second one, and bounds each upstream's concurrency (bulkhead).
@@ -323,8 +324,10 @@ const fallbackPredicate = (option: RoutingOptions["fallbackOn"]): (error: ModelE
 }
 
 /**
- * Builds the router's model; the upstreams' layers are built once, within the scope. Invalid
- * options are a defect (a programming error), reported with every problem by path.
+ * Builds the router's model; the upstreams' layers are built once, within the scope (and
+ * `eachTarget` applied to each entry). Invalid options — one upstream listed twice for the same
+ * model among them — are a defect (a programming error), reported with every problem by path;
+ * a host validating user config checks them first (the gateway does).
  *
  * @since 0.1.0
  * @category constructors
