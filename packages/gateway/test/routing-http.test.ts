@@ -132,6 +132,22 @@ describe("routing through the HTTP host (issue #18)", () => {
       expect(backup.requests).toHaveLength(0)
     }))
 
+  it.scopedLive("a stream that breaks after its role chunk but before any content is retried on the primary", () =>
+    Effect.gen(function*() {
+      const { backup, openai, url } = yield* primaryAndBackup({ retry: fastRetry })
+      openai.script({ cutAfterChunks: 0 })
+      const res = yield* chat(url, "gpt-4o", { stream: true })
+      expect(res.status).toBe(200)
+      expect(res.headers.get("x-breakwater-upstream")).toBe("openai")
+      const chunks = res.body.split("\n").filter((l) => l.startsWith("data: {")).map((l) => JSON.parse(l.slice(6)) as {
+        choices: Array<{ delta: { role?: string; content?: string } }>
+      })
+      expect(chunks.filter((c) => c.choices[0]?.delta.role !== undefined)).toHaveLength(1)
+      expect(chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")).toBe(openai.textFor({ messages: [{ role: "user", content: "hello gpt-4o" }] }))
+      expect(openai.requests).toHaveLength(2)
+      expect(backup.requests).toHaveLength(0)
+    }))
+
   it.scopedLive("a route falls back to another model of the same upstream, after the primary model's retries", () =>
     Effect.gen(function*() {
       const openai = yield* MockUpstream.scoped()

@@ -355,7 +355,7 @@ export const make = <const U extends ReadonlyArray<Upstream<any, any>>>(
       let model: LanguageModel.Service = Layer.isLayer(source)
         ? yield* Policy.build(source as Layer.Layer<LanguageModel.LanguageModel, UpstreamError<U[number]>, UpstreamContext<U[number]>>)
         : source as LanguageModel.Service
-      if (eachTarget !== undefined) model = yield* eachTarget(model)
+      if (eachTarget !== undefined) model = yield* eachTarget(internal.holdPreamble(model))
       if (!bulkheads.has(upstream.name)) {
         bulkheads.set(
           upstream.name,

@@ -195,6 +195,38 @@ const isCommit = (chunk: Chunk_): boolean => {
   return ChatCompletion.hasContent(chunk)
 }
 
+/**
+ * A model whose streams hold back what precedes the first content (a role-only chunk) and release
+ * it with that content; heartbeats pass. Put under a per-target policy (`eachTarget`), it lets a
+ * retry there see a stream that failed before any content as one that sent nothing, as the
+ * router's own lanes do, so such a failure is retried on the same target.
+ */
+export const holdPreamble = (model: LanguageModel.Service): LanguageModel.Service => ({
+  generate: model.generate,
+  stream: (request, options) =>
+    Stream.suspend(() => {
+      let open = false
+      let held: Array<Chunk_> | undefined
+      return model.stream(request, options).pipe(
+        Stream.mapChunks((chunks) => {
+          if (open) return chunks
+          const out: Array<Chunk_> = []
+          for (const chunk of chunks) {
+            if (open || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
+            else if (isCommit(chunk)) {
+              open = true
+              if (held !== undefined) out.push(...held)
+              held = undefined
+              out.push(chunk)
+            } else (held ??= []).push(chunk)
+          }
+          return Chunk.unsafeFromArray(out)
+        }),
+        Stream.concat(Stream.suspend(() => (held === undefined ? Stream.empty : Stream.fromIterable(held))))
+      )
+    })
+})
+
 const isRejected = (error: ModelError.ModelError): boolean => error._tag === "CapacityExceeded"
 
 const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndefined(Cause.failureOption(cause))
