@@ -161,7 +161,8 @@ describe("gateway end to end with the openai client", () => {
     expect(text).toMatch(/breakwater_stream_resumes_total\{outcome="resumed"\} [1-9]/)
     expect(text).toMatch(/breakwater_retries_total\{[^}]*\} [1-9]/)
     expect(text).toMatch(/breakwater_timeouts_total\{phase="idle"\} [1-9]/)
-    expect(text).toMatch(/breakwater_circuit_state\{key="primary",state="closed"\} 1/)
+    // Breakers are per model deployment (issue #18): the key names upstream and model.
+    expect(text).toMatch(/breakwater_circuit_state\{key="primary@chat",state="closed"\} 1/)
   })
 
   it("never shows a provider key in a response or a log line", async () => {

@@ -1,5 +1,5 @@
 /**
- * A circuit breaker per key (an upstream, or upstream + model): stops sending traffic to an
+ * A circuit breaker per key (by default a model deployment: upstream + model; or an upstream): stops sending traffic to an
  * upstream that is failing, fails fast with `CircuitOpen` (saying when it may close) so a router
  * can go elsewhere and a retry can wait, and probes it back carefully.
  *
@@ -226,33 +226,78 @@ export const make = (options: BreakerOptionsInput = {}): Effect.Effect<CircuitBr
     return yield* internal.make(store, toConfig(settings), counts, Duration.toMillis(settings.syncInterval))
   })
 
-const keyedBy = (breaker: CircuitBreaker, model: LanguageModel.Service, key: string | undefined): LanguageModel.Service => {
-  if (key !== undefined) return breaker.wrap(key, model)
-  // Below a router the upstream of this attempt is in the request context; read once per call.
+/**
+ * What one breaker guards when the key comes from the call: `"per-model"` (the default) one
+ * breaker per model deployment, keyed `keyOf(upstream, model)`, so one failing model does not
+ * stop the other models of the same upstream; `"per-upstream"` one breaker per upstream, keyed by
+ * the upstream alone (every model of it trips together).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type KeyScope = "per-model" | "per-upstream"
+
+/**
+ * The breaker key of a model deployment: `upstream@model` (`"per-model"`), or the upstream alone
+ * (`"per-upstream"`). `@` cannot occur in a gateway upstream name, so a key names one deployment.
+ * Routers use it with `isAvailable`, health endpoints with `state`.
+ *
+ * @since 0.2.0
+ * @category keys
+ */
+export const keyOf = (upstream: string, model: string, scope: KeyScope = "per-model"): string =>
+  scope === "per-upstream" ? upstream : `${upstream}@${model}`
+
+/**
+ * How a policy picks the breaker of a call: `key` names the upstream (else the request
+ * context's upstream at call time, `"default"` when none), and `scope` (`"per-model"`) whether
+ * the request's model is part of the key (see `KeyScope`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface KeyOptions {
+  readonly key?: string | undefined
+  readonly scope?: KeyScope | undefined
+}
+
+/**
+ * Guards a model with breakers built by `make`, keyed per call as `KeyOptions` say.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const guard = (breaker: CircuitBreaker, model: LanguageModel.Service, options: KeyOptions = {}): LanguageModel.Service => {
+  const { key, scope = "per-model" } = options
+  if (key !== undefined && scope === "per-upstream") return breaker.wrap(key, model)
+  // Below a router the upstream of this attempt is in the request context, and the request
+  // carries the model the router chose for it: read once per call.
+  const keyFor = (request: { readonly model: string }, upstream: string | undefined) =>
+    keyOf(key ?? upstream ?? "default", request.model, scope)
   return {
     generate: (request, callOptions) =>
-      Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(ctx.upstream ?? "default")(model.generate(request, callOptions))),
+      Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(keyFor(request, ctx.upstream))(model.generate(request, callOptions))),
     stream: (request, callOptions) =>
       LeanStream.unwrap(Effect.map(RequestContext.current, (ctx) =>
-        breaker.withBreakerStream(ctx.upstream ?? "default")(model.stream(request, callOptions))))
+        breaker.withBreakerStream(keyFor(request, ctx.upstream))(model.stream(request, callOptions))))
   }
 }
 
 /**
- * Wraps a model with a new set of breakers. The key is `options.key` when given, else the
- * upstream named in the request context at call time (`"default"` when none), so one policy
- * below a router keys by upstream.
+ * Wraps a model with a new set of breakers, keyed per call as `KeyOptions` say: by default one
+ * breaker per (upstream, model), the upstream being `options.key` when given, else the one
+ * named in the request context at call time, so one policy below a router keys by deployment.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const withPolicy: {
-  (options?: BreakerOptionsInput & { readonly key?: string }): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: BreakerOptionsInput & { readonly key?: string }): Effect.Effect<LanguageModel.Service>
+  (options?: BreakerOptionsInput & KeyOptions): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
+  (model: LanguageModel.Service, options?: BreakerOptionsInput & KeyOptions): Effect.Effect<LanguageModel.Service>
 } = dual(
   (args) => typeof args[0] === "object" && args[0] !== null && typeof (args[0] as LanguageModel.Service).generate === "function",
-  (model: LanguageModel.Service, options: BreakerOptionsInput & { readonly key?: string } = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(make(options), (breaker) => keyedBy(breaker, model, options.key))
+  (model: LanguageModel.Service, options: BreakerOptionsInput & KeyOptions = {}): Effect.Effect<LanguageModel.Service> =>
+    Effect.map(make(options), (breaker) => guard(breaker, model, options))
 )
 
 /**
@@ -263,19 +308,18 @@ export const withPolicy: {
  * @category layers
  */
 export const layer = (
-  options: BreakerOptionsInput & { readonly key?: string } = {}
+  options: BreakerOptionsInput & KeyOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
   Policy.layer((model) => withPolicy(model, options))
 
 /**
- * A policy layer over breakers you built with `make` (and read elsewhere): keyed by `key` when
- * given, else by the request context's upstream.
+ * A policy layer over breakers you built with `make` (and read elsewhere), keyed as `guard`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerFrom = (
   breaker: CircuitBreaker,
-  options: { readonly key?: string } = {}
+  options: KeyOptions = {}
 ): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
-  Policy.layer((model) => Effect.succeed(keyedBy(breaker, model, options.key)))
+  Policy.layer((model) => Effect.succeed(guard(breaker, model, options)))

@@ -383,19 +383,22 @@ describe("CircuitBreaker over a store", () => {
 describe("CircuitBreaker layer and observability", () => {
   const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "x" }] }
 
-  it.scoped("the layer keys breakers by the request context's upstream, or by a fixed key", () =>
+  // Per model by default (issue #18): a breaker guards one model deployment, so the key is the
+  // request context's upstream (or the fixed key) plus the request's model.
+  it.scoped("the layer keys breakers by the request context's upstream and the model, or by a fixed key", () =>
     Effect.gen(function*() {
       const fake = FakeLanguageModel.make()
       const model = yield* Policy.build(
         CircuitBreaker.layer(small).pipe(Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model)))
       )
-      const on = (upstream: string) => RequestContext.locally(Effect.exit(model.generate(request)), { upstream })
+      const on = (upstream: string, m = "m") => RequestContext.locally(Effect.exit(model.generate({ ...request, model: m })), { upstream })
       fake.script(...Array.from({ length: 4 }, () => ({ fail: unavailable() })))
       for (let i = 0; i < 4; i++) yield* on("a")
       expect(Exit.isSuccess(yield* on("b"))).toBe(true)
+      expect(Exit.isSuccess(yield* on("a", "other-model"))).toBe(true)
       const refused = yield* on("a")
-      expect(Exit.isFailure(refused) && Cause.squash(refused.cause)).toMatchObject({ _tag: "CircuitOpen", upstream: "a" })
-      expect(fake.calls.length).toBe(5)
+      expect(Exit.isFailure(refused) && Cause.squash(refused.cause)).toMatchObject({ _tag: "CircuitOpen", upstream: CircuitBreaker.keyOf("a", "m") })
+      expect(fake.calls.length).toBe(6)
 
       const fixed = yield* Policy.build(
         CircuitBreaker.layer({ ...small, key: "fixed" }).pipe(Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model)))
@@ -403,6 +406,16 @@ describe("CircuitBreaker layer and observability", () => {
       fake.script(...Array.from({ length: 4 }, () => ({ fail: unavailable() })))
       for (const upstream of ["x", "y", "z", "w"]) yield* RequestContext.locally(Effect.exit(fixed.generate(request)), { upstream })
       expect((yield* Effect.flip(fixed.generate(request)))._tag).toBe("CircuitOpen")
+      expect(Exit.isSuccess(yield* Effect.exit(fixed.generate({ ...request, model: "other-model" })))).toBe(true)
+
+      // Per upstream: every model of the upstream shares one breaker.
+      const perUpstream = yield* Policy.build(
+        CircuitBreaker.layer({ ...small, scope: "per-upstream" }).pipe(Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model)))
+      )
+      fake.script(...Array.from({ length: 4 }, () => ({ fail: unavailable() })))
+      for (let i = 0; i < 4; i++) yield* RequestContext.locally(Effect.exit(perUpstream.generate({ ...request, model: `m${i}` })), { upstream: "p" })
+      const other = yield* RequestContext.locally(Effect.flip(perUpstream.generate({ ...request, model: "other-model" })), { upstream: "p" })
+      expect(other).toMatchObject({ _tag: "CircuitOpen", upstream: "p" })
 
       // Breakers built beforehand stay readable (for a router or a health endpoint).
       const breakers = yield* CircuitBreaker.make(small)
@@ -411,8 +424,8 @@ describe("CircuitBreaker layer and observability", () => {
       )
       fake.script(...Array.from({ length: 4 }, () => ({ fail: unavailable() })))
       for (let i = 0; i < 4; i++) yield* RequestContext.locally(Effect.exit(shared.generate(request)), { upstream: "c" })
-      expect(breakers.isAvailable("c")).toBe(false)
-      expect(breakers.snapshot()).toEqual({ c: "open" })
+      expect(breakers.isAvailable(CircuitBreaker.keyOf("c", "m"))).toBe(false)
+      expect(breakers.snapshot()).toEqual({ "c@m": "open" })
     }))
 
   it.effect("a stream counts when it ends; one that fails counts as a failure; a refused one fails at once", () =>

@@ -48,6 +48,32 @@ export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
 }
 
 /**
+ * An error's text for the client: the names of upstream entries are the operator's (logs carry
+ * them), so the `name: ` prefix the adapters put on upstream messages is removed, and the
+ * gateway's own messages about an upstream are said without its name.
+ */
+const clientMessage = (error: ModelError.ModelError, secrets: ReadonlyArray<string>): string => {
+  const upstream = error.upstream
+  switch (error._tag) {
+    // An upstream auth failure's text can quote part of the provider key: never pass it on.
+    case "UpstreamAuth":
+      return "the upstream rejected the gateway's credentials"
+    case "CircuitOpen":
+      if (upstream !== undefined) return "the upstream serving this model is failing and not called for now (circuit open)"
+      break
+    case "CapacityExceeded":
+      if (upstream !== undefined) return "the upstream serving this model is at its concurrency limit"
+      break
+  }
+  let text = error.message
+  if (upstream !== undefined) {
+    const prefix = `${upstream}: `
+    while (text.startsWith(prefix)) text = text.slice(prefix.length)
+  }
+  return scrub(text, secrets)
+}
+
+/**
  * The client-facing form of a model error.
  *
  * @since 0.1.0
@@ -60,13 +86,9 @@ export const fromModelError = (
 ): ApiError => {
   const given = ModelError.retryAfterOf(error)
   const delay = retryAfterMillis ?? (given === undefined ? undefined : Duration.toMillis(given))
-  // An upstream auth failure's text can quote part of the provider key: never pass it on.
-  const message = error._tag === "UpstreamAuth"
-    ? `upstream${error.upstream === undefined ? "" : ` ${error.upstream}`} rejected the gateway's credentials`
-    : scrub(error.message, secrets)
   return {
     status: error.httpStatus,
-    message,
+    message: clientMessage(error, secrets),
     type: error.errorType,
     code: error._tag === "Timeout" ? `timeout_${error.phase}` : (error.code ?? error._tag),
     retryAfterSeconds: delay === undefined ? undefined : Math.max(1, Math.ceil(delay / 1000)),

@@ -48,12 +48,18 @@ export interface CorsSettings {
 export interface UpstreamHealth {
   readonly name: string
   readonly provider: string
-  /** Circuit state: `closed`, `half-open` or `open`. */
+  /**
+   * Circuit state: `closed`, `half-open` or `open`; with breakers per model, the best of its
+   * models' (the upstream can serve while one of its deployments can).
+   */
   readonly circuit: string
+  /** The circuit of each model deployment the routes call on this upstream. */
+  readonly models?: ReadonlyArray<{ readonly model: string; readonly circuit: string }> | undefined
 }
 
 /**
- * Readiness: ready while every route has at least one upstream whose circuit is not open.
+ * Readiness: ready while every route has at least one target (upstream, model) whose circuit is
+ * not open.
  *
  * @since 0.1.0
  * @category models

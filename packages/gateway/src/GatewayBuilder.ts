@@ -3,13 +3,16 @@
  * per-upstream stack shared by the routes that use it.
  *
  * ```
- * route "gpt-4o"  : deadline → stream-resume → retry → router ─┬─ upstream "openai"    : breaker → attempt timeout → adapter
- * route "claude"  : deadline → stream-resume → retry → router ─┴─ upstream "anthropic" : breaker → attempt timeout → adapter
+ * route "gpt-4o"  : deadline → stream-resume → router ─┬─ retry ─ upstream "openai"    : breakers per model → attempt timeout → adapter
+ * route "claude"  : deadline → stream-resume → router ─┴─ retry ─ upstream "anthropic" : breakers per model → attempt timeout → adapter
  * ```
  *
- * Upstreams are built once (one connection pool and one breaker each), whatever the number of
- * routes. The retry budget is one per gateway (every route draws on it), so an outage of a
- * shared upstream cannot multiply retries by the number of routes.
+ * The retry sits per target inside the router (a transient failure is retried on the same
+ * target before the next is tried), or above the router for a route with `failover:
+ * "immediate"` (fall over at once, then retry the chain). Upstreams are built once (one
+ * connection pool and one set of breakers, per model deployment by default, each), whatever the
+ * number of routes. The retry budget is one per gateway (every route draws on it), so an outage
+ * of a shared upstream cannot multiply retries by the number of routes.
  *
  * @since 0.1.0
  */

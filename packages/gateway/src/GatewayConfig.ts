@@ -9,8 +9,10 @@
  *
  * @since 0.1.0
  */
+import { Router } from "@breakwater/router"
 import * as Schema from "effect/Schema"
 import { ConfigDuration } from "./ConfigDuration.js"
+import * as Targets from "./internal/targets.js"
 
 const Name = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._:/-]{1,128}$/, {
   message: () => "a name is 1 to 128 letters, digits or . _ : / -"
@@ -105,13 +107,15 @@ export const AttemptTimeoutConfig = Schema.Struct({
 })
 
 /**
- * Circuit breaker settings (per upstream).
+ * Circuit breaker settings (per upstream). `scope`: `"per-model"` (default) one breaker per model
+ * deployment of the upstream, `"per-upstream"` one for all its models.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const BreakerConfig = Schema.Struct({
   enabled: Schema.optional(Schema.Boolean),
+  scope: Schema.optional(Schema.Literal("per-model", "per-upstream")),
   window: Schema.optional(Schema.Union(
     Schema.Struct({ type: Schema.Literal("count"), size: PositiveInt }),
     Schema.Struct({ type: Schema.Literal("time"), duration: ConfigDuration })
@@ -189,7 +193,8 @@ export const UpstreamConfig = Schema.Struct({
 })
 
 /**
- * One upstream of a route, by name, with an optional weight and model override.
+ * One target of a route: an upstream by name, with an optional model override and weight. The
+ * same upstream may be listed again with another model (a same-provider model fallback).
  *
  * @since 0.1.0
  * @category schemas
@@ -202,12 +207,23 @@ export const RouteTarget = Schema.Union(
 /**
  * A route: how requests for one client model name are served.
  *
+ * - `failover`: `"after-retries"` (default) retries a transient failure on the same target (per
+ *   `retry`) before the next target is tried; `"immediate"` moves to the next target at once and
+ *   retries the whole chain (latency first).
+ * - `fallbackOn`: `"failover"` (default: the taxonomy's choice; never a content-policy refusal)
+ *   or a list of error tags, where `"failover"` stands for that set (`["failover",
+ *   "ContentRefused"]` also routes around refusals).
+ * - `maxAttempts`: targets tried per call (default: every one once).
+ *
  * @since 0.1.0
  * @category schemas
  */
 export const RouteConfig = Schema.Struct({
   strategy: Schema.optional(Schema.Literal("fallback", "weighted", "least-latency", "least-in-flight")),
-  upstreams: Schema.NonEmptyArray(RouteTarget),
+  failover: Schema.optional(Schema.Literal("after-retries", "immediate")),
+  fallbackOn: Schema.optional(Schema.Union(Schema.Literal("failover"), Schema.Array(Router.FallbackOnEntry))),
+  maxAttempts: Schema.optional(PositiveInt),
+  upstreams: Schema.Array(RouteTarget),
   deadline: Schema.optional(ConfigDuration),
   retry: Schema.optional(RetryConfig),
   resume: Schema.optional(ResumeConfig),
@@ -260,9 +276,25 @@ export const GatewayConfig = Schema.Struct({
   if (names.size === 0) issues.push({ path: ["upstreams"], message: "at least one upstream is required" })
   if (Object.keys(config.routes).length === 0) issues.push({ path: ["routes"], message: "at least one route is required" })
   for (const [model, route] of Object.entries(config.routes)) {
+    if (route.upstreams.length === 0) {
+      issues.push({ path: ["routes", model, "upstreams"], message: "a route needs at least one upstream" })
+    }
+    const pairs = new Map<string, number>()
     route.upstreams.forEach((target, i) => {
-      const name = typeof target === "string" ? target : target.upstream
-      if (!names.has(name)) issues.push({ path: ["routes", model, "upstreams", i], message: `unknown upstream "${name}" (known: ${[...names].join(", ")})` })
+      const name = Targets.upstreamOf(target)
+      if (!names.has(name)) {
+        issues.push({ path: ["routes", model, "upstreams", i], message: `unknown upstream "${name}" (known: ${[...names].join(", ")})` })
+        return
+      }
+      const upstreamModel = Targets.modelOf(model, target, config.upstreams[name]!.models)
+      const pair = JSON.stringify([name, upstreamModel])
+      const first = pairs.get(pair)
+      if (first !== undefined) {
+        issues.push({
+          path: ["routes", model, "upstreams", i],
+          message: `upstream "${name}" with model "${upstreamModel}" is already target ${first} of this route (list another model, or remove it)`
+        })
+      } else pairs.set(pair, i)
     })
   }
   for (const [name, upstream] of Object.entries(config.upstreams)) {

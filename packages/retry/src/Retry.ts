@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, LanguageModel, Policy } from "@breakwater/core"
+import { Durations, LanguageModel, type ModelError, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -28,6 +28,9 @@ import * as RetryBudget from "./RetryBudget.js"
  * - `maxRetryAfter` (60 s): the cap on a provider-given delay (`retry-after` and friends). The wait
  *   is `max(backoff, min(retryAfter, maxRetryAfter))`.
  * - `budget`: the retry budget (see `RetryBudget.BudgetOptions`), or `false` for none.
+ * - `retryOn` (none): a predicate that narrows what is retried: an error is retried when it is
+ *   `retryable` and `retryOn` says so. A retry inside a router (one per target) leaves out
+ *   `CircuitOpen`, so an open breaker falls over at once instead of being waited for.
  *
  * @since 0.1.0
  * @category schemas
@@ -40,7 +43,11 @@ export const RetryOptions = Schema.Struct({
   maxRetryAfter: Schema.optionalWith(Durations.DurationInput, { default: () => Duration.seconds(60) }),
   budget: Schema.optionalWith(Schema.Union(Schema.Literal(false), RetryBudget.BudgetOptions), {
     default: () => Schema.decodeSync(RetryBudget.BudgetOptions)({})
-  })
+  }),
+  retryOn: Schema.optional(Schema.declare(
+    (u: unknown): u is (error: ModelError.ModelError) => boolean => typeof u === "function",
+    { identifier: "RetryPredicate", description: "a function from a ModelError to a boolean" }
+  ))
 })
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The router: which upstream serves an attempt, and where it goes when that one fails or is
- * slow. It provides one `LanguageModel` over several named upstreams (each with its own stack:
- * circuit breaker, attempt timeout, adapter), chooses among those that serve the client's model
+ * slow. It provides one `LanguageModel` over several targets — named upstreams (each with its
+ * own stack: circuit breaker, attempt timeout, adapter) and the models they are called with, one
+ * upstream possibly several times — chooses among those that serve the client's model
  * by a strategy (ordered fallback, weighted random, least latency, least in flight), falls over
  * on errors another upstream may not have (never on a bad request), can hedge a slow first
  * attempt with a second one, and bounds each upstream's concurrency (bulkhead).
@@ -44,6 +45,16 @@ export type Strategy = internal.Strategy
 export const FallbackTag = Schema.Literal(
   ...ModelError.allTags.filter((tag): tag is Exclude<typeof tag, "BadRequest"> => tag !== "BadRequest")
 )
+
+/**
+ * An entry of a `fallbackOn` list: an error tag, or `"failover"` for every error the
+ * taxonomy's `failover` flag marks (so `["failover", "ContentRefused"]` also routes around
+ * content-policy refusals).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const FallbackOnEntry = Schema.Union(Schema.Literal("failover"), FallbackTag)
 
 const FallbackPredicate = Schema.declare(
   (u: unknown): u is (error: ModelError.ModelError) => boolean => typeof u === "function",
@@ -119,10 +130,11 @@ export const LeastLatencyOptions = Schema.Struct({
  * - `fallbackOn` (`"failover"`): which errors move to the next upstream: `"failover"` follows
  *   the taxonomy's `failover` flag (unavailable, overloaded, rate limited, timeouts but the
  *   total one, connection, stream interrupted before any content, circuit open, capacity,
- *   quota, upstream auth, unknown model, context too long); or a list of error tags; or a
- *   predicate. `BadRequest` never falls over, whatever this says.
- * - `maxAttempts` (every candidate once): attempts across upstreams for one call. Each upstream
- *   is tried at most once per call; repeating one is the retry layer's job.
+ *   quota, upstream auth, unknown model, context too long; not a content-policy refusal); or a
+ *   list of error tags, where `"failover"` stands for that set; or a predicate. `BadRequest`
+ *   never falls over, whatever this says.
+ * - `maxAttempts` (every candidate once): attempts across targets for one call. Each target is
+ *   tried at most once per call; repeating one is the retry layer's job (see `eachTarget`).
  * - `hedging` (none): see `HedgingOptions`.
  * - `leastLatency`: see `LeastLatencyOptions`.
  * - `seed` (none): seeds the router's own random choices (weighted picks, exploration, ties);
@@ -135,7 +147,7 @@ export const RoutingOptions = Schema.Struct({
   strategy: Schema.optionalWith(Schema.Literal("fallback", "weighted", "least-latency", "least-in-flight"), {
     default: () => "fallback" as const
   }),
-  fallbackOn: Schema.optionalWith(Schema.Union(Schema.Literal("failover"), Schema.Array(FallbackTag), FallbackPredicate), {
+  fallbackOn: Schema.optionalWith(Schema.Union(Schema.Literal("failover"), Schema.Array(FallbackOnEntry), FallbackPredicate), {
     default: () => "failover" as const
   }),
   maxAttempts: Schema.optional(Schema.Int.pipe(Schema.positive())),
@@ -162,14 +174,17 @@ export type RoutingOptions = typeof RoutingOptions.Type
 export type RoutingOptionsInput = typeof RoutingOptions.Encoded
 
 /**
- * One upstream's plain settings, with their defaults.
+ * One target's plain settings, with their defaults. A target is an upstream and the models it is
+ * called with; one upstream may be listed several times with different models (a fallback to
+ * another model of the same provider), never twice for the same model.
  *
  * - `name` (required): the upstream's name in the request context, logs and metrics.
  * - `weight` (1): its share under `"weighted"`.
  * - `models` (`"*"`): the client's model names it serves, each mapped to its own model name
  *   (`{ "gpt-4o": "gpt-4o-2024-08-06" }`); `"*"` serves every model under the client's name.
  *   An upstream that does not serve the request's model is not a candidate.
- * - `maxConcurrent` (none): the bulkhead: at most this many attempts in flight on it.
+ * - `maxConcurrent` (none): the bulkhead: at most this many attempts in flight on it (one
+ *   bulkhead per upstream name: targets of the same upstream share the first one's).
  * - `maxQueue` (0): attempts that may wait for a slot; beyond, `CapacityExceeded` at once (and
  *   the router moves on).
  *
@@ -189,27 +204,42 @@ export const UpstreamSettings = Schema.Struct({
 /**
  * One upstream as a user declares it: its settings, its model (a built `LanguageModel` or a
  * layer providing one — its per-upstream stack — built once when the router is built), and an
- * optional `isAvailable` hook: when it answers `false` the router passes the upstream over
- * without calling it (a host can wire it to its circuit breakers' state). Without the hook an
- * open breaker still costs little: it fails at once with `CircuitOpen`, and the router moves on.
+ * optional `isAvailable` hook, asked with the upstream's name and the model it would be called
+ * with: when it answers `false` the router passes the target over without calling it (a host
+ * wires it to its circuit breakers: `CircuitBreaker.keyOf`). Without the hook an open breaker
+ * still costs little: it fails at once with `CircuitOpen`, and the router moves on.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Upstream<E = never, R = never> extends Schema.Schema.Encoded<typeof UpstreamSettings> {
   readonly model: LanguageModel.Service | Layer.Layer<LanguageModel.LanguageModel, E, R>
-  readonly isAvailable?: ((upstream: string) => boolean) | undefined
+  readonly isAvailable?: ((upstream: string, model: string) => boolean) | undefined
 }
 
 /**
- * The router's options: the upstreams, in order, and the routing settings.
+ * A policy applied to each target's model on its own, inside the router: what is retried there
+ * is retried on the same target before the router moves to the next one. `Retry.withPolicy({
+ * ... })` (data-last) is one: "retry the primary, then fall back". Each target gets its own
+ * instance (built once, with the router).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TargetPolicy = (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
+
+/**
+ * The router's options: the targets, in order, the routing settings, and `eachTarget` (none):
+ * a `TargetPolicy` wrapped around every target. Without it the router falls over at once (a
+ * retry layer above it then repeats the whole chain: latency first); with a retry policy there,
+ * a transient failure is retried on the same target first.
  *
  * @since 0.1.0
  * @category models
  */
 export type RouterOptions<U extends ReadonlyArray<Upstream<any, any>> = ReadonlyArray<Upstream<any, any>>> =
   & RoutingOptionsInput
-  & { readonly upstreams: U }
+  & { readonly upstreams: U; readonly eachTarget?: TargetPolicy | undefined }
 
 /**
  * The error of building an upstream's layer.
@@ -270,6 +300,18 @@ export const upstreamLatency: Metric.Metric.Histogram<number> = internal.upstrea
  */
 export const upstreamTtft: Metric.Metric.Histogram<number> = internal.upstreamTtft
 
+type UpstreamSettings = typeof UpstreamSettings.Type
+
+/** A client model two targets of one upstream would both send to the same upstream model, if any. */
+const sharedDeployment = (a: UpstreamSettings["models"], b: UpstreamSettings["models"]): string | undefined => {
+  if (a === "*" && b === "*") return "*"
+  if (a === "*" || b === "*") {
+    const map = (a === "*" ? b : a) as Readonly<Record<string, string>>
+    return Object.keys(map).find((client) => map[client] === client)
+  }
+  return Object.keys(a).find((client) => b[client] !== undefined && b[client] === a[client])
+}
+
 const decodeRouting = Schema.decodeUnknown(RoutingOptions)
 const decodeUpstream = Schema.decodeUnknown(UpstreamSettings)
 
@@ -277,12 +319,15 @@ const fallbackPredicate = (option: RoutingOptions["fallbackOn"]): (error: ModelE
   if (option === "failover") return (error) => error.failover
   if (typeof option === "function") return (error) => error._tag !== "BadRequest" && option(error)
   const tags = new Set<string>(option)
+  if (tags.has("failover")) return (error) => error.failover || tags.has(error._tag)
   return (error) => tags.has(error._tag)
 }
 
 /**
- * Builds the router's model; the upstreams' layers are built once, within the scope. Invalid
- * options are a defect (a programming error), reported with every problem by path.
+ * Builds the router's model; the upstreams' layers are built once, within the scope (and
+ * `eachTarget` applied to each entry). Invalid options — one upstream listed twice for the same
+ * model among them — are a defect (a programming error), reported with every problem by path;
+ * a host validating user config checks them first (the gateway does).
  *
  * @since 0.1.0
  * @category constructors
@@ -291,26 +336,39 @@ export const make = <const U extends ReadonlyArray<Upstream<any, any>>>(
   options: RouterOptions<U>
 ): Effect.Effect<LanguageModel.Service, UpstreamError<U[number]>, UpstreamContext<U[number]> | Scope.Scope> =>
   Effect.gen(function*() {
-    const { upstreams: inputs, ...routing } = options
+    const { eachTarget, upstreams: inputs, ...routing } = options
     const settings = yield* Effect.orDie(decodeRouting(routing))
     if (inputs.length === 0) return yield* Effect.dieMessage("Router: at least one upstream is required")
-    const names = new Set<string>()
+    const seen: Array<{ readonly name: string; readonly models: UpstreamSettings["models"] }> = []
+    const bulkheads = new Map<string, Bulkhead | undefined>()
     const upstreams: Array<internal.Upstream> = []
     for (const input of inputs) {
       const { model: source, isAvailable, ...plain } = input
       const upstream = yield* Effect.orDie(decodeUpstream(plain))
-      if (names.has(upstream.name)) return yield* Effect.dieMessage(`Router: upstream name "${upstream.name}" is used twice`)
-      names.add(upstream.name)
-      const model: LanguageModel.Service = Layer.isLayer(source)
+      for (const other of seen) {
+        const clash = other.name === upstream.name ? sharedDeployment(other.models, upstream.models) : undefined
+        if (clash !== undefined) {
+          return yield* Effect.dieMessage(`Router: upstream "${upstream.name}" is listed twice for model "${clash}"`)
+        }
+      }
+      seen.push({ name: upstream.name, models: upstream.models })
+      let model: LanguageModel.Service = Layer.isLayer(source)
         ? yield* Policy.build(source as Layer.Layer<LanguageModel.LanguageModel, UpstreamError<U[number]>, UpstreamContext<U[number]>>)
         : source as LanguageModel.Service
+      if (eachTarget !== undefined) model = yield* eachTarget(internal.holdPreamble(model))
+      if (!bulkheads.has(upstream.name)) {
+        bulkheads.set(
+          upstream.name,
+          upstream.maxConcurrent === undefined ? undefined : new Bulkhead(upstream.name, upstream.maxConcurrent, upstream.maxQueue)
+        )
+      }
       upstreams.push(internal.makeUpstream({
         name: upstream.name,
         model,
         weight: upstream.weight,
         models: upstream.models,
         isAvailable,
-        bulkhead: upstream.maxConcurrent === undefined ? undefined : new Bulkhead(upstream.name, upstream.maxConcurrent, upstream.maxQueue)
+        bulkhead: bulkheads.get(upstream.name)
       }))
     }
     const hedging = settings.hedging

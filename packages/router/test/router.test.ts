@@ -574,7 +574,8 @@ describe("Router: an upstream that failed this request goes last", () => {
       const b = FakeLanguageModel.make()
       const model = yield* Effect.scoped(Router.make({ upstreams: [{ name: "a", model: a.model }, { name: "b", model: b.model }] }))
       const ctx = RequestContext.make({ requestId: "r" })
-      ctx.trace.failed.push("a")
+      // The trace names failed targets (upstream@model): one upstream may serve several models.
+      ctx.trace.failed.push("a@m")
       const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "x" }] }
       yield* Effect.provideService(model.generate(request), RequestContext.RequestContext, ctx)
       expect(a.calls).toHaveLength(0)

@@ -1,7 +1,8 @@
 /**
- * The gateway's circuit breakers: one per upstream (each with its own settings), shared by
- * every route that uses the upstream. They use the `BreakerStore` in context when there is one
- * (shared state in Redis), else memory.
+ * The gateway's circuit breakers: one set per upstream (with its settings), shared by every
+ * route that uses the upstream, keyed per model deployment (`upstream@model`) or per upstream
+ * as its `scope` says. They use the `BreakerStore` in context when there is one (shared state
+ * in Redis, where the key names the deployment too), else memory.
  */
 import { CircuitBreaker } from "@breakwater/circuit-breaker"
 import type { LanguageModel } from "@breakwater/core"
@@ -11,9 +12,10 @@ import type { BreakerSettings } from "./settings.js"
 
 export interface Breakers {
   readonly wrap: (name: string, settings: BreakerSettings, model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  /** Synchronous, for the router: may this upstream be called now? */
-  readonly isAvailable: (name: string) => boolean
-  readonly state: (name: string) => Effect.Effect<CircuitBreaker.Phase>
+  /** Synchronous, for the router: may this upstream be called now with this (upstream) model? */
+  readonly isAvailable: (name: string, model: string) => boolean
+  /** The state of the breaker that guards `model` on upstream `name`. */
+  readonly state: (name: string, model: string) => Effect.Effect<CircuitBreaker.Phase>
 }
 
 const toOptions = (s: BreakerSettings): CircuitBreaker.BreakerOptionsInput => ({
@@ -31,16 +33,22 @@ const toOptions = (s: BreakerSettings): CircuitBreaker.BreakerOptionsInput => ({
 })
 
 export const make: Effect.Effect<Breakers> = Effect.sync(() => {
-  const breakers = new Map<string, CircuitBreaker.CircuitBreaker>()
+  const breakers = new Map<string, { readonly breaker: CircuitBreaker.CircuitBreaker; readonly scope: CircuitBreaker.KeyScope }>()
   return {
     wrap: (name, settings, model) => {
       if (!settings.enabled) return Effect.succeed(model)
       return Effect.map(CircuitBreaker.make(toOptions(settings)), (breaker) => {
-        breakers.set(name, breaker)
-        return breaker.wrap(name, model)
+        breakers.set(name, { breaker, scope: settings.scope })
+        return CircuitBreaker.guard(breaker, model, { key: name, scope: settings.scope })
       })
     },
-    isAvailable: (name) => breakers.get(name)?.isAvailable(name) ?? true,
-    state: (name) => breakers.get(name)?.state(name) ?? Effect.succeed("closed" as const)
+    isAvailable: (name, model) => {
+      const b = breakers.get(name)
+      return b === undefined || b.breaker.isAvailable(CircuitBreaker.keyOf(name, model, b.scope))
+    },
+    state: (name, model) => {
+      const b = breakers.get(name)
+      return b === undefined ? Effect.succeed("closed" as const) : b.breaker.state(CircuitBreaker.keyOf(name, model, b.scope))
+    }
   }
 })

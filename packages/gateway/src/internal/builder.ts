@@ -21,6 +21,7 @@ import { baseline } from "../Baseline.js"
 import * as Breakers from "./breakers.js"
 import * as Resume from "./resume.js"
 import * as Settings from "./settings.js"
+import * as Targets from "./targets.js"
 
 type UpstreamConfig = GatewayConfig["upstreams"][string]
 type RouteConfig = GatewayConfig["routes"][string]
@@ -73,15 +74,25 @@ const buildUpstream = (
     return { name, provider: upstream.provider, model: guarded }
   })
 
-/** The upstream's own name for the client's model `model` on this route. */
-const upstreamModel = (model: string, target: RouteConfig["upstreams"][number], upstream: UpstreamConfig): string => {
-  if (typeof target !== "string" && target.model !== undefined) return target.model
-  const models = upstream.models
-  if (models !== undefined && !Array.isArray(models)) return (models as Record<string, string>)[model] ?? model
-  return model
+/**
+ * What the retry inside the router repeats on the same target: not an open breaker, and not a
+ * failure whose upstream asked for a longer wait than the cap (retrying before it is pointless):
+ * both fall over to the next target at once.
+ */
+const retryHere = (maxRetryAfter: Duration.Duration) => {
+  const cap = Duration.toMillis(maxRetryAfter)
+  return (error: ModelError.ModelError): boolean => {
+    if (error._tag === "CircuitOpen") return false
+    const delay = ModelError.retryAfterOf(error)
+    return delay === undefined || Duration.toMillis(delay) <= cap
+  }
 }
 
-/** Per route: deadline → stream-resume → retry → router. */
+/**
+ * Per route: deadline → stream-resume → router → per target: retry → the upstream's stack (retry
+ * before fallback, the default), or deadline → stream-resume → retry → router (`failover:
+ * "immediate"`: fall over at once, then retry the whole chain).
+ */
 const buildRoute = (
   model: string,
   route: RouteConfig,
@@ -91,22 +102,36 @@ const buildRoute = (
 ): Effect.Effect<LanguageModel.Service, never, Scope.Scope | RetryBudget.RetryBudgetStore> =>
   Effect.gen(function*() {
     const targets = route.upstreams.map((target) => {
-      const name = typeof target === "string" ? target : target.upstream
-      const upstream = upstreams.get(name)!
+      const name = Targets.upstreamOf(target)
+      const upstream = config.upstreams[name]!
       return {
         name,
-        model: upstream.model,
-        models: { [model]: upstreamModel(model, target, config.upstreams[name]!) },
+        model: upstreams.get(name)!.model,
+        models: { [model]: Targets.modelOf(model, target, upstream.models) },
         ...(typeof target !== "string" && target.weight !== undefined ? { weight: target.weight } : {}),
-        ...(config.upstreams[name]!.maxConcurrent === undefined ? {} : { maxConcurrent: config.upstreams[name]!.maxConcurrent }),
-        ...(config.upstreams[name]!.maxQueue === undefined ? {} : { maxQueue: config.upstreams[name]!.maxQueue }),
+        ...(upstream.maxConcurrent === undefined ? {} : { maxConcurrent: upstream.maxConcurrent }),
+        ...(upstream.maxQueue === undefined ? {} : { maxQueue: upstream.maxQueue }),
         isAvailable: breakers.isAvailable
       }
     })
+    const routing = Settings.routing(route)
+    const retry = Settings.retry(config, route)
+    const retryOptions = (retryOn?: (error: ModelError.ModelError) => boolean) => ({
+      maxRetries: retry.maxRetries,
+      baseDelay: retry.baseDelay,
+      maxDelay: retry.maxDelay,
+      maxRetryAfter: retry.maxRetryAfter,
+      budget: { ratio: retry.budgetRatio, minRetriesPerSecond: retry.budgetMinPerSecond },
+      ...(retryOn === undefined ? {} : { retryOn })
+    })
+    const retryFirst = retry.enabled && routing.failover === "after-retries"
     const hedging = route.hedging
     const routed = yield* Router.make({
       upstreams: targets,
-      strategy: route.strategy ?? Settings.strategy,
+      strategy: routing.strategy,
+      fallbackOn: routing.fallbackOn,
+      ...(routing.maxAttempts === undefined ? {} : { maxAttempts: routing.maxAttempts }),
+      ...(retryFirst ? { eachTarget: Retry.withPolicy(retryOptions(retryHere(retry.maxRetryAfter))) } : {}),
       ...(hedging === undefined ? {} : {
         hedging: {
           delay: hedging.delay,
@@ -114,19 +139,17 @@ const buildRoute = (
         }
       })
     })
-    const retry = Settings.retry(config, route)
-    const retried = retry.enabled
-      ? yield* Retry.withPolicy(routed, {
-        maxRetries: retry.maxRetries,
-        baseDelay: retry.baseDelay,
-        maxDelay: retry.maxDelay,
-        maxRetryAfter: retry.maxRetryAfter,
-        budget: { ratio: retry.budgetRatio, minRetriesPerSecond: retry.budgetMinPerSecond }
-      })
-      : routed
+    const retried = retry.enabled && !retryFirst ? yield* Retry.withPolicy(routed, retryOptions()) : routed
     const resumed = yield* Resume.wrap(Settings.resume(config, route), retried)
     return yield* Deadline.withPolicy(resumed, { total: Settings.deadline(config, route) })
   })
+
+/**
+ * An upstream's circuit as a whole: its best model's (it can serve while one deployment can),
+ * `closed` when no route uses it.
+ */
+const overall = (circuits: ReadonlyArray<string>): string =>
+  circuits.length === 0 || circuits.includes("closed") ? "closed" : circuits.includes("half-open") ? "half-open" : "open"
 
 const notServed = (model: string) =>
   new ModelError.ModelNotFound({ message: `the model \`${model}\` is not served by this gateway` })
@@ -191,25 +214,40 @@ const build = (
     const shared = yield* Effect.serviceOption(RetryBudget.RetryBudgetStore)
     const store = Option.isSome(shared) ? shared.value : yield* RetryBudget.makeMemory
     const routes = new Map<string, LanguageModel.Service>()
-    const routeUpstreams = new Map<string, ReadonlyArray<string>>()
+    // Every (upstream, upstream model) a route may call: what readiness reads the breakers of.
+    const routeTargets = new Map<string, ReadonlyArray<readonly [string, string]>>()
     for (const [model, route] of Object.entries(config.routes)) {
       routes.set(
         model,
         yield* Effect.provideService(buildRoute(model, route, config, upstreams, breakers), RetryBudget.RetryBudgetStore, store)
       )
-      routeUpstreams.set(model, route.upstreams.map((t) => typeof t === "string" ? t : t.upstream))
+      routeTargets.set(model, route.upstreams.map((t) => {
+        const name = Targets.upstreamOf(t)
+        return [name, Targets.modelOf(model, t, config.upstreams[name]!.models)] as const
+      }))
     }
     const health: Effect.Effect<Health> = Effect.gen(function*() {
-      const states = new Map<string, string>()
-      for (const name of upstreams.keys()) states.set(name, yield* breakers.state(name))
-      const routeHealth = [...routeUpstreams].map(([model, names]) => ({
+      // One read per deployment the routes call (with the per-upstream scope they share a breaker).
+      const byUpstream = new Map<string, Map<string, string>>()
+      for (const name of upstreams.keys()) byUpstream.set(name, new Map())
+      for (const targets of routeTargets.values()) {
+        for (const [name, model] of targets) {
+          const models = byUpstream.get(name)!
+          if (!models.has(model)) models.set(model, yield* breakers.state(name, model))
+        }
+      }
+      const circuitOf = (name: string, model: string) => byUpstream.get(name)!.get(model)!
+      const routeHealth = [...routeTargets].map(([model, targets]) => ({
         model,
-        ready: names.some((name) => states.get(name) !== "open")
+        ready: targets.some(([name, m]) => circuitOf(name, m) !== "open")
       }))
       const redis = stores === undefined ? undefined : yield* Effect.provide(RedisStore.health, stores)
       return {
         ready: routeHealth.every((r) => r.ready),
-        upstreams: [...upstreams.values()].map((u) => ({ name: u.name, provider: u.provider, circuit: states.get(u.name)! })),
+        upstreams: [...upstreams.values()].map((u) => {
+          const models = [...byUpstream.get(u.name)!].map(([model, circuit]) => ({ model, circuit }))
+          return { name: u.name, provider: u.provider, circuit: overall(models.map((m) => m.circuit)), models }
+        }),
         routes: routeHealth,
         ...(redis === undefined ? {} : { sharedState: { status: redis.status, since: redis.since, endpoint: redis.endpoint } })
       }

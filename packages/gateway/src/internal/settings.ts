@@ -22,12 +22,17 @@ const merge = <A extends object>(base: A, ...layers: ReadonlyArray<Overlay<A> | 
   return out as A
 }
 
-export const strategy = baseline.strategy
-
 export const server = (config: GatewayConfig) => merge(baseline.server, config.server)
 
 export const deadline = (config: GatewayConfig, route: RouteConfig): Duration.Duration =>
   route.deadline ?? config.defaults?.deadline ?? baseline.deadline
+
+export const routing = (route: RouteConfig) => ({
+  strategy: route.strategy ?? baseline.strategy,
+  failover: route.failover ?? baseline.routing.failover,
+  fallbackOn: route.fallbackOn ?? baseline.routing.fallbackOn,
+  maxAttempts: route.maxAttempts
+})
 
 export const retry = (config: GatewayConfig, route: RouteConfig) =>
   merge(baseline.retry, config.defaults?.retry, route.retry)
@@ -45,6 +50,7 @@ export const timeouts = (config: GatewayConfig, upstream: UpstreamConfig) =>
 
 export type BreakerSettings = {
   readonly enabled: boolean
+  readonly scope: "per-model" | "per-upstream"
   readonly window: { readonly type: "count"; readonly size: number } | { readonly type: "time"; readonly duration: Duration.Duration }
   readonly minimumCalls: number
   readonly failureRateThreshold: number

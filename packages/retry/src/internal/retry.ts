@@ -44,6 +44,7 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
   const maxRetries = options.maxRetries
   const maxRetryAfter = Duration.toMillis(options.maxRetryAfter)
   const fullJitter = options.jitter === "full"
+  const retryOn = options.retryOn
 
   /**
    * Decides what follows a failed attempt: succeeds with the wait (ms) before the next attempt,
@@ -55,7 +56,7 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       const retryAfter = ModelError.retryAfterOf(error)
       const retryAfterMillis = retryAfter === undefined ? undefined : Duration.toMillis(retryAfter)
       ctx.trace.retryAfterMillis = retryAfterMillis
-      if (!error.retryable || attempt > maxRetries) return yield* Effect.fail(error)
+      if (!error.retryable || attempt > maxRetries || (retryOn !== undefined && !retryOn(error))) return yield* Effect.fail(error)
       let wait = backoffMillis(options, attempt)
       if (fullJitter) wait = Math.floor(wait * (yield* Random.next))
       if (retryAfterMillis !== undefined) wait = Math.max(wait, Math.min(retryAfterMillis, maxRetryAfter))

@@ -87,7 +87,7 @@ export interface Upstream {
   readonly model: LanguageModel.Service
   readonly weight: number
   readonly models: Readonly<Record<string, string>> | "*"
-  readonly isAvailable: ((upstream: string) => boolean) | undefined
+  readonly isAvailable: ((upstream: string, model: string) => boolean) | undefined
   readonly bulkhead: Bulkhead | undefined
   readonly stats: Record<Kind, Stats>
   inFlight: number
@@ -102,7 +102,7 @@ export const makeUpstream = (options: {
   readonly model: LanguageModel.Service
   readonly weight: number
   readonly models: Readonly<Record<string, string>> | "*"
-  readonly isAvailable: ((upstream: string) => boolean) | undefined
+  readonly isAvailable: ((upstream: string, model: string) => boolean) | undefined
   readonly bulkhead: Bulkhead | undefined
 }): Upstream => ({
   ...options,
@@ -145,6 +145,8 @@ interface Route {
   readonly upstream: Upstream
   /** The model name to send to this upstream. */
   readonly model: string
+  /** The target (upstream, model) in the request trace: one upstream may serve several. */
+  readonly key: string
 }
 
 /** One request's walk through its candidate upstreams, shared by the lanes of a hedge. */
@@ -164,7 +166,7 @@ class Plan {
     while (this.index < this.routes.length) {
       const route = this.routes[this.index]!
       const available = route.upstream.isAvailable
-      if (available === undefined || available(route.upstream.name)) return route
+      if (available === undefined || available(route.upstream.name, route.model)) return route
       bump(route.upstream.outcomes.skipped)
       this.index++
     }
@@ -193,6 +195,38 @@ const isCommit = (chunk: Chunk_): boolean => {
   return ChatCompletion.hasContent(chunk)
 }
 
+/**
+ * A model whose streams hold back what precedes the first content (a role-only chunk) and release
+ * it with that content; heartbeats pass. Put under a per-target policy (`eachTarget`), it lets a
+ * retry there see a stream that failed before any content as one that sent nothing, as the
+ * router's own lanes do, so such a failure is retried on the same target.
+ */
+export const holdPreamble = (model: LanguageModel.Service): LanguageModel.Service => ({
+  generate: model.generate,
+  stream: (request, options) =>
+    Stream.suspend(() => {
+      let open = false
+      let held: Array<Chunk_> | undefined
+      return model.stream(request, options).pipe(
+        Stream.mapChunks((chunks) => {
+          if (open) return chunks
+          const out: Array<Chunk_> = []
+          for (const chunk of chunks) {
+            if (open || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
+            else if (isCommit(chunk)) {
+              open = true
+              if (held !== undefined) out.push(...held)
+              held = undefined
+              out.push(chunk)
+            } else (held ??= []).push(chunk)
+          }
+          return Chunk.unsafeFromArray(out)
+        }),
+        Stream.concat(Stream.suspend(() => (held === undefined ? Stream.empty : Stream.fromIterable(held))))
+      )
+    })
+})
+
 const isRejected = (error: ModelError.ModelError): boolean => error._tag === "CapacityExceeded"
 
 const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => Option.getOrUndefined(Cause.failureOption(cause))
@@ -214,7 +248,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       const found: Array<Route> = []
       for (const upstream of upstreams) {
         const target = upstream.models === "*" ? model : upstream.models[model]
-        if (target !== undefined) found.push({ upstream, model: target })
+        if (target !== undefined) found.push({ upstream, model: target, key: `${upstream.name}@${target}` })
       }
       routes = found
       if (routeCache.size < MAX_CACHED_MODELS) routeCache.set(model, routes)
@@ -222,20 +256,20 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     return routes
   }
 
-  /** Upstreams that already failed this request go last, in their order (a stable partition). */
+  /** Targets that already failed this request go last, in their order (a stable partition). */
   const avoidFailed = (routes: ReadonlyArray<Route>, failed: ReadonlyArray<string>): ReadonlyArray<Route> => {
     if (failed.length === 0 || routes.length < 2) return routes
-    const fresh = routes.filter((r) => !failed.includes(r.upstream.name))
-    return fresh.length === routes.length ? routes : [...fresh, ...routes.filter((r) => failed.includes(r.upstream.name))]
+    const fresh = routes.filter((r) => !failed.includes(r.key))
+    return fresh.length === routes.length ? routes : [...fresh, ...routes.filter((r) => failed.includes(r.key))]
   }
 
-  /** Records an upstream failure (not a cancellation, not the request's own fault) in the trace. */
-  const noteFailure = (ctx: Ctx, upstream: Upstream, exit: Exit.Failure<unknown, ModelError.ModelError>) => {
+  /** Records a target's failure (not a cancellation, not the request's own fault) in the trace. */
+  const noteFailure = (ctx: Ctx, route: Route, exit: Exit.Failure<unknown, ModelError.ModelError>) => {
     const error = failureOf(exit.cause)
     if (error === undefined || !fallbackOn(error) || isRejected(error)) return
     // Without a request context every call shares the default one: nothing per request to note.
     if (ctx.requestId === "none") return
-    if (!ctx.trace.failed.includes(upstream.name)) ctx.trace.failed.push(upstream.name)
+    if (!ctx.trace.failed.includes(route.key)) ctx.trace.failed.push(route.key)
   }
 
   const order = (routes: ReadonlyArray<Route>, kind: Kind, random: () => number): ReadonlyArray<Route> => {
@@ -349,8 +383,9 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
   }
 
   /** Decides whether to move on after a failed attempt (and records it); `false` = give up. */
-  const fallOver = (plan: Plan, ctx: Ctx, from: Upstream, error: ModelError.ModelError): Effect.Effect<boolean> => {
+  const fallOver = (plan: Plan, ctx: Ctx, route: Route, error: ModelError.ModelError): Effect.Effect<boolean> => {
     if (!fallbackOn(error)) return Effect.succeed(false)
+    const from = route.upstream
     plan.lastError = error
     const next = plan.peek()
     if (next === undefined) return Effect.succeed(false)
@@ -363,8 +398,8 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     return Effect.as(
       Effect.annotateLogs(Effect.logInfo("falling over to the next upstream"), {
         request_id: ctx.requestId,
-        from: from.name,
-        to: next.upstream.name,
+        from: route.key,
+        to: next.key,
         reason: error._tag
       }),
       true
@@ -402,12 +437,12 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
               upstream.stats.generate.record(elapsed, settings.alpha)
               ctx.trace.upstream = upstream.name
               lane.upstream = upstream.name
-            } else noteFailure(ctx, upstream, exit as Exit.Failure<unknown, ModelError.ModelError>)
+            } else noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
             finish(upstream, "generate", exit, elapsed, false)
           })
         ),
         Effect.catchAll((error) =>
-          Effect.flatMap(fallOver(plan, ctx, upstream, error), (again) => (again ? loop : Effect.fail(error)))
+          Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? loop : Effect.fail(error)))
         )
       )
     })
@@ -483,14 +518,14 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         Stream.ensuringWith((exit) =>
           Effect.sync(() => {
             if (started >= 0) finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
-            if (Exit.isFailure(exit)) noteFailure(ctx, upstream, exit as Exit.Failure<unknown, ModelError.ModelError>)
+            if (Exit.isFailure(exit)) noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
           })
         )
       )
       return Stream.catchAll(body, (error) =>
         committed
           ? Stream.fail(error)
-          : LeanStream.unwrap(Effect.map(fallOver(plan, ctx, upstream, error), (again) => (again ? Stream.suspend(attempt) : Stream.fail(error)))))
+          : LeanStream.unwrap(Effect.map(fallOver(plan, ctx, route, error), (again) => (again ? Stream.suspend(attempt) : Stream.fail(error)))))
     }
     return Stream.suspend(attempt)
   }
