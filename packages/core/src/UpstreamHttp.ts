@@ -263,43 +263,57 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
             })))
         }
       )
-    const send = (req: Request, signal: AbortSignal) => {
-      const started = performance.now()
-      let connectedAt: number | undefined
-      const timeout = new AbortController()
-      const timer = setTimeout(() => {
-        if (connectedAt === undefined) timeout.abort(new PoolWaitTimeout())
-      }, connectMillis)
-      const onConnected = () => {
-        if (connectedAt !== undefined) return
-        connectedAt = performance.now()
-        clearTimeout(timer)
-        waited.unsafeUpdate((connectedAt - started) / 1000, [])
-      }
-      return dispatcher.request({
-        path: prefix + req.path,
-        method: req.method ?? "POST",
-        headers: unwrapHeaders(req.headers),
-        body: req.body ?? null,
-        signal: AbortSignal.any([signal, timeout.signal]),
-        [connectedKey]: onConnected
-      } as Dispatcher.RequestOptions).then(
-        (response) => ({ response, waitedMillis: (connectedAt ?? performance.now()) - started }),
-        (error: unknown) => {
+    const poolTimeout = () =>
+      new Timeout({
+        message: `${name}: no connection to the upstream within ${connectMillis} ms (${
+          options.connections === undefined ? "connecting" : `all ${options.connections} pool connections busy`
+        })`,
+        upstream: name,
+        phase: "connect",
+        code: "pool_wait_timeout"
+      })
+    const send = (req: Request, signal: AbortSignal) =>
+      new Promise<{ readonly response: Dispatcher.ResponseData; readonly waitedMillis: number }>((resolve, reject) => {
+        const started = performance.now()
+        let connectedAt: number | undefined
+        let settled = false
+        const timeout = new AbortController()
+        // undici cannot abort a request still queued for a connection (it takes the abort once
+        // connected): the wait is bounded here, and the abandoned request aborts when it is dequeued.
+        const timer = setTimeout(() => {
+          if (connectedAt !== undefined || settled) return
+          settled = true
+          timeout.abort(new PoolWaitTimeout())
+          reject(poolTimeout())
+        }, connectMillis)
+        const onConnected = () => {
+          if (connectedAt !== undefined) return
+          connectedAt = performance.now()
           clearTimeout(timer)
-          throw timeout.signal.aborted && connectedAt === undefined && !signal.aborted
-            ? new Timeout({
-              message: `${name}: no connection to the upstream within ${connectMillis} ms (${
-                options.connections === undefined ? "connecting" : `all ${options.connections} pool connections busy`
-              })`,
-              upstream: name,
-              phase: "connect",
-              code: "pool_wait_timeout"
-            })
-            : error
+          waited.unsafeUpdate((connectedAt - started) / 1000, [])
         }
-      )
-    }
+        dispatcher.request({
+          path: prefix + req.path,
+          method: req.method ?? "POST",
+          headers: unwrapHeaders(req.headers),
+          body: req.body ?? null,
+          signal: AbortSignal.any([signal, timeout.signal]),
+          [connectedKey]: onConnected
+        } as Dispatcher.RequestOptions).then(
+          (response) => {
+            clearTimeout(timer)
+            if (settled) return response.body.destroy()
+            settled = true
+            resolve({ response, waitedMillis: (connectedAt ?? performance.now()) - started })
+          },
+          (error: unknown) => {
+            clearTimeout(timer)
+            if (settled) return
+            settled = true
+            reject(error)
+          }
+        )
+      })
     const request = (req: Request, readError: ErrorBodyReader): Effect.Effect<Response, ModelError> =>
       Effect.flatMap(
         Effect.tryPromise({
