@@ -205,3 +205,104 @@ describe("bad input (property-based)", () => {
     if (answer !== "") expect(answer).toMatch(/^HTTP\/1\.1 408/)
   })
 })
+
+describe("deeply nested and huge unknown fields (property-based)", () => {
+  // A gateway with the default 4 MiB body limit, so that unknown fields can exceed their own limit.
+  let bigUrl = ""
+  let bigScope: Scope.CloseableScope
+  const fake = FakeLanguageModel.make()
+  beforeAll(async () => {
+    bigScope = Effect.runSync(Scope.make())
+    const config = await Effect.runPromise(ConfigLoader.fromObject({
+      auth: { keys: [{ name: "all", key: KEY }] },
+      upstreams: { up: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1" } },
+      routes: { chat: { upstreams: ["up"] } }
+    }, {}))
+    const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config, { adapters: { up: fake.model } }), bigScope))
+    bigUrl = (await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none" }), bigScope))).url
+  })
+  afterAll(async () => {
+    await Effect.runPromise(Scope.close(bigScope, Exit.void))
+  })
+  const post = (body: string) =>
+    fetch(`${bigUrl}/v1/chat/completions`, { method: "POST", headers: auth, body }).then(async (res) => ({
+      status: res.status,
+      contentType: res.headers.get("content-type") ?? "",
+      body: await res.text()
+    }))
+
+  /** A JSON value nested `depth` levels: arrays, objects or both, alternating. */
+  const nestedJson = (depth: number, kind: "array" | "object" | "mixed"): string => {
+    let open = ""
+    let close = ""
+    for (let i = 0; i < depth; i++) {
+      const array = kind === "array" || (kind === "mixed" && i % 2 === 0)
+      open += array ? "[" : "{\"k\":"
+      close = (array ? "]" : "}") + close
+    }
+    return `${open}0${close}`
+  }
+  /** Where the value goes: top level, inside a message, inside a tool's parameters. */
+  const place = (value: string, where: "top" | "message" | "tool", stream: boolean): string => {
+    const head = `"model":"chat"${stream ? ",\"stream\":true" : ""}`
+    switch (where) {
+      case "top":
+        return `{${head},"messages":[{"role":"user","content":"hi"}],"extra":${value}}`
+      case "message":
+        return `{${head},"messages":[{"role":"user","content":"hi","meta":${value}}]}`
+      case "tool":
+        return `{${head},"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"p":${value}}}}]}`
+    }
+  }
+
+  it("a value nested deeper than 64 levels anywhere is a 400 naming the limit, and never reaches the upstream", async () => {
+    const before = fake.calls.length
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 65, max: 50_000 }),
+        fc.constantFrom("array" as const, "object" as const, "mixed" as const),
+        fc.constantFrom("top" as const, "message" as const, "tool" as const),
+        fc.boolean(),
+        async (depth, kind, where, stream) => {
+          const answer = await post(place(nestedJson(depth, kind), where, stream))
+          expectClientError(answer)
+          expect(answer.status).toBe(400)
+          expect(answer.body).toMatch(/nested deeper than 64 levels/)
+        }
+      ),
+      { numRuns: 60 }
+    )
+    expect(fake.calls.length).toBe(before)
+  })
+
+  it("nesting within the limit is served", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 58 }), fc.constantFrom("array" as const, "object" as const, "mixed" as const), async (depth, kind) => {
+        const answer = await post(place(nestedJson(depth, kind), "tool", false))
+        expect(answer.status, answer.body).toBe(200)
+      }),
+      { numRuns: 20 }
+    )
+  })
+
+  it("unknown fields over 1 MiB in all (in any split, top-level or in messages) are a 400, and never reach the upstream", async () => {
+    const before = fake.calls.length
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ where: fc.constantFrom("top" as const, "message" as const), size: fc.integer({ min: 1, max: 1_200_000 }) }), { minLength: 1, maxLength: 4 })
+          .filter((fields) => fields.reduce((n, f) => n + f.size, 0) > 1024 * 1024 + 64),
+        async (fields) => {
+          const body: Record<string, unknown> = { model: "chat", messages: [{ role: "user", content: "hi" }] }
+          const message = (body.messages as Array<Record<string, unknown>>)[0]!
+          fields.forEach((f, i) => ((f.where === "top" ? body : message)[`unknown_${i}`] = "u".repeat(f.size)))
+          const answer = await post(JSON.stringify(body))
+          expectClientError(answer)
+          expect(answer.status).toBe(400)
+          expect(answer.body).toMatch(/unknown fields take \d+ characters, more than the 1048576 allowed/)
+        }
+      ),
+      { numRuns: 20 }
+    )
+    expect(fake.calls.length).toBe(before)
+  })
+})

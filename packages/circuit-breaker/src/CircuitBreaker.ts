@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, type LanguageModel, LeanStream, type ModelError, Policy, RequestContext } from "@breakwater/core"
+import { Durations, type LanguageModel, LeanStream, ModelError, Policy, RequestContext } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -32,7 +32,8 @@ const DurationInput = Durations.DurationInput
  * broken connections and streams). Never counted: the client's own errors (bad request, context
  * too long, refused content, an unknown model: another request would fare differently), local
  * refusals (circuit open, capacity), a `total` timeout (the caller's budget, not the upstream's
- * fault) and cancellation.
+ * fault), cancellation, and the gateway's own failures (`LocalFailure`, a defect): those never
+ * count, whatever `countAs` says (`ModelError.countsAgainstUpstream`).
  *
  * @since 0.1.0
  * @category constants
@@ -221,7 +222,7 @@ export const make = (options: BreakerOptionsInput = {}): Effect.Effect<CircuitBr
     const counts = (error: unknown) => {
       if (typeof error !== "object" || error === null || !("_tag" in error)) return false
       const e = error as { readonly _tag: string; readonly phase?: unknown }
-      return counted.has(e._tag) && !(e._tag === "Timeout" && e.phase === "total")
+      return counted.has(e._tag) && ModelError.countsAgainstUpstream(e) && !(e._tag === "Timeout" && e.phase === "total")
     }
     return yield* internal.make(store, toConfig(settings), counts, Duration.toMillis(settings.syncInterval))
   })

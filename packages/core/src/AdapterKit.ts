@@ -26,16 +26,34 @@ import type * as UpstreamHttp from "./UpstreamHttp.js"
 export type Scrub = (text: string) => string
 
 /**
- * A `Scrub` that replaces every occurrence of the key with `[redacted]` (the identity without a key).
+ * A `Scrub` that replaces every occurrence of the key(s) — as is, URL-encoded or base64 — and
+ * anything shaped like a provider key (`sk-…`) with `[redacted]`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const scrubber: (secret: Redacted.Redacted<string> | undefined) => Scrub = internal.scrubber
+export const scrubber: (
+  secret: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>> | undefined
+) => Scrub = internal.scrubber
+
+/**
+ * Replaces every secret of `secrets` at least `minLength` (8) long — as is, URL-encoded, or
+ * base64 at any alignment, standard or URL-safe — and anything shaped like a provider key
+ * (`sk-…`, `sk-ant-…`, a masked key) with `[redacted]`: what hosts apply to everything that
+ * leaves the server.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const scrubSecrets: (text: string, secrets: ReadonlyArray<string>, minLength?: number) => string =
+  internal.scrubSecrets
 
 /**
  * Reads `{"error":{"message","code","type"}}`, `{"error":"…"}` and `{"message","type"}` error
- * bodies into a message (scrubbed) and a provider code (`code`, else `type`).
+ * bodies into a message and a provider code (`code`, else `type`, when it is an identifier).
+ * Only that message is ever passed on, scrubbed and cut to 512 characters; one that looks like
+ * markup or a stack trace is dropped (the caller says `HTTP <status>` instead), and so is any
+ * body that is not such JSON.
  *
  * @since 0.1.0
  * @category constructors
@@ -102,6 +120,18 @@ export const sseChunks: (
 ) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> = internal.sseChunks
 
 /**
+ * Encodes a request body for the wire. A `ModelError` the encoder throws (a request that cannot
+ * be translated) fails as it is; anything else it throws (a stack overflow on a pathological
+ * value, a bug) is the gateway's own failure, `ModelError.LocalFailure`, which no upstream is
+ * blamed for.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const encodeBody: (upstream: string, encode: () => string) => Effect.Effect<string, ModelError.ModelError> =
+  internal.encodeBody
+
+/**
  * One non-streaming upstream call under the adapters' conventions: `trace.attempts` counted at
  * the start; the JSON body decoded by `decode`; `trace.upstream` and `trace.model` (the
  * completion's, else `model`) set on success.
@@ -141,14 +171,20 @@ export const streamCall: (
  * @category models
  */
 export interface TransportSettings {
-  /** Keep-alive connections in the pool (default 128). */
+  /** Connections in the pool (default unbounded; see `UpstreamHttp.Options`). */
   readonly connections?: number | undefined
-  /** Time to establish a connection (default 10 s). */
+  /** Time to get a connection, pool wait included (default 10 s). */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** Time from sending the request to receiving headers (default 120 s). */
   readonly headersTimeout?: Duration.DurationInput | undefined
   /** Socket-level idle limit between body chunks (default 300 s). */
   readonly bodyTimeout?: Duration.DurationInput | undefined
+  /** HTTP/2 to upstreams that offer it (default false). */
+  readonly allowH2?: boolean | undefined
+  /** Largest non-streaming response read (default 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
+  /** Largest streamed response read (default 256 MiB). */
+  readonly maxStreamBytes?: number | undefined
 }
 
 /**

@@ -375,15 +375,101 @@ export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
 const decodeChatRequestEither = Schema.decodeUnknownEither(ChatRequest, { errors: "all", onExcessProperty: "preserve" })
 
 /**
+ * Bounds on what a request may carry beyond its known fields, checked before anything else
+ * touches it: unknown fields are forwarded to the upstream as they are, and a value nested
+ * thousands of levels deep overflows the stack of whatever encodes it later (a crash that would
+ * look like an upstream failure).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RequestLimits {
+  /** Levels of nested objects and arrays in the whole body (the body itself is level 1). */
+  readonly maxDepth: number
+  /** Serialized size (UTF-16 code units of its JSON) of all unknown fields together, top-level and in messages. */
+  readonly maxUnknownFieldChars: number
+}
+
+/**
+ * The default `RequestLimits` (the one place they are written): depth 64 — the deepest tool
+ * parameter schemas providers accept are far shallower — and 1 MiB of unknown fields.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultRequestLimits: RequestLimits = { maxDepth: 64, maxUnknownFieldChars: 1024 * 1024 }
+
+// Iterative, so that the check itself cannot overflow the stack it protects.
+const depthExceeds = (input: unknown, maxDepth: number): boolean => {
+  const stack: Array<unknown> = [input]
+  const depths: Array<number> = [1]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    const depth = depths.pop()!
+    if (value === null || typeof value !== "object") continue
+    if (depth > maxDepth) return true
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (child !== null && typeof child === "object") {
+        stack.push(child)
+        depths.push(depth + 1)
+      }
+    }
+  }
+  return false
+}
+
+const knownRequestKeys = new Set(Object.keys(ChatRequest.fields))
+const knownMessageKeys = new Map<string, ReadonlySet<string>>(
+  [SystemMessage, UserMessage, AssistantMessage, ToolMessage].flatMap((m) => {
+    const keys = new Set(Object.keys(m.fields))
+    return m.fields.role.literals.map((role) => [role, keys] as const)
+  })
+)
+
+const unknownChars = (object: Record<string, unknown>, known: ReadonlySet<string> | undefined): number => {
+  let total = 0
+  for (const key in object) {
+    if (known?.has(key)) continue
+    total += key.length + (JSON.stringify(object[key])?.length ?? 0)
+  }
+  return total
+}
+
+const limitProblem = (input: unknown, limits: RequestLimits): string | undefined => {
+  if (depthExceeds(input, limits.maxDepth)) return `the body is nested deeper than ${limits.maxDepth} levels`
+  if (input === null || typeof input !== "object" || Array.isArray(input)) return undefined
+  const request = input as Record<string, unknown>
+  let total = unknownChars(request, knownRequestKeys)
+  if (Array.isArray(request.messages)) {
+    for (const message of request.messages) {
+      if (message !== null && typeof message === "object" && !Array.isArray(message)) {
+        const m = message as Record<string, unknown>
+        total += unknownChars(m, knownMessageKeys.get(typeof m.role === "string" ? m.role : ""))
+      }
+    }
+  }
+  return total > limits.maxUnknownFieldChars
+    ? `unknown fields take ${total} characters, more than the ${limits.maxUnknownFieldChars} allowed`
+    : undefined
+}
+
+/**
  * Validates an unknown value (a parsed request body) as a `ChatRequest`. A failure is one
  * readable message listing every problem by its path, e.g.
- * `messages.0.role: Expected "user", actual "usr"`.
+ * `messages.0.role: Expected "user", actual "usr"`. A body beyond `limits`
+ * (`defaultRequestLimits`) fails before the schema sees it.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decodeChatRequest = (input: unknown): Either.Either<ChatRequest, string> =>
-  Either.mapLeft(decodeChatRequestEither(input), describeParseError)
+export const decodeChatRequest = (
+  input: unknown,
+  limits: RequestLimits = defaultRequestLimits
+): Either.Either<ChatRequest, string> => {
+  const problem = limitProblem(input, limits)
+  if (problem !== undefined) return Either.left(problem)
+  return Either.mapLeft(decodeChatRequestEither(input), describeParseError)
+}
 
 /**
  * Formats a Schema parse error as `path: message` lines joined by `; ` (at most 8 of them).

@@ -72,17 +72,22 @@ export const provideService = <A, E, R, I, S>(
  * a fiber forked when it starts, whose chunks are handed to the consumer; `signal` runs beside
  * it. When `signal` fails first, the stream's fiber is interrupted (its finalizers run, so
  * sockets close) and the stream fails with that error; when it succeeds first, the stream ends.
- * When the stream ends first, or its consumer stops, both fibers are interrupted. The stream's
- * chunks are not held back: the fiber runs ahead of a slow consumer (the transport below has
- * its own buffer), so use it over streams whose source is already pushed.
+ * When the stream ends first, or its consumer stops, both fibers are interrupted. The fiber runs
+ * ahead of the consumer by at most `maxBuffered` batches (8): then it waits for the consumer, so
+ * a slow consumer holds the source back (backpressure down to the upstream socket) instead of
+ * the stream being buffered. `onBlocked` hears when the fiber starts and stops waiting (a time
+ * limit must not take a slow consumer for a silent source).
  *
  * @since 0.1.0
  * @category combinators
  */
 export const interruptWhen = <A, E, R, E2, R2>(
   self: Stream.Stream<A, E, R>,
-  signal: Effect.Effect<unknown, E2, R2>
+  signal: Effect.Effect<unknown, E2, R2>,
+  options?: { readonly maxBuffered?: number | undefined; readonly onBlocked?: ((blocked: boolean) => void) | undefined }
 ): Stream.Stream<A, E | E2, R | R2> => {
+  const maxBuffered = options?.maxBuffered ?? 8
+  const onBlocked = options?.onBlocked
   interface State {
     buffer: Array<Chunk.Chunk<A>>
     end: Exit.Exit<void, E | E2> | undefined
@@ -90,11 +95,18 @@ export const interruptWhen = <A, E, R, E2, R2>(
     producer: Fiber.RuntimeFiber<void, never> | undefined
     timer: Fiber.RuntimeFiber<void, never> | undefined
     fired: boolean
+    /** Resumes the producer, waiting for the consumer to take the buffer. */
+    space: (() => void) | undefined
   }
   const next = (state: State): Effect.Effect<Chunk.Chunk<A>, Option.Option<E | E2>> => {
     if (state.buffer.length > 0) {
       const chunks = state.buffer
       state.buffer = []
+      const space = state.space
+      if (space !== undefined) {
+        state.space = undefined
+        space()
+      }
       return Effect.succeed(chunks.length === 1 ? chunks[0]! : Chunk.flatten(Chunk.unsafeFromArray(chunks)))
     }
     const end = state.end
@@ -121,13 +133,23 @@ export const interruptWhen = <A, E, R, E2, R2>(
     poke(state)
   }
   const start = Effect.suspend(() => {
-    const state: State = { buffer: [], end: undefined, wake: undefined, producer: undefined, timer: undefined, fired: false }
-    const produce = Effect.exit(Stream.runForEachChunk(self, (chunk) =>
-      Effect.sync(() => {
-        if (chunk.length === 0) return
-        state.buffer.push(chunk)
-        poke(state)
-      })))
+    const state: State = { buffer: [], end: undefined, wake: undefined, producer: undefined, timer: undefined, fired: false, space: undefined }
+    const wait = Effect.async<void>((resume) => {
+      onBlocked?.(true)
+      state.space = () => {
+        onBlocked?.(false)
+        resume(Effect.void)
+      }
+      return Effect.sync(() => {
+        state.space = undefined
+      })
+    })
+    const produce = Effect.exit(Stream.runForEachChunk(self, (chunk) => {
+      if (chunk.length === 0) return Effect.void
+      state.buffer.push(chunk)
+      poke(state)
+      return state.buffer.length < maxBuffered ? Effect.void : wait
+    }))
     const watch = Effect.exit(signal)
     return Effect.map(
       Effect.zip(

@@ -236,6 +236,37 @@ export class CapacityExceeded extends Data.TaggedError("CapacityExceeded")<WithD
 }
 
 /**
+ * The upstream's response is larger than the transport allows (`maxResponseBytes`,
+ * `maxStreamBytes`): the gateway stopped reading instead of buffering it. Not retried (the same
+ * request would bring the same answer); another upstream may do better.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ResponseTooLarge extends Data.TaggedError("ResponseTooLarge")<Common & { readonly limit: number }> {
+  readonly retryable = false
+  readonly failover = true
+  readonly httpStatus: number = 502
+  readonly errorType = "upstream_error"
+}
+
+/**
+ * The gateway itself failed while handling the call (encoding the request, a defect in its own
+ * stack): no upstream was at fault. It is never retried, never failed over, and never counts
+ * against an upstream's breaker, retry budget or health (`countsAgainstUpstream`); the client
+ * gets a 500 without detail.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class LocalFailure extends Data.TaggedError("LocalFailure")<Common> {
+  readonly retryable = false
+  readonly failover = false
+  readonly httpStatus: number = 500
+  readonly errorType = "server_error"
+}
+
+/**
  * Any error a `LanguageModel` call can fail with.
  *
  * @since 0.1.0
@@ -256,6 +287,8 @@ export type ModelError =
   | StreamInterrupted
   | CircuitOpen
   | CapacityExceeded
+  | ResponseTooLarge
+  | LocalFailure
 
 /**
  * Every tag of the taxonomy, so that policies listing tags (a router's fallback set, a
@@ -278,7 +311,9 @@ export const allTags = [
   "Timeout",
   "StreamInterrupted",
   "CircuitOpen",
-  "CapacityExceeded"
+  "CapacityExceeded",
+  "ResponseTooLarge",
+  "LocalFailure"
 ] as const satisfies ReadonlyArray<ModelError["_tag"]>
 
 const tags = new Set<string>(allTags)
@@ -291,6 +326,26 @@ const tags = new Set<string>(allTags)
  */
 export const isModelError = (u: unknown): u is ModelError =>
   typeof u === "object" && u !== null && "_tag" in u && tags.has((u as { _tag: string })._tag)
+
+/**
+ * Whether a failure may be held against an upstream (its breaker, the retry budget, its
+ * health): only a taxonomy error that is not the gateway's own (`LocalFailure`). Anything
+ * else — a defect, a foreign error — is a local failure and says nothing about the upstream.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const countsAgainstUpstream = (u: unknown): boolean => isModelError(u) && u._tag !== "LocalFailure"
+
+/**
+ * The gateway's own failure, from anything a local step threw (an encoder's stack overflow,
+ * say). The cause is kept for logs; the message names no detail of it.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const localFailure = (what: string, cause: unknown, upstream?: string): LocalFailure =>
+  new LocalFailure({ message: `internal gateway error: ${what}`, upstream, code: "internal_error", cause })
 
 /**
  * The upstream's requested delay, if the error carries one.
@@ -321,7 +376,8 @@ const refused = /content[_ ]?(policy|filter|management)|safety/i
 const quota = /insufficient_quota|spend_limit|billing|quota/i
 
 /**
- * Classifies a failed HTTP response into the taxonomy (the table in DESIGN.md). Adapters extract
+ * Classifies a failed HTTP response into the taxonomy (the table in DESIGN.md; a 3xx is an
+ * `UpstreamUnavailable` with code `upstream_redirect`). Adapters extract
  * the status, the provider's code and message, and the delay headers; this decides the class,
  * so that every adapter maps the same signal to the same error.
  *
@@ -349,6 +405,9 @@ export const fromHttpFailure = (failure: HttpFailure): ModelError => {
       return new UpstreamUnavailable({ ...base, retryAfter: failure.retryAfter })
   }
   if (status >= 500) return new UpstreamUnavailable({ ...base, retryAfter: failure.retryAfter })
+  // The gateway never follows redirects (a redirect could carry the key to another origin): a
+  // 3xx, or any status that is neither a success nor an error, is the upstream misbehaving.
+  if (status < 400) return new UpstreamUnavailable({ ...base, code: failure.code ?? "upstream_redirect" })
   if (contextTooLong.test(code) || contextTooLong.test(message)) return new ContextTooLong(base)
   if (refused.test(code)) return new ContentRefused(base)
   return new BadRequest(base)

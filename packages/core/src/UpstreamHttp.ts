@@ -6,14 +6,25 @@
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Pool } from "undici"
 import type { Dispatcher } from "undici"
-import { ConnectionFailed, fromHttpFailure, type ModelError, StreamInterrupted, Timeout } from "./ModelError.js"
+import {
+  ConnectionFailed,
+  fromHttpFailure,
+  type ModelError,
+  ResponseTooLarge,
+  StreamInterrupted,
+  Timeout
+} from "./ModelError.js"
 import * as RetryAfter from "./RetryAfter.js"
 
 /**
@@ -27,15 +38,41 @@ export interface Options {
   readonly name: string
   /** Origin and optional path prefix, e.g. `https://api.openai.com/v1`. */
   readonly baseUrl: string
-  /** Keep-alive connections in the pool (default 128). */
+  /**
+   * Connections in the pool (default unbounded: the pool never queues a call the server admitted;
+   * the server's `maxConcurrentRequests` and the router's bulkheads are the limits). A number
+   * caps them; calls beyond it wait for a free connection, at most `connectTimeout`.
+   */
   readonly connections?: number | undefined
-  /** Time to establish a connection (default 10 s). */
+  /** Time to get a connection: waiting for a free one in the pool and establishing it (default 10 s). */
   readonly connectTimeout?: Duration.DurationInput | undefined
   /** Time from sending the request to receiving headers (default 120 s). */
   readonly headersTimeout?: Duration.DurationInput | undefined
   /** Socket-level idle limit between body chunks (default 300 s); the idle policy is normally tighter. */
   readonly bodyTimeout?: Duration.DurationInput | undefined
+  /** Speak HTTP/2 to upstreams that offer it over TLS (ALPN), many streams per connection (default false). */
+  readonly allowH2?: boolean | undefined
+  /** Largest non-streaming response body read (default 32 MiB); larger fails with `ResponseTooLarge`. */
+  readonly maxResponseBytes?: number | undefined
+  /** Largest streamed response body read (default 256 MiB); beyond it the stream fails with `ResponseTooLarge`. */
+  readonly maxStreamBytes?: number | undefined
 }
+
+/**
+ * The transport's defaults (the one place they are written).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaults = {
+  connectTimeout: Duration.seconds(10),
+  headersTimeout: Duration.seconds(120),
+  bodyTimeout: Duration.seconds(300),
+  maxResponseBytes: 32 * 1024 * 1024,
+  maxStreamBytes: 256 * 1024 * 1024,
+  /** Of an error response, at most this much is read: its message is all that is used. */
+  maxErrorBodyBytes: 64 * 1024
+} as const
 
 /**
  * A request to send upstream. Header values may be `Redacted` (keys): they are unwrapped only here.
@@ -61,6 +98,10 @@ export interface Response {
   readonly status: number
   readonly header: (name: string) => string | undefined
   readonly body: Dispatcher.ResponseData["body"]
+  /** The body limit `readJson` applies (default `defaults.maxResponseBytes`). */
+  readonly maxResponseBytes?: number | undefined
+  /** The body limit `bodyStream` applies (default `defaults.maxStreamBytes`). */
+  readonly maxStreamBytes?: number | undefined
 }
 
 /**
@@ -79,7 +120,7 @@ export type ErrorBodyReader = (body: unknown, text: string) => { readonly messag
  */
 export interface UpstreamHttp {
   readonly name: string
-  /** Sends a request; statuses ≥ 400 fail with the classified `ModelError`. */
+  /** Sends a request; any status but 2xx (redirects are never followed) fails with the classified `ModelError`. */
   readonly request: (request: Request, readError: ErrorBodyReader) => Effect.Effect<Response, ModelError>
 }
 
@@ -120,6 +161,55 @@ const unwrapHeaders = (headers: Request["headers"]): Record<string, string> => {
 }
 
 /**
+ * Seconds each upstream call waited for a pool connection (queueing for a free one and
+ * establishing it), tagged `upstream`.
+ *
+ * @since 0.2.0
+ * @category metrics
+ */
+export const poolWait: Metric.Metric.Histogram<number> = Metric.histogram(
+  "breakwater_upstream_pool_wait_seconds",
+  MetricBoundaries.exponential({ start: 0.001, factor: 4, count: 10 }),
+  "Seconds an upstream call waited for a connection from the pool (queueing and connecting)"
+)
+
+/** The reason a call is aborted with when no connection came within `connectTimeout`. */
+class PoolWaitTimeout extends Error {}
+
+// The request's `onConnect` fires once it is written to a connected socket: the end of the wait.
+const connectedKey = Symbol.for("breakwater/UpstreamHttp/onConnected")
+const notifyOnConnect = (dispatch: Dispatcher["dispatch"]): Dispatcher["dispatch"] => (opts, handler) => {
+  const onConnected = (opts as { [connectedKey]?: () => void })[connectedKey]
+  if (onConnected !== undefined && handler.onConnect !== undefined) {
+    const original = handler.onConnect
+    handler.onConnect = function(this: unknown, ...args: Parameters<NonNullable<Dispatcher.DispatchHandlers["onConnect"]>>) {
+      onConnected()
+      return original.apply(this, args)
+    } as typeof original
+  }
+  return dispatch(opts, handler)
+}
+
+/** Reads at most `limit` bytes of a body as text (an error body: only its message is used). */
+const readText = (body: Dispatcher.ResponseData["body"], limit: number): Promise<string> =>
+  new Promise((resolve) => {
+    const parts: Array<Buffer> = []
+    let size = 0
+    const done = () => resolve(Buffer.concat(parts).toString("utf8"))
+    body.on("data", (chunk: Buffer) => {
+      if (size >= limit) return
+      parts.push(chunk)
+      size += chunk.length
+      if (size >= limit) {
+        body.destroy()
+        done()
+      }
+    })
+    body.once("end", done)
+    body.once("error", done)
+  })
+
+/**
  * Creates the transport of one upstream; its pool is closed with the scope.
  *
  * @since 0.1.0
@@ -130,21 +220,28 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
     const url = new URL(options.baseUrl)
     const prefix = url.pathname.replace(/\/+$/, "")
     const name = options.name
+    const connectMillis = Duration.toMillis(options.connectTimeout ?? defaults.connectTimeout)
+    const maxResponseBytes = options.maxResponseBytes ?? defaults.maxResponseBytes
+    const maxStreamBytes = options.maxStreamBytes ?? defaults.maxStreamBytes
+    const waited = Metric.tagged(poolWait, "upstream", name)
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() =>
         new Pool(url.origin, {
-          connections: options.connections ?? 128,
-          connectTimeout: Duration.toMillis(options.connectTimeout ?? "10 seconds"),
-          headersTimeout: Duration.toMillis(options.headersTimeout ?? "120 seconds"),
-          bodyTimeout: Duration.toMillis(options.bodyTimeout ?? "300 seconds"),
+          // `null` is undici's "no limit".
+          connections: options.connections ?? null,
+          connectTimeout: connectMillis,
+          headersTimeout: Duration.toMillis(options.headersTimeout ?? defaults.headersTimeout),
+          bodyTimeout: Duration.toMillis(options.bodyTimeout ?? defaults.bodyTimeout),
+          allowH2: options.allowH2 ?? false,
           keepAliveTimeout: 30_000
         })
       ),
       (pool) => Effect.promise(() => pool.destroy().catch(() => undefined))
     )
+    const dispatcher = pool.compose(notifyOnConnect)
     const fail = (response: Dispatcher.ResponseData, readError: ErrorBodyReader) =>
       Effect.flatMap(
-        Effect.promise(() => response.body.text().catch(() => "")),
+        Effect.promise(() => readText(response.body, defaults.maxErrorBodyBytes)),
         (text) => {
           let parsed: unknown = undefined
           try {
@@ -154,50 +251,147 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
           }
           const { code, message } = readError(parsed, text)
           const header = headerOf(response.headers)
+          const status = response.statusCode
+          const fallback = status < 400 ? `answered HTTP ${status}; the gateway does not follow redirects` : `HTTP ${status}`
           return Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
             Effect.fail(fromHttpFailure({
-              status: response.statusCode,
+              status,
               upstream: name,
               code,
-              message: `${name}: ${message ?? `HTTP ${response.statusCode}`}`,
+              message: `${name}: ${status < 400 ? fallback : message ?? fallback}`,
               retryAfter: RetryAfter.fromHeaders(header, now)
             })))
         }
       )
+    const poolTimeout = () =>
+      new Timeout({
+        message: `${name}: no connection to the upstream within ${connectMillis} ms (${
+          options.connections === undefined ? "connecting" : `all ${options.connections} pool connections busy`
+        })`,
+        upstream: name,
+        phase: "connect",
+        code: "pool_wait_timeout"
+      })
+    const send = (req: Request, signal: AbortSignal) =>
+      new Promise<{ readonly response: Dispatcher.ResponseData; readonly waitedMillis: number }>((resolve, reject) => {
+        const started = performance.now()
+        let connectedAt: number | undefined
+        let settled = false
+        const timeout = new AbortController()
+        // undici cannot abort a request still queued for a connection (it takes the abort once
+        // connected): the wait is bounded here, and the abandoned request aborts when it is dequeued.
+        const timer = setTimeout(() => {
+          if (connectedAt !== undefined || settled) return
+          settled = true
+          timeout.abort(new PoolWaitTimeout())
+          reject(poolTimeout())
+        }, connectMillis)
+        const onConnected = () => {
+          if (connectedAt !== undefined) return
+          connectedAt = performance.now()
+          clearTimeout(timer)
+          waited.unsafeUpdate((connectedAt - started) / 1000, [])
+        }
+        dispatcher.request({
+          path: prefix + req.path,
+          method: req.method ?? "POST",
+          headers: unwrapHeaders(req.headers),
+          body: req.body ?? null,
+          signal: AbortSignal.any([signal, timeout.signal]),
+          [connectedKey]: onConnected
+        } as Dispatcher.RequestOptions).then(
+          (response) => {
+            clearTimeout(timer)
+            if (settled) return response.body.destroy()
+            settled = true
+            resolve({ response, waitedMillis: (connectedAt ?? performance.now()) - started })
+          },
+          (error: unknown) => {
+            clearTimeout(timer)
+            if (settled) return
+            settled = true
+            reject(error)
+          }
+        )
+      })
     const request = (req: Request, readError: ErrorBodyReader): Effect.Effect<Response, ModelError> =>
       Effect.flatMap(
         Effect.tryPromise({
-          try: (signal) =>
-            pool.request({
-              path: prefix + req.path,
-              method: req.method ?? "POST",
-              headers: unwrapHeaders(req.headers),
-              body: req.body ?? null,
-              signal
-            }),
-          catch: (error) => mapTransportError(name, error, "request")
+          try: (signal) => send(req, signal),
+          catch: (error) => error instanceof Timeout ? error : mapTransportError(name, error, "request")
         }),
-        (response): Effect.Effect<Response, ModelError> =>
-          response.statusCode >= 400
+        ({ response, waitedMillis }): Effect.Effect<Response, ModelError> => {
+          const result = response.statusCode < 200 || response.statusCode >= 300
             ? fail(response, readError)
-            : Effect.succeed({ status: response.statusCode, header: headerOf(response.headers), body: response.body })
+            : Effect.succeed({
+              status: response.statusCode,
+              header: headerOf(response.headers),
+              body: response.body,
+              maxResponseBytes,
+              maxStreamBytes
+            })
+          // A wait worth a line: the pool (or connecting) held the call up for a second or more.
+          return waitedMillis < 1000 ? result : Effect.zipRight(
+            Effect.annotateLogs(Effect.logWarning("waited for an upstream connection"), {
+              upstream: name,
+              waited_ms: Math.round(waitedMillis)
+            }),
+            result
+          )
+        }
       )
     return { name, request }
   })
 
+const tooLarge = (upstream: string, limit: number, what: string) =>
+  new ResponseTooLarge({
+    message: `${upstream}: the ${what} is larger than the ${limit} bytes allowed`,
+    upstream,
+    code: "response_too_large",
+    limit
+  })
+
 /**
- * Reads a response body as JSON; a broken body is a connection failure.
+ * Reads a response body as JSON, at most `response.maxResponseBytes` of it (a larger body fails
+ * with `ResponseTooLarge` without being buffered); a broken body is a connection failure.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const readJson = (upstream: string, response: Response): Effect.Effect<unknown, ModelError> =>
-  Effect.tryPromise({
-    try: () => response.body.json(),
-    catch: (error) => error instanceof SyntaxError
-      ? new ConnectionFailed({ message: `${upstream}: the response body is not valid JSON`, upstream, cause: error })
-      : mapTransportError(upstream, error, "request")
-  })
+export const readJson = (upstream: string, response: Response): Effect.Effect<unknown, ModelError> => {
+  const limit = response.maxResponseBytes ?? defaults.maxResponseBytes
+  return Effect.flatMap(
+    Effect.async<string, ModelError>((resume) => {
+      const body = response.body
+      const declared = Number(response.header("content-length"))
+      if (declared > limit) {
+        body.destroy()
+        return resume(Effect.fail(tooLarge(upstream, limit, "response")))
+      }
+      const parts: Array<Buffer> = []
+      let size = 0
+      body.on("data", (chunk: Buffer) => {
+        size += chunk.length
+        if (size > limit) {
+          body.destroy()
+          resume(Effect.fail(tooLarge(upstream, limit, "response")))
+        } else parts.push(chunk)
+      })
+      body.once("end", () => resume(Effect.succeed(Buffer.concat(parts).toString("utf8"))))
+      body.once("error", (error) => {
+        if (size <= limit) resume(Effect.fail(mapTransportError(upstream, error, "request")))
+      })
+      return Effect.sync(() => {
+        if (!body.readableEnded) body.destroy()
+      })
+    }),
+    (text) =>
+      Effect.try({
+        try: () => JSON.parse(text) as unknown,
+        catch: (error) => new ConnectionFailed({ message: `${upstream}: the response body is not valid JSON`, upstream, cause: error })
+      })
+  )
+}
 
 const completed = new WeakSet<object>()
 
@@ -215,35 +409,79 @@ export const markComplete = (response: Response): void => {
 }
 
 /**
- * The response body as a stream of byte chunks (pushed from the socket's `data` events without a
- * fiber per chunk: `Stream.async` forked one per emit, which the benchmark showed to add ~10 ms to
- * a 24-chunk stream). Ending the stream early (interruption, a
- * downstream failure) destroys the body, which closes the upstream socket — unless the response
- * was marked complete (`markComplete`), in which case its rest is drained for reuse.
+ * The response body as a stream of byte chunks, pulled: each pull takes every chunk the body
+ * has buffered (one effect per pull, not per chunk), so a consumer that stops pulling leaves the
+ * body's buffer full, undici pauses the socket, and the upstream is held back by TCP instead of
+ * being read into memory. More than `response.maxStreamBytes` in all fails with
+ * `ResponseTooLarge`. Ending the stream early (interruption, a downstream failure) destroys the
+ * body, which closes the upstream socket — unless the response was marked complete
+ * (`markComplete`), in which case its rest is drained for reuse.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const bodyStream = (upstream: string, response: Response, chunksSoFar: () => number = () => 0): Stream.Stream<Uint8Array, ModelError> =>
-  Stream.asyncPush<Uint8Array, ModelError>((emit) => Effect.acquireRelease(Effect.sync(() => {
-    const body = response.body
-    const onData = (chunk: Uint8Array) => {
-      emit.single(chunk)
+  Stream.unwrapScoped(Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const body = response.body
+        // Listeners for the body's life: an `error` with no listener would crash the process.
+        const state = { error: undefined as unknown, ended: false, wake: undefined as (() => void) | undefined }
+        const wake = () => state.wake?.()
+        body.on("readable", wake)
+        body.once("end", () => {
+          state.ended = true
+          wake()
+        })
+        body.once("error", (error) => {
+          state.error = error
+          wake()
+        })
+        return { body, state, wake }
+      }),
+      ({ body, wake }) =>
+        Effect.sync(() => {
+          body.off("readable", wake)
+          if (body.destroyed) return
+          if (completed.has(body)) {
+            // undici's typings omit dump's `signal`; it is supported since undici 5.
+            const dump = body.dump as (opts: { limit: number; signal?: AbortSignal }) => Promise<unknown>
+            dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
+          } else body.destroy()
+        })
+    ),
+    ({ body, state }) => {
+      const limit = response.maxStreamBytes ?? defaults.maxStreamBytes
+      let total = 0
+      const take = (): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<ModelError>> | undefined => {
+        if (state.error !== undefined) {
+          return Effect.fail(Option.some(mapTransportError(upstream, state.error, "body", chunksSoFar())))
+        }
+        const out: Array<Uint8Array> = []
+        let chunk: Uint8Array | null
+        while ((chunk = body.read() as Uint8Array | null) !== null) {
+          out.push(chunk)
+          total += chunk.length
+        }
+        if (total > limit) return Effect.fail(Option.some(tooLarge(upstream, limit, "stream")))
+        if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+        if (state.ended || body.readableEnded) return Effect.fail(Option.none())
+        return undefined
+      }
+      const pull = Effect.suspend(() =>
+        take() ?? Effect.async<Chunk.Chunk<Uint8Array>, Option.Option<ModelError>>((resume) => {
+          state.wake = () => {
+            const next = take()
+            if (next !== undefined) {
+              state.wake = undefined
+              resume(next)
+            }
+          }
+          return Effect.sync(() => {
+            state.wake = undefined
+          })
+        })
+      )
+      return Stream.repeatEffectChunkOption(pull)
     }
-    body.on("data", onData)
-    body.once("end", () => {
-      emit.end()
-    })
-    body.once("error", (error) => {
-      emit.fail(mapTransportError(upstream, error, "body", chunksSoFar()))
-    })
-    return { body, onData }
-  }), ({ body, onData }) => Effect.sync(() => {
-      if (body.destroyed) return
-      if (completed.has(body)) {
-        body.off("data", onData)
-        // undici's typings omit dump's `signal`; it is supported since undici 5.
-        const dump = body.dump as (opts: { limit: number; signal?: AbortSignal }) => Promise<unknown>
-        dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
-      } else body.destroy()
-    })), { bufferSize: "unbounded" })
+  ))

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { ChatCompletion, ModelError, type RequestContext } from "@breakwater/core"
+import { AdapterKit, ChatCompletion, ModelError, type RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
@@ -32,20 +32,14 @@ export interface ApiError {
   readonly shouldRetry?: boolean | undefined
 }
 
-const keyLike = /\b(sk-(?:ant-)?[A-Za-z0-9_*.-]{6,})|\b([A-Za-z0-9_-]{24,}\*{2,}[A-Za-z0-9_-]*)/g
-
 /**
- * Removes every configured secret, and anything shaped like a provider key, from text about to
- * leave the server (a response body or a log line).
+ * Removes every configured secret (as is, URL-encoded or base64), and anything shaped like a
+ * provider key, from text about to leave the server (a response body or a log line).
  *
  * @since 0.1.0
  * @category security
  */
-export const scrub = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const secret of secrets) if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join("[redacted]")
-  return out.replace(keyLike, "[redacted]")
-}
+export const scrub = (text: string, secrets: ReadonlyArray<string>): string => AdapterKit.scrubSecrets(text, secrets, 4)
 
 /**
  * An error's text for the client: the names of upstream entries are the operator's (logs carry

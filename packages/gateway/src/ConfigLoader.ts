@@ -1,7 +1,8 @@
 /**
  * Loads a gateway config from a JSON file, a JSON string or an object: environment references
  * (`"${OPENAI_API_KEY}"`) resolved, then validated by `GatewayConfig`. Every problem is reported
- * at once, by path.
+ * at once, by path — with every substituted value, and every inline `apiKey`, `key`, `url`,
+ * `password`, `token` or `secret`, redacted from the messages (they quote the values they reject).
  *
  * @since 0.1.0
  */
@@ -41,7 +42,8 @@ const reference = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 /**
  * Replaces `${NAME}` in every string of a JSON value with the environment's value; a missing
- * variable is an issue at that path.
+ * variable is an issue at that path. Every value substituted is added to `substituted` (so that
+ * messages about the result can be redacted).
  *
  * @since 0.1.0
  * @category loading
@@ -50,7 +52,8 @@ export const resolveEnv = (
   value: unknown,
   env: Readonly<Record<string, string | undefined>>,
   issues: Array<ConfigIssue> = [],
-  path = ""
+  path = "",
+  substituted: Set<string> = new Set()
 ): unknown => {
   if (typeof value === "string") {
     return value.replace(reference, (_, name: string) => {
@@ -59,16 +62,45 @@ export const resolveEnv = (
         issues.push({ path, message: `environment variable ${name} is not set` })
         return ""
       }
+      substituted.add(v)
       return v
     })
   }
-  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, env, issues, path === "" ? String(i) : `${path}.${i}`))
+  const at = (k: string | number) => (path === "" ? String(k) : `${path}.${k}`)
+  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, env, issues, at(i), substituted))
   if (typeof value === "object" && value !== null) {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = resolveEnv(v, env, issues, path === "" ? k : `${path}.${k}`)
+    for (const [k, v] of Object.entries(value)) out[k] = resolveEnv(v, env, issues, at(k), substituted)
     return out
   }
   return value
+}
+
+// Fields that hold a secret even when written inline rather than as a `${VAR}` reference.
+const secretField = /^(apiKey|key|url|password|token|secret)$/i
+
+const inlineSecrets = (value: unknown, into: Set<string>, field = ""): void => {
+  if (typeof value === "string") {
+    if (secretField.test(field)) into.add(value)
+  } else if (Array.isArray(value)) for (const v of value) inlineSecrets(v, into, field)
+  else if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) inlineSecrets(v, into, k)
+  }
+}
+
+/**
+ * Redacts every secret from a validation message, in each form a formatter may quote it:
+ * as is, JSON-escaped, URL-encoded. Messages quote the offending value, and after substitution
+ * that value may be (or contain, or sit beside) a key, a password in a URL, a token.
+ */
+const redact = (message: string, secrets: ReadonlyArray<string>): string => {
+  let out = message
+  for (const secret of secrets) {
+    for (const form of [secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]) {
+      if (form.length > 0 && out.includes(form)) out = out.split(form).join("<redacted>")
+    }
+  }
+  return out
 }
 
 const decode = Schema.decodeUnknownEither(GatewayConfig, { errors: "all", onExcessProperty: "error" })
@@ -84,11 +116,15 @@ export const fromObject = (
   env: Readonly<Record<string, string | undefined>> = process.env
 ): Effect.Effect<GatewayConfig, ConfigError> => {
   const issues: Array<ConfigIssue> = []
-  const resolved = resolveEnv(input, env, issues)
+  const secrets = new Set<string>()
+  const resolved = resolveEnv(input, env, issues, "", secrets)
   const decoded = decode(resolved)
   if (Either.isLeft(decoded)) {
+    inlineSecrets(input, secrets)
+    // Longest first, so that a secret containing another is redacted whole.
+    const list = [...secrets].sort((a, b) => b.length - a.length)
     for (const issue of ParseResult.ArrayFormatter.formatErrorSync(decoded.left)) {
-      issues.push({ path: issue.path.join("."), message: issue.message })
+      issues.push({ path: redact(issue.path.join("."), list), message: redact(issue.message, list) })
     }
   }
   if (issues.length > 0 || Either.isLeft(decoded)) return Effect.fail(new ConfigError({ issues }))

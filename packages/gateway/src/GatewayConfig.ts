@@ -185,7 +185,13 @@ export const UpstreamConfig = Schema.Struct({
   azureApiVersion: Schema.optional(Schema.String),
   continuation: Schema.optional(Schema.Literal("assistant-prefill", "user-instruction")),
   headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /** Pool connections; unbounded unless set (calls beyond a cap wait, at most the connect timeout). */
   connections: Schema.optional(PositiveInt),
+  /** HTTP/2 to an upstream that offers it over TLS (default false). */
+  http2: Schema.optional(Schema.Boolean),
+  /** Largest non-streaming response read (default 32 MiB) and streamed response (default 256 MiB). */
+  maxResponseBytes: Schema.optional(PositiveInt),
+  maxStreamBytes: Schema.optional(PositiveInt),
   maxConcurrent: Schema.optional(PositiveInt),
   maxQueue: Schema.optional(Schema.NonNegativeInt),
   timeouts: Schema.optional(AttemptTimeoutConfig),

@@ -27,8 +27,9 @@ import * as internal from "./internal/anthropic.js"
  * - `continuation` (`"assistant-prefill"`): how a broken stream is continued when stream-resume
  *   asks without forcing a strategy. Anthropic continues a final assistant turn natively, so the
  *   prefill (right-trimmed) is exact.
- * - `connections` (128), `connectTimeout` (10 s), `headersTimeout` (120 s), `bodyTimeout`
- *   (300 s): the transport (`UpstreamHttp`).
+ * - `connections` (unbounded), `connectTimeout` (10 s, pool wait included), `headersTimeout`
+ *   (120 s), `bodyTimeout` (300 s), `allowH2` (false), `maxResponseBytes` (32 MiB),
+ *   `maxStreamBytes` (256 MiB): the transport (`UpstreamHttp.defaults`).
  *
  * @since 0.1.0
  * @category schemas

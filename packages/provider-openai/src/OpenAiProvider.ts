@@ -33,8 +33,9 @@ import * as internal from "./internal/openai.js"
  *   message (vLLM) can use `"assistant-prefill"`, which is exact.
  * - `continueFinalMessage` (`false`): with a prefill, also send vLLM's
  *   `continue_final_message: true, add_generation_prompt: false`.
- * - `connections` (128), `connectTimeout` (10 s), `headersTimeout` (120 s), `bodyTimeout`
- *   (300 s): the transport (`UpstreamHttp`).
+ * - `connections` (unbounded), `connectTimeout` (10 s, pool wait included), `headersTimeout`
+ *   (120 s), `bodyTimeout` (300 s), `allowH2` (false), `maxResponseBytes` (32 MiB),
+ *   `maxStreamBytes` (256 MiB): the transport (`UpstreamHttp.defaults`).
  *
  * @since 0.1.0
  * @category schemas

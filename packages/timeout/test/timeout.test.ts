@@ -280,3 +280,48 @@ describe("AttemptTimeout: streams", () => {
       expect(error.message).toMatch(/openai-east.*headers/)
     }))
 })
+
+describe("AttemptTimeout and a slow consumer (issue #17)", () => {
+  const chunk = (i: number): ChatCompletion.ChatCompletionChunk => ({
+    id: "c",
+    object: "chat.completion.chunk",
+    created: 0,
+    model: "m",
+    choices: [{ index: 0, delta: { content: `t${i} ` }, finish_reason: null }]
+  })
+
+  it.effect("the source is held back while the consumer does not read, and that pause is not idleness", () =>
+    Effect.gen(function*() {
+      let produced = 0
+      const source: LanguageModel.Service = {
+        generate: () => Effect.die("unused"),
+        stream: () =>
+          Stream.fromIterable(Array.from({ length: 100 }, (_, i) => chunk(i))).pipe(
+            Stream.rechunk(1),
+            Stream.tap(() => Effect.sync(() => void produced++))
+          )
+      }
+      const model = yield* AttemptTimeout.withPolicy(source, { headers: "10 seconds", firstToken: "10 seconds", idle: "10 seconds" })
+      const ctx = RequestContext.make({ requestId: "req-slow" })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* Effect.provideService(Stream.toPull(model.stream(request)), RequestContext.RequestContext, ctx)
+        const first = yield* Effect.provideService(pull, RequestContext.RequestContext, ctx)
+        expect(first.length).toBeGreaterThan(0)
+        // The consumer stops reading for ten minutes, sixty idle limits.
+        yield* TestClock.adjust("10 minutes")
+        // Held back: a bounded read-ahead, not the whole source.
+        expect(produced).toBeLessThan(20)
+        let total = first.length
+        while (true) {
+          const next = yield* Effect.either(Effect.provideService(pull, RequestContext.RequestContext, ctx))
+          if (next._tag === "Left") {
+            // The end of the stream (`None`), not a timeout.
+            expect(next.left._tag).toBe("None")
+            break
+          }
+          total += next.right.length
+        }
+        expect(total).toBe(100)
+      }))
+    }))
+})

@@ -173,7 +173,7 @@ export const make = (
       if (Cause.isInterruptedOnly(exit.cause)) return "ignored"
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "Some") return counts(failure.value) ? "failure" : "ignored"
-      return "failure" // a defect is the upstream stack misbehaving
+      return "ignored" // a defect is the gateway's own failure: one client's request must not open a shared breaker
     }
 
     const withBreaker = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>

@@ -16,18 +16,80 @@ import * as Stream from "effect/Stream"
 /** @internal */
 export type Scrub = (text: string) => string
 
-const identity: Scrub = (text) => text
+const forms = new Map<string, ReadonlyArray<string>>()
+
+/**
+ * The forms a secret can take in text an upstream echoes: as is, URL-encoded, and base64
+ * (standard and URL-safe) at each of the three alignments it can have inside a longer encoded
+ * value (`Basic …`, `Bearer …`) — for each, the characters that depend on the secret alone.
+ *
+ * @internal
+ */
+export const secretForms = (secret: string): ReadonlyArray<string> => {
+  const known = forms.get(secret)
+  if (known !== undefined) return known
+  const out = new Set([secret, encodeURIComponent(secret)])
+  const bytes = Buffer.from(secret, "utf8")
+  for (let shift = 0; shift < 3; shift++) {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes]).toString("base64")
+    // Skip the first group when it mixes in the bytes before, and the last when it mixes in those after.
+    const core = encoded.slice(shift === 0 ? 0 : 4, Math.floor((shift + bytes.length) / 3) * 4)
+    if (core.length >= 8) {
+      out.add(core)
+      out.add(core.replace(/\+/g, "-").replace(/\//g, "_"))
+    }
+  }
+  // Longest first, so that a form containing another is replaced whole.
+  const list = [...out].sort((a, b) => b.length - a.length)
+  if (forms.size < 1024) forms.set(secret, list)
+  return list
+}
+
+const keyLike = /\b(sk-(?:ant-)?[A-Za-z0-9_*.-]{6,})|\b([A-Za-z0-9_-]{24,}\*{2,}[A-Za-z0-9_-]*)/g
 
 /** @internal */
-export const scrubber = (secret: Redacted.Redacted<string> | undefined): Scrub => {
-  if (secret === undefined) return identity
-  const value = Redacted.value(secret)
-  // A key shorter than this would match ordinary words; no real provider key is that short.
-  if (value.length < 8) return identity
-  return (text) => (text.includes(value) ? text.split(value).join("[redacted]") : text)
+export const scrubSecrets = (text: string, secrets: ReadonlyArray<string>, minLength = 8): string => {
+  let out = text
+  for (const secret of secrets) {
+    if (secret.length < minLength) continue
+    for (const form of secretForms(secret)) if (out.includes(form)) out = out.split(form).join("[redacted]")
+  }
+  return out.replace(keyLike, "[redacted]")
+}
+
+/** @internal */
+export const scrubber = (secret: Redacted.Redacted<string> | ReadonlyArray<Redacted.Redacted<string>> | undefined): Scrub => {
+  if (secret === undefined) return (text) => scrubSecrets(text, [])
+  // A key shorter than 8 would match ordinary words; no real provider key is that short.
+  const list: ReadonlyArray<Redacted.Redacted<string>> = Redacted.isRedacted(secret) ? [secret] : secret
+  const values = list.map((s) => Redacted.value(s))
+  return (text) => scrubSecrets(text, values)
+}
+
+/** Longest upstream error message passed on; a longer one is cut. */
+const maxMessageLength = 512
+
+// Markup or a stack trace is not a message meant for the client: the gateway says it itself.
+const notAMessage = /<\s*\/?\s*[a-z!][^>]*>|\n\s*at\s|\bat\s+\S+\s+\(\S+:\d+:\d+\)|Traceback \(most recent call last\)|File "[^"]+", line \d+|Exception in thread|\.(java|py|go|rb|js|ts):\d+/i
+
+/**
+ * What of an upstream's error message may reach the client: scrubbed, cut to 512 characters,
+ * and nothing at all when it looks like markup or a stack trace.
+ *
+ * @internal
+ */
+export const clientMessage = (message: string | undefined, scrub: Scrub): string | undefined => {
+  if (message === undefined || notAMessage.test(message)) return undefined
+  const clean = scrub(message)
+  return clean.length <= maxMessageLength ? clean : `${clean.slice(0, maxMessageLength)}…`
 }
 
 const str = (u: unknown): string | undefined => (typeof u === "string" && u.length > 0 ? u : undefined)
+// A provider code is an identifier (`context_length_exceeded`); anything else is not passed on.
+const codeOf = (u: unknown): string | undefined => {
+  const s = str(u)
+  return s !== undefined && /^[A-Za-z0-9_.:-]{1,64}$/.test(s) ? s : undefined
+}
 
 /** @internal */
 export const readErrorObject = (
@@ -36,16 +98,14 @@ export const readErrorObject = (
 ): { readonly message?: string | undefined; readonly code?: string | undefined } => {
   if (body === null || typeof body !== "object") return {}
   const error = (body as { error?: unknown }).error
-  if (typeof error === "string") return { message: scrub(error) }
+  if (typeof error === "string") return { message: clientMessage(error, scrub) }
   if (error !== null && typeof error === "object") {
     const e = error as { message?: unknown; code?: unknown; type?: unknown }
-    const message = str(e.message)
-    return { message: message === undefined ? undefined : scrub(message), code: str(e.code) ?? str(e.type) }
+    return { message: clientMessage(str(e.message), scrub), code: codeOf(e.code) ?? codeOf(e.type) }
   }
   // vLLM and friends: `{"object":"error","message":…,"type":…,"code":400}`.
   const b = body as { message?: unknown; type?: unknown; code?: unknown }
-  const message = str(b.message)
-  return { message: message === undefined ? undefined : scrub(message), code: str(b.code) ?? str(b.type) }
+  return { message: clientMessage(str(b.message), scrub), code: codeOf(b.code) ?? codeOf(b.type) }
 }
 
 /** @internal */
@@ -166,6 +226,14 @@ export const sseChunks = (
   })
 
 /** @internal */
+export const encodeBody = (upstream: string, encode: () => string): Effect.Effect<string, ModelError.ModelError> =>
+  Effect.try({
+    try: encode,
+    catch: (error) =>
+      ModelError.isModelError(error) ? error : ModelError.localFailure("the request could not be encoded", error, upstream)
+  })
+
+/** @internal */
 export const generateCall = (
   http: UpstreamHttp.UpstreamHttp,
   request: UpstreamHttp.Request,
@@ -210,7 +278,10 @@ export const transportFields = {
   connections: Schema.optional(Schema.Int.pipe(Schema.positive())),
   connectTimeout: Schema.optional(Durations.DurationInput),
   headersTimeout: Schema.optional(Durations.DurationInput),
-  bodyTimeout: Schema.optional(Durations.DurationInput)
+  bodyTimeout: Schema.optional(Durations.DurationInput),
+  allowH2: Schema.optional(Schema.Boolean),
+  maxResponseBytes: Schema.optional(Schema.Int.pipe(Schema.positive())),
+  maxStreamBytes: Schema.optional(Schema.Int.pipe(Schema.positive()))
 }
 
 /** @internal */
@@ -222,6 +293,9 @@ export const transportOptions = (
     readonly connectTimeout?: Duration.DurationInput | undefined
     readonly headersTimeout?: Duration.DurationInput | undefined
     readonly bodyTimeout?: Duration.DurationInput | undefined
+    readonly allowH2?: boolean | undefined
+    readonly maxResponseBytes?: number | undefined
+    readonly maxStreamBytes?: number | undefined
   }
 ): UpstreamHttp.Options => ({
   name,
@@ -229,5 +303,8 @@ export const transportOptions = (
   connections: o.connections,
   connectTimeout: o.connectTimeout,
   headersTimeout: o.headersTimeout,
-  bodyTimeout: o.bodyTimeout
+  bodyTimeout: o.bodyTimeout,
+  allowH2: o.allowH2,
+  maxResponseBytes: o.maxResponseBytes,
+  maxStreamBytes: o.maxStreamBytes
 })

@@ -44,6 +44,9 @@ const adapter = (
     ...(upstream.headers === undefined ? {} : { headers: upstream.headers }),
     ...(upstream.continuation === undefined ? {} : { continuation: upstream.continuation }),
     ...(upstream.connections === undefined ? {} : { connections: upstream.connections }),
+    ...(upstream.http2 === undefined ? {} : { allowH2: upstream.http2 }),
+    ...(upstream.maxResponseBytes === undefined ? {} : { maxResponseBytes: upstream.maxResponseBytes }),
+    ...(upstream.maxStreamBytes === undefined ? {} : { maxStreamBytes: upstream.maxStreamBytes }),
     connectTimeout: connect
   }
   return upstream.provider === "anthropic"

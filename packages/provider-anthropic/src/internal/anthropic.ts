@@ -31,18 +31,12 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
   const sseHeaders = { ...jsonHeaders, accept: "text/event-stream" }
 
   const encode = (request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined, stream: boolean) =>
-    Effect.try({
-      try: () => {
-        const continuation = options?.continuation
-        const prepared = continuation === undefined
-          ? request
-          : Continuation.toRequest(request, continuation, continuation.strategy ?? settings.continuation)
-        return JSON.stringify(Wire.encodeRequest(prepared, settings.maxTokens, stream))
-      },
-      catch: (error): ModelError.ModelError =>
-        ModelError.isModelError(error)
-          ? error
-          : new ModelError.BadRequest({ message: `${name}: the request cannot be translated`, upstream: name, cause: error })
+    AdapterKit.encodeBody(name, () => {
+      const continuation = options?.continuation
+      const prepared = continuation === undefined
+        ? request
+        : Continuation.toRequest(request, continuation, continuation.strategy ?? settings.continuation)
+      return JSON.stringify(Wire.encodeRequest(prepared, settings.maxTokens, stream))
     })
 
   const decode = (json: unknown) =>

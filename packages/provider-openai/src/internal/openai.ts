@@ -1,7 +1,6 @@
-import { AdapterKit as Kit, type ChatCompletion, Continuation, type LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit as Kit, type ChatCompletion, Continuation, type LanguageModel, LeanStream, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 
 /** @internal */
 export interface Settings {
@@ -119,18 +118,19 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
   const frames = Effect.succeed(frameHandler(name, scrub))
   const decode = (json: unknown) => decodeCompletion(name, json, scrub)
 
-  const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) => {
-    const prepared = prepare(request, options, settings.continuation)
-    const body = encodeRequest(prepared.request, false, prepared.prefill && settings.continueFinalMessage)
-    return Kit.generateCall(http, { path, headers: jsonHeaders, body }, readError, request.model, decode)
-  }
+  const encode = (request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined, stream: boolean) =>
+    Kit.encodeBody(name, () => {
+      const prepared = prepare(request, options, settings.continuation)
+      return encodeRequest(prepared.request, stream, prepared.prefill && settings.continueFinalMessage)
+    })
+
+  const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
+    Effect.flatMap(encode(request, options, false), (body) =>
+      Kit.generateCall(http, { path, headers: jsonHeaders, body }, readError, request.model, decode))
 
   const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    Stream.suspend(() => {
-      const prepared = prepare(request, options, settings.continuation)
-      const body = encodeRequest(prepared.request, true, prepared.prefill && settings.continueFinalMessage)
-      return Kit.streamCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames)
-    })
+    LeanStream.unwrap(Effect.map(encode(request, options, true), (body) =>
+      Kit.streamCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames)))
 
   return { generate, stream }
 }

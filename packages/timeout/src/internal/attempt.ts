@@ -34,6 +34,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
       let received = 0
       let lastAt = start
       let content = false
+      let blocked = false
 
       // Per chunk batch: one clock read; `hasContent` only until the first token.
       const observe = (chunk: Chunk.Chunk<ChatCompletion.ChatCompletionChunk>) => {
@@ -67,7 +68,8 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
           phase = "first-token"
           limit = firstToken
         }
-        if (received > 0 && lastAt + idle < at) {
+        // While the consumer is not taking chunks, the source is held back, not idle.
+        if (received > 0 && !blocked && lastAt + idle < at) {
           at = lastAt + idle
           phase = "idle"
           limit = idle
@@ -76,14 +78,20 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
         if (now >= at) return fire(ctx, phase, limit, received)
         // Until the first chunk, wake at least every `idle`: that chunk arms the idle limit,
         // which may fall before the others, and nothing else would wake the timer for it.
-        const wake = received === 0 ? Math.min(at, now + idle) : at
+        const wake = received === 0 || blocked ? Math.min(at, now + idle) : at
         if (wake === Infinity) return Effect.never
         return Effect.flatMap(Effect.sleep(Duration.millis(wake - now)), check)
       }
 
       const call = Stream.mapChunks(model.stream(request, callOptions), observe)
       if (deadline === Infinity && headers === Infinity && firstToken === Infinity && idle === Infinity) return call
-      return LeanStream.interruptWhen(call, Effect.suspend(check))
+      return LeanStream.interruptWhen(call, Effect.suspend(check), {
+        onBlocked: (b) => {
+          blocked = b
+          // The idle limit starts again once the consumer takes chunks.
+          if (!b) lastAt = clock.unsafeCurrentTimeMillis()
+        }
+      })
     }))
 
   return { generate, stream }

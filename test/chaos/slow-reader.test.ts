@@ -1,0 +1,90 @@
+/**
+ * Issue #17, finding 2, end to end: a client that stops reading a big stream must hold the
+ * upstream back through the whole gateway (host, policies, adapter, transport), not make the
+ * gateway buffer the answer. Observed at the upstream: how many bytes its socket accepted, and
+ * whether it could finish writing. Nothing sleeps: the wait is counted in event-loop turns.
+ */
+import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import { HttpHost } from "@breakwater/host-http"
+import { Effect, Exit, Scope } from "effect"
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const TOTAL = 96 * 1024 * 1024
+const progress = { written: 0, blocked: false, finished: false, requests: 0 }
+const frame = Buffer.from(
+  `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { content: "x".repeat(16_000) }, finish_reason: null }] })}\n\n`
+)
+let upstream: Server
+let scope: Scope.CloseableScope
+let url = ""
+
+beforeAll(async () => {
+  upstream = createServer((req, res) => {
+    req.resume()
+    req.on("end", () => {
+      progress.requests++
+      res.writeHead(200, { "content-type": "text/event-stream" })
+      const more = () => {
+        while (progress.written < TOTAL && !res.destroyed) {
+          progress.written += frame.length
+          if (!res.write(frame)) {
+            progress.blocked = true
+            res.once("drain", () => {
+              progress.blocked = false
+              more()
+            })
+            return
+          }
+        }
+        if (!res.destroyed) {
+          progress.finished = true
+          res.end("data: [DONE]\n\n")
+        }
+      }
+      more()
+    })
+  })
+  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve))
+  const port = (upstream.address() as AddressInfo).port
+  scope = Effect.runSync(Scope.make())
+  const config = await Effect.runPromise(ConfigLoader.fromObject({
+    upstreams: { up: { provider: "openai", baseUrl: `http://127.0.0.1:${port}/v1`, models: ["chat"] } },
+    routes: { chat: { upstreams: ["up"] } }
+  }, {}))
+  const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config), scope))
+  url = (await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none" }), scope))).url
+})
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+  upstream.closeAllConnections()
+  await new Promise<void>((resolve) => upstream.close(() => resolve()))
+})
+
+describe("a slow reader through the gateway", () => {
+  it("a client that stops reading a 96 MiB stream leaves the upstream blocked, far from writing it all", async () => {
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" } }, resolve)
+      req.on("error", reject)
+      req.end(JSON.stringify({ model: "chat", stream: true, messages: [{ role: "user", content: "a long answer, please" }] }))
+    })
+    expect(response.statusCode).toBe(200)
+    // Read the first bytes, then stop reading for good.
+    await new Promise((resolve) => response.once("data", resolve))
+    response.pause()
+    let still = 0
+    let last = -1
+    for (let turns = 0; !progress.finished && still < 300 && turns < 1_000_000; turns++) {
+      await new Promise((resolve) => setImmediate(resolve))
+      still = progress.blocked && progress.written === last ? still + 1 : 0
+      last = progress.written
+    }
+    expect(progress.requests).toBe(1)
+    expect(progress.finished).toBe(false)
+    expect(progress.blocked).toBe(true)
+    // Socket buffers on both hops and one body buffer, not the answer.
+    expect(progress.written).toBeLessThan(24 * 1024 * 1024)
+    response.destroy()
+  })
+})
