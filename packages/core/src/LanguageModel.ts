@@ -124,6 +124,15 @@ export const make = (
 export const runOf = (model: Service): Run => model.run ?? push.runFromStream(model.stream)
 
 /**
+ * A push call over an `effect/Stream` call (one fiber per call runs the stream; `abort`
+ * interrupts it). What `make` and `runOf` use for models written with `stream`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const runFromStream: (stream: Service["stream"]) => Run = (stream) => push.runFromStream(stream)
+
+/**
  * An `effect/Stream` over a push call: one fiber runs the call, its chunks are buffered (up to a
  * bound, then the producer is paused) until the stream's consumer pulls them.
  *
