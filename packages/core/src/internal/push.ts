@@ -69,7 +69,7 @@ export const runFromStream = (stream: StreamFn): Run => (request, options, sink)
   })
 
 /** The number of batches a `streamFromRun` buffers before it pauses the producer. */
-const HIGH_WATER = 16
+const HIGH_WATER = 8
 
 /** `stream` over a push call: one fiber runs it, batches wait in a bounded buffer for the pull. */
 export const streamFromRun = (run: Run) => (request: ChatRequest, options?: CallOptions): Stream.Stream<Out, ModelError> => {
