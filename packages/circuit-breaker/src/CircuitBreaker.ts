@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Durations, type LanguageModel, LeanStream, ModelError, Policy, RequestContext } from "@breakwater/core"
+import { Durations, LanguageModel, ModelError, Policy, RequestContext } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
@@ -148,6 +148,8 @@ export interface CircuitBreaker {
    * came `slowCallDuration` late; an interruption never counts.
    */
   readonly withBreakerStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
+  /** `withBreakerStream` for the push form of a streaming call (`LanguageModel.Run`). */
+  readonly withBreakerRun: (key: string) => (run: LanguageModel.Run) => LanguageModel.Run
   /** A model whose calls run under the breaker of `key`. */
   readonly wrap: (key: string, model: LanguageModel.Service) => LanguageModel.Service
   /** The state of `key`, read from the store (this also refreshes the local view). */
@@ -275,12 +277,14 @@ export const guard = (breaker: CircuitBreaker, model: LanguageModel.Service, opt
   // carries the model the router chose for it: read once per call.
   const keyFor = (request: { readonly model: string }, upstream: string | undefined) =>
     keyOf(key ?? upstream ?? "default", request.model, scope)
+  const below = LanguageModel.runOf(model)
+  const run: LanguageModel.Run = (request, callOptions, sink) =>
+    Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreakerRun(keyFor(request, ctx.upstream))(below)(request, callOptions, sink))
   return {
     generate: (request, callOptions) =>
       Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(keyFor(request, ctx.upstream))(model.generate(request, callOptions))),
-    stream: (request, callOptions) =>
-      LeanStream.unwrap(Effect.map(RequestContext.current, (ctx) =>
-        breaker.withBreakerStream(keyFor(request, ctx.upstream))(model.stream(request, callOptions))))
+    stream: LanguageModel.streamFromRun(run),
+    run
   }
 }
 

@@ -12,6 +12,7 @@ import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
 import type * as ChatCompletion from "./ChatCompletion.js"
+import type * as LanguageModel from "./LanguageModel.js"
 import * as internal from "./internal/adapterKit.js"
 import type * as ModelError from "./ModelError.js"
 import type * as SseCodec from "./SseCodec.js"
@@ -99,14 +100,12 @@ export interface FrameContext extends internal.FrameContext {}
 export type FrameHandler = (event: SseCodec.SseEvent, context: FrameContext) => FrameOutcome
 
 /**
- * Decodes an SSE response into canonical chunks with one channel over the body (no fiber or
- * effect per chunk). SSE comments become heartbeat chunks; the handler translates events; the
- * stream stops at the handler's `"done"` or failure; a body that ends first fails with
+ * Decodes an SSE response into canonical chunks, as an `effect/Stream` (for tests and tools; an
+ * adapter's streaming call is `runCall`). The same reader as `runCall`'s: SSE comments become
+ * heartbeat chunks; the handler translates events; the stream stops at the handler's `"done"`
+ * (the connection is kept) or failure; a body that ends first fails with
  * `StreamInterrupted{reason:"no-terminator"}`, a socket error with `reason:"reset"`. Ending the
- * stream early (interruption included) destroys the body, which closes the upstream socket.
- * Reaching the handler's `"done"` marks the response complete (`UpstreamHttp.markComplete`), so
- * its connection is kept. `model` names heartbeats sent before the first chunk; `onFirst` sees
- * the first chunk emitted.
+ * stream early destroys the body, which closes the upstream socket.
  *
  * @since 0.1.0
  * @category constructors
@@ -115,8 +114,7 @@ export const sseChunks: (
   upstream: string,
   response: UpstreamHttp.Response,
   model: string,
-  handler: FrameHandler,
-  onFirst?: (chunk: ChatCompletion.ChatCompletionChunk) => void
+  handler: FrameHandler
 ) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> = internal.sseChunks
 
 /**
@@ -148,21 +146,24 @@ export const generateCall: (
 ) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> = internal.generateCall
 
 /**
- * One streaming upstream call under the adapters' conventions: `trace.attempts` counted at the
- * start; once the upstream accepts the stream, `trace.upstream` and `trace.model` (`model`, then
- * the first chunk's) set, and the body decoded with `sseChunks` and the handler `handler` makes
- * (an effect, so a handler can hold per-stream state or read the clock).
+ * One streaming upstream call under the adapters' conventions, in push form: `trace.attempts`
+ * counted at the start; the sink's `start` called before the request is sent (so a limit above
+ * can abort it); once the upstream accepts the stream, `trace.upstream` and `trace.model`
+ * (`model`, then the first chunk's) set, and the body decoded from the socket's reads with the
+ * handler `handler` makes (an effect, so a handler can hold per-stream state or read the clock),
+ * each read's chunks pushed in one batch, the socket paused while the sink asks.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
-export const streamCall: (
+export const runCall: (
   http: UpstreamHttp.UpstreamHttp,
   request: UpstreamHttp.Request,
   readError: UpstreamHttp.ErrorBodyReader,
   model: string,
-  handler: Effect.Effect<FrameHandler>
-) => Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> = internal.streamCall
+  handler: Effect.Effect<FrameHandler>,
+  sink: LanguageModel.ChunkSink
+) => Effect.Effect<void, ModelError.ModelError> = internal.runCall
 
 /**
  * Transport settings shared by the adapters' options, passed to `UpstreamHttp.make`.

@@ -86,6 +86,8 @@ export interface Request {
   readonly path: string
   readonly headers: Readonly<Record<string, string | Redacted.Redacted<string>>>
   readonly body?: string | undefined
+  /** Aborts the request (as interrupting the call does), e.g. when a limit fires before its headers. */
+  readonly signal?: AbortSignal | undefined
 }
 
 /**
@@ -100,7 +102,7 @@ export interface Response {
   readonly body: Dispatcher.ResponseData["body"]
   /** The body limit `readJson` applies (default `defaults.maxResponseBytes`). */
   readonly maxResponseBytes?: number | undefined
-  /** The body limit `bodyStream` applies (default `defaults.maxStreamBytes`). */
+  /** The body limit a streamed body is read to (`AdapterKit.runCall`, `bodyStream`; default `defaults.maxStreamBytes`). */
   readonly maxStreamBytes?: number | undefined
 }
 
@@ -297,7 +299,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
           method: req.method ?? "POST",
           headers: unwrapHeaders(req.headers),
           body: req.body ?? null,
-          signal: AbortSignal.any([signal, timeout.signal]),
+          signal: AbortSignal.any(req.signal === undefined ? [signal, timeout.signal] : [signal, timeout.signal, req.signal]),
           [connectedKey]: onConnected
         } as Dispatcher.RequestOptions).then(
           (response) => {
@@ -343,7 +345,13 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
     return { name, request }
   })
 
-const tooLarge = (upstream: string, limit: number, what: string) =>
+/**
+ * The error of a response larger than its limit.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const tooLarge = (upstream: string, limit: number, what: string): ResponseTooLarge =>
   new ResponseTooLarge({
     message: `${upstream}: the ${what} is larger than the ${limit} bytes allowed`,
     upstream,
@@ -406,6 +414,29 @@ const completed = new WeakSet<object>()
  */
 export const markComplete = (response: Response): void => {
   completed.add(response.body)
+}
+
+/**
+ * Lets go of a response body whose reader is done with it: a body whose protocol is complete
+ * (`complete`) has its rest (normally just the final HTTP chunk) drained — at most 64 KiB, within
+ * 5 s — so the keep-alive connection goes back to the pool; any other is destroyed, which closes
+ * the upstream socket.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const releaseBody = (body: Response["body"], complete: boolean): void => {
+  if (body.destroyed) return
+  if (!complete) {
+    body.destroy()
+    return
+  }
+  body.removeAllListeners("data")
+  // undici's typings omit dump's `signal`; it is supported since undici 5. A body that is not
+  // undici's (a test's stream) has no dump: it is destroyed.
+  const dump = body.dump as ((opts: { limit: number; signal?: AbortSignal }) => Promise<unknown>) | undefined
+  if (typeof dump !== "function") body.destroy()
+  else dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
 }
 
 /**

@@ -103,3 +103,10 @@ export * as RequestBudget from "./RequestBudget.js"
  * @since 0.1.0
  */
 export * as LeanStream from "./LeanStream.js"
+
+/**
+ * Plain timers for the stream path's time limits, with a `TestClock` seam.
+ *
+ * @since 0.2.0
+ */
+export * as Timer from "./Timer.js"

@@ -14,9 +14,8 @@
  *
  * @since 0.1.0
  */
-import { ChatCompletion } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel } from "@breakwater/core"
 import { StreamResume } from "@breakwater/stream-resume"
-import * as Effect from "effect/Effect"
 
 /**
  * What a host gives the writer.
@@ -27,8 +26,8 @@ import * as Effect from "effect/Effect"
 export interface Sink {
   /** Send the 200, the SSE headers and the frames held back until now (small: a role delta). Called once. */
   readonly commit: (heldBack: string) => void
-  /** Write frames; the effect completes when the transport can take more (backpressure). */
-  readonly write: (frame: string) => Effect.Effect<void>
+  /** Writes frames; `false` when the transport's buffer is full (the producer pauses until it drains). */
+  readonly write: (frames: string) => boolean
 }
 
 /**
@@ -42,8 +41,11 @@ export interface Events {
   readonly streamId: string
   /** The reconnect delay hinted to the client with `retry:` at the start of the stream, in ms. */
   readonly retryMs: number
-  /** Records an event (sequence number and exact text) before it is written to the client. */
-  readonly record: (seq: number, frame: string) => Effect.Effect<void>
+  /**
+   * Records the events of one batch — sequence numbers `firstSeq`, `firstSeq + 1`, … and their
+   * exact text — before they are written to the client.
+   */
+  readonly record: (firstSeq: number, frames: ReadonlyArray<string>) => void
 }
 
 /**
@@ -57,8 +59,11 @@ export interface Writer {
   readonly committed: () => boolean
   /** Commits now (flushing what was held back), e.g. when the host's commit bound passes. */
   readonly commit: () => void
-  /** Handles one chunk of the model's stream. */
-  readonly onChunk: (chunk: ChatCompletion.ChatCompletionChunk) => Effect.Effect<void>
+  /**
+   * Handles the chunks of one upstream read: their frames are recorded (journaled streams) and
+   * written in one write. `false` when the transport's buffer is full.
+   */
+  readonly onChunks: (chunks: ReadonlyArray<ChatCompletion.ChatCompletionChunk>) => boolean
   /**
    * The terminal event for `data` (`"[DONE]"` or an error body), as the host writes it last: with
    * an id (and any pending seam comment) when the stream has `events`. It is not recorded: the
@@ -112,6 +117,8 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
   let seq = 0
   // A seam comment waiting for the event it precedes (journaled streams only).
   let comment = ""
+  // The frames of the batch being handled, for the journal.
+  let recorded: Array<string> | undefined
   const commit = () => {
     if (committed) return
     committed = true
@@ -126,40 +133,71 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     comment = ""
     return frame
   }
-  const send = (frame: string, gated: boolean): Effect.Effect<void> => {
+  /** The text one chunk adds to the batch's write ("" when nothing goes out now). */
+  const encode = (chunk: ChatCompletion.ChatCompletionChunk): string => {
+    if (chunk.choices.length === 0) {
+      // A seam where stream-resume stitched a continuation: said honestly, as a comment.
+      if (StreamResume.isSeamMarker(chunk)) {
+        if (events !== undefined) {
+          comment += resumedComment
+          return ""
+        }
+        return committed ? resumedComment : ""
+      }
+      if (chunk.usage == null) return committed ? keepAlive : ""
+      if (!includeUsage) return ""
+    }
+    const frame = frameOf(JSON.stringify(chunk))
+    if (recorded !== undefined) recorded.push(frame)
     if (!committed) {
-      if (gated) {
+      if (!ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null) {
         pending += frame
-        return Effect.void
+        return ""
       }
       commit()
     }
-    return sink.write(frame)
+    return frame
   }
   return {
     committed: () => committed,
     commit,
-    onChunk: (chunk) => {
-      if (chunk.choices.length === 0) {
-        // A seam where stream-resume stitched a continuation: said honestly, as a comment.
-        if (StreamResume.isSeamMarker(chunk)) {
-          if (events !== undefined) {
-            comment += resumedComment
-            return Effect.void
-          }
-          return committed ? sink.write(resumedComment) : Effect.void
-        }
-        if (chunk.usage == null) return committed ? sink.write(keepAlive) : Effect.void
-        if (!includeUsage) return Effect.void
+    onChunks: (chunks) => {
+      const firstSeq = seq + 1
+      if (events !== undefined) recorded = []
+      let text = ""
+      for (let i = 0; i < chunks.length; i++) text += encode(chunks[i]!)
+      if (recorded !== undefined) {
+        if (recorded.length > 0) events!.record(firstSeq, recorded)
+        recorded = undefined
       }
-      const frame = frameOf(JSON.stringify(chunk))
-      const gated = !ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null
-      if (events === undefined) return send(frame, gated)
-      return Effect.zipRight(events.record(seq, frame), Effect.suspend(() => send(frame, gated)))
+      return text === "" ? true : sink.write(text)
     },
     terminal: (data) => {
       const frame = frameOf(data)
       return { frame, seq }
+    }
+  }
+}
+
+/**
+ * The sink a host hands the gateway's model (`LanguageModel.Run`): each upstream read's chunks go
+ * through the writer in one write; when the transport is full the upstream is paused, and
+ * `whenFull` is given the function that resumes it (call it once the transport drains).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const chunkSink = (writer: Writer, whenFull: (resume: () => void) => void): LanguageModel.ChunkSink => {
+  let control: LanguageModel.StreamControl | undefined
+  const resume = () => control?.resume()
+  return {
+    start: (c) => {
+      control = c
+    },
+    push: (chunks) => {
+      if (writer.onChunks(chunks)) return true
+      whenFull(resume)
+      return false
     }
   }
 }

@@ -1,7 +1,6 @@
 import { ChatCompletion } from "@breakwater/core"
 import { ClientStream } from "@breakwater/gateway"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
 
 const base = { id: "c1", object: "chat.completion.chunk" as const, created: 1, model: "m" }
 const role: ChatCompletion.ChatCompletionChunk = { ...base, choices: [{ index: 0, delta: { role: "assistant" }, finish_reason: null }] }
@@ -13,25 +12,31 @@ const harness = (events: boolean) => {
   const recorded: Array<[number, string]> = []
   const writer = ClientStream.make({
     includeUsage: false,
-    sink: { commit: (held) => void wire.push(`<commit>${held}`), write: (f) => Effect.sync(() => void wire.push(f)) },
+    sink: {
+      commit: (held) => void wire.push(`<commit>${held}`),
+      write: (f) => {
+        wire.push(f)
+        return true
+      }
+    },
     events: events
-      ? { streamId: "s", retryMs: 2000, record: (seq, frame) => Effect.sync(() => void recorded.push([seq, frame])) }
+      ? { streamId: "s", retryMs: 2000, record: (first, frames) => frames.forEach((frame, i) => void recorded.push([first + i, frame])) }
       : undefined
   })
   return { wire, recorded, writer }
 }
 
 describe("ClientStream", () => {
-  it.effect("journaled: ids on every event, a retry hint at commit, each event recorded before it is written", () =>
-    Effect.gen(function*() {
+  it("journaled: ids on every event, a retry hint at commit, each event recorded before it is written", () =>
+    {
       const { recorded, wire, writer } = harness(true)
-      yield* writer.onChunk(role)
+      writer.onChunks([role])
       expect(wire).toEqual([])
       expect(recorded.map(([seq]) => seq)).toEqual([1])
-      yield* writer.onChunk(text("Hi"))
-      yield* writer.onChunk(ChatCompletion.heartbeat("c1", "m", 1))
-      yield* writer.onChunk(seam)
-      yield* writer.onChunk(text(" there"))
+      writer.onChunks([text("Hi")])
+      writer.onChunks([ChatCompletion.heartbeat("c1", "m", 1)])
+      writer.onChunks([seam])
+      writer.onChunks([text(" there")])
       const end = writer.terminal("[DONE]")
       expect(end).toEqual({ seq: 4, frame: "id: s:4\ndata: [DONE]\n\n" })
       expect(wire[0]).toBe(`<commit>retry: 2000\n\nid: s:1\ndata: ${JSON.stringify(role)}\n\n`)
@@ -42,15 +47,15 @@ describe("ClientStream", () => {
       expect(recorded.map(([, f]) => f).join("")).toBe(
         wire.join("").replace("<commit>retry: 2000\n\n", "").replace(ClientStream.keepAlive, "")
       )
-    }))
+    })
 
-  it.effect("not journaled: the frames are unchanged (no ids, no retry hint, seam comment as it comes)", () =>
-    Effect.gen(function*() {
+  it("not journaled: the frames are unchanged (no ids, no retry hint, seam comment as it comes)", () =>
+    {
       const { recorded, wire, writer } = harness(false)
-      yield* writer.onChunk(role)
-      yield* writer.onChunk(text("Hi"))
-      yield* writer.onChunk(seam)
-      yield* writer.onChunk(text("!"))
+      writer.onChunks([role])
+      writer.onChunks([text("Hi")])
+      writer.onChunks([seam])
+      writer.onChunks([text("!")])
       expect(writer.terminal("[DONE]").frame).toBe(ClientStream.done)
       expect(wire).toEqual([
         `<commit>data: ${JSON.stringify(role)}\n\n`,
@@ -59,5 +64,38 @@ describe("ClientStream", () => {
         `data: ${JSON.stringify(text("!"))}\n\n`
       ])
       expect(recorded).toEqual([])
-    }))
+    })
+
+  it("the chunks of one upstream read leave in one write and are recorded as one batch, in order", () => {
+    const { recorded, wire, writer } = harness(true)
+    const records: Array<number> = []
+    const batched = ClientStream.make({
+      includeUsage: false,
+      sink: { commit: (held) => void wire.push(`<commit>${held}`), write: (f) => (wire.push(f), true) },
+      events: { streamId: "s", retryMs: 0, record: (first, frames) => frames.forEach((frame, i) => (records.push(first + i), void recorded.push([first + i, frame]))) }
+    })
+    expect(batched.onChunks([role, text("a"), text("b"), ChatCompletion.heartbeat("c1", "m", 1), text("c")])).toBe(true)
+    // The commit carries what was held back (the role delta); everything after it is one write.
+    expect(wire).toHaveLength(2)
+    expect(wire[1]).toBe(["a", "b"].map((t, i) => `id: s:${i + 2}\ndata: ${JSON.stringify(text(t))}\n\n`).join("") + ClientStream.keepAlive + `id: s:4\ndata: ${JSON.stringify(text("c"))}\n\n`)
+    expect(records).toEqual([1, 2, 3, 4])
+    void writer
+  })
+
+  it("says when the transport is full, so the upstream is paused", () => {
+    let full = false
+    const wire: Array<string> = []
+    const writer = ClientStream.make({ includeUsage: false, sink: { commit: () => {}, write: (f) => (wire.push(f), !full) } })
+    let resumed = 0
+    const resumers: Array<() => void> = []
+    const sink = ClientStream.chunkSink(writer, (resume) => resumers.push(resume))
+    sink.start({ abort: () => {}, resume: () => void resumed++ })
+    expect(sink.push([text("a")])).toBe(true)
+    full = true
+    expect(sink.push([text("b")])).toBe(false)
+    expect(resumers).toHaveLength(1)
+    resumers[0]!()
+    expect(resumed).toBe(1)
+    expect(wire).toHaveLength(2)
+  })
 })

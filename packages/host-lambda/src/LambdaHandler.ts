@@ -7,13 +7,12 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, ModelError, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, HostRuntime } from "@breakwater/gateway"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import type { Writable } from "node:stream"
 import * as LambdaEvent from "./LambdaEvent.js"
 import * as ResponseStream from "./ResponseStream.js"
@@ -139,19 +138,25 @@ export const make = <E>(options: Options<E>): Handlers => {
     return error(ClientApi.fromCause(exit.cause, ctx.trace, api.secrets), requestId, ClientApi.traceHeaders(ctx.trace))
   }
 
-  /** Runs a streamed completion into a writer; resolves with the failure, if any. */
+  /**
+   * Runs a streamed completion into a writer; resolves with the failure, if any. `whenFull` gets
+   * the function that resumes the upstream once a full transport drains.
+   */
   const runStream = (
     { gateway, api, host }: Built,
     r: Extract<Response, { _tag: "Stream" }>,
-    writer: ClientStream.Writer
+    writer: ClientStream.Writer,
+    whenFull: (resume: () => void) => void = (resume) => resume()
   ): Promise<ClientApi.ApiError | undefined> => {
     const remaining = Math.max(0, (r.ctx.deadline ?? Date.now()) - Date.now())
-    const stream = gateway.model.stream(r.request).pipe(
-      Stream.interruptWhen(Effect.zipRight(Effect.sleep(Duration.millis(remaining)), Effect.fail(new ModelError.Timeout({ message: "the Lambda invocation is about to time out", phase: "total" }))))
+    const run = LanguageModel.runOf(gateway.model)(r.request, undefined, ClientStream.chunkSink(writer, whenFull)).pipe(
+      Effect.timeoutFail({
+        duration: Duration.millis(remaining),
+        onTimeout: () => new ModelError.Timeout({ message: "the Lambda invocation is about to time out", phase: "total" })
+      })
     )
-    return host.runtime.runPromiseExit(
-      Effect.provideService(Stream.runForEach(stream, writer.onChunk), RequestContext.RequestContext, r.ctx)
-    ).then((exit) => (Exit.isSuccess(exit) ? undefined : ClientApi.fromCause(exit.cause, r.ctx.trace, api.secrets)))
+    return host.runtime.runPromiseExit(Effect.provideService(run, RequestContext.RequestContext, r.ctx))
+      .then((exit) => (Exit.isSuccess(exit) ? undefined : ClientApi.fromCause(exit.cause, r.ctx.trace, api.secrets)))
   }
 
   const logLine = (b: Built, req: LambdaEvent.Request, status: number, startedAt: number, extra: Record<string, unknown> = {}) => {
@@ -177,9 +182,10 @@ export const make = <E>(options: Options<E>): Handlers => {
           headers = sseHeaders(response.requestId, response.ctx.trace)
           body += heldBack
         },
-        write: (frame) => Effect.sync(() => {
-          body += frame
-        })
+        write: (frames) => {
+          body += frames
+          return true
+        }
       }
     })
     const failure = await runStream(b, response, writer)
@@ -210,11 +216,6 @@ export const make = <E>(options: Options<E>): Handlers => {
       return
     }
     let out: Writable | undefined
-    const drain = (w: Writable) => Effect.async<void>((resume) => {
-      const go = () => resume(Effect.void)
-      w.once("drain", go)
-      return Effect.sync(() => w.off("drain", go))
-    })
     const writer = ClientStream.make({
       includeUsage: response.request.stream_options?.include_usage === true,
       sink: {
@@ -222,10 +223,10 @@ export const make = <E>(options: Options<E>): Handlers => {
           out = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: sseHeaders(response.requestId, response.ctx.trace) })
           if (heldBack !== "") out.write(heldBack)
         },
-        write: (frame) => (out!.write(frame) ? Effect.void : drain(out!))
+        write: (frames) => out!.write(frames)
       }
     })
-    const failure = await runStream(b, response, writer)
+    const failure = await runStream(b, response, writer, (resume) => out!.once("drain", resume))
     if (failure !== undefined && !writer.committed()) {
       const errOut = awslambda.HttpResponseStream.from(responseStream, {
         statusCode: failure.status,

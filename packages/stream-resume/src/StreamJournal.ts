@@ -206,6 +206,12 @@ export interface StreamJournal {
    * and overall bounds and renews the idle TTL.
    */
   readonly append: (streamId: string, seq: number, frame: string) => Effect.Effect<AppendResult, JournalError>
+  /**
+   * `append` for the events of one write (`seq`, `seq + 1`, …) at once and synchronously, where
+   * the store can (the memory store), so a host journals on the chunk path without an effect.
+   * Absent where it cannot (Redis): the host then appends with `append`, batched per tick.
+   */
+  readonly appendNow?: ((streamId: string, seq: number, frames: ReadonlyArray<string>) => AppendResult) | undefined
   /** Marks the stream finished (nothing follows its last event); starts the `finishedTtl`. */
   readonly finish: (streamId: string) => Effect.Effect<void, JournalError>
   /** Forgets the stream at once (and its alias), leaving a tombstone; followers end with `gone`. */

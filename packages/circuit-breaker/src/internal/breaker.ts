@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,7 @@ export interface Transition {
 export interface Breaker {
   readonly withBreaker: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | ModelError.CircuitOpen, R>
   readonly withBreakerStream: (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<A, E | ModelError.CircuitOpen, R>
+  readonly withBreakerRun: (key: string) => (run: LanguageModel.Run) => LanguageModel.Run
   readonly wrap: (key: string, model: LanguageModel.Service) => LanguageModel.Service
   readonly state: (key: string) => Effect.Effect<machine.Phase>
   readonly isAvailable: (key: string) => boolean
@@ -185,6 +186,35 @@ export const make = (
           release(key, ticket.permit, outcomeOf(exit), clock.unsafeCurrentTimeMillis() - ticket.startedAt >= config.slowCallMillis)
       )
 
+    const withBreakerRun = (key: string) => (run: LanguageModel.Run): LanguageModel.Run => (request, options, sink) =>
+      Effect.acquireUseRelease(
+        acquire(key),
+        (ticket): Effect.Effect<void, ModelError.ModelError> => {
+          if (ticket.permit._tag === "Rejected") return rejected(key, ticket.permit.retryAfterMillis)
+          // Per chunk: one check once the first content arrived; a scan of the batch before.
+          const watched: LanguageModel.ChunkSink = {
+            start: sink.start,
+            push: (chunks) => {
+              if (ticket.firstContentAt === undefined) {
+                for (const chunk of chunks) {
+                  if (ChatCompletion.hasContent(chunk)) {
+                    ticket.firstContentAt = clock.unsafeCurrentTimeMillis()
+                    break
+                  }
+                }
+              }
+              return sink.push(chunks)
+            }
+          }
+          return run(request, options, watched)
+        },
+        (ticket, exit) => {
+          // A stream is slow when its first content is late; a long answer is not a slow upstream.
+          const end = ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
+          return release(key, ticket.permit, outcomeOf(exit), end - ticket.startedAt >= config.slowCallMillis)
+        }
+      )
+
     const withBreakerStream = (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E | ModelError.CircuitOpen, R> =>
       LeanStream.acquireUseRelease(
         acquire(key),
@@ -203,7 +233,6 @@ export const make = (
           })
         },
         (ticket, exit) => {
-          // A stream is slow when its first content is late; a long answer is not a slow upstream.
           const end = ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
           return release(key, ticket.permit, outcomeOf(exit), end - ticket.startedAt >= config.slowCallMillis)
         }
@@ -215,12 +244,14 @@ export const make = (
     return {
       withBreaker,
       withBreakerStream,
+      withBreakerRun,
       wrap: (key, model) => {
         const guard = withBreaker(key)
-        const guardStream = withBreakerStream(key)
+        const run = withBreakerRun(key)(LanguageModel.runOf(model))
         return {
           generate: (request, options) => guard(model.generate(request, options)),
-          stream: (request, options) => guardStream(model.stream(request, options))
+          stream: LanguageModel.streamFromRun(run),
+          run
         }
       },
       state: (key) =>

@@ -1,12 +1,11 @@
 import * as ChatCompletion from "../ChatCompletion.js"
+import type * as LanguageModel from "../LanguageModel.js"
 import * as Durations from "../Durations.js"
 import * as ModelError from "../ModelError.js"
 import * as RequestContext from "../RequestContext.js"
 import * as SseCodec from "../SseCodec.js"
 import * as UpstreamHttp from "../UpstreamHttp.js"
-import * as LeanStream from "../LeanStream.js"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
+import * as push from "./push.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -151,79 +150,18 @@ export interface FrameContext {
 /** @internal */
 export type FrameHandler = (event: SseCodec.SseEvent, context: FrameContext) => FrameOutcome
 
-type Bytes = Chunk.Chunk<Uint8Array>
-type Out = Chunk.Chunk<ChatCompletion.ChatCompletionChunk>
-
 /** @internal */
 export const sseChunks = (
   upstream: string,
   response: UpstreamHttp.Response,
   model: string,
-  handler: FrameHandler,
-  onFirst?: (chunk: ChatCompletion.ChatCompletionChunk) => void
+  handler: FrameHandler
 ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
-  Stream.suspend(() => {
-    let received = 0
-    let id = ""
-    let created = 0
-    let out: Array<ChatCompletion.ChatCompletionChunk> = []
-    let outcome: FrameOutcome = undefined
-    const context: FrameContext = {
-      emit: (chunk) => {
-        out.push(chunk)
-        if (received++ === 0 && onFirst !== undefined) onFirst(chunk)
-        id = chunk.id
-        model = chunk.model
-        created = chunk.created
-      },
-      heartbeat: () => {
-        out.push(ChatCompletion.heartbeat(id, model, created))
-      },
-      interrupted: (reason, message, cause) =>
-        new ModelError.StreamInterrupted({ message: `${upstream}: ${message}`, upstream, reason, receivedChunks: received, cause })
-    }
-    const decoder = SseCodec.makeDecoder({
-      onEvent: (event) => {
-        if (outcome === undefined) outcome = handler(event, context)
-      },
-      onComment: () => {
-        if (outcome === undefined) context.heartbeat()
-      }
-    })
-    const flush = (): Channel.Channel<Out, unknown, never, unknown, void, unknown> => {
-      if (out.length === 0) return Channel.void
-      const batch = Chunk.unsafeFromArray(out)
-      out = []
-      return Channel.write(batch)
-    }
-    const finish = (): Channel.Channel<Out, unknown, ModelError.ModelError, unknown, void, unknown> => {
-      const written = flush()
-      const o = outcome
-      if (o !== "done") return Channel.zipRight(written, Channel.fail(o!))
-      // The protocol is complete: let the transport drain the body's end and keep the connection.
-      UpstreamHttp.markComplete(response)
-      return written
-    }
-    // One channel over the byte stream: no fiber or effect per chunk. It stops reading at the
-    // terminator or the first failure; stopping ends the body stream, which destroys the body.
-    const loop: Channel.Channel<Out, Bytes, ModelError.ModelError, ModelError.ModelError, void, unknown> = Channel
-      .readWithCause({
-        onInput: (input: Bytes) => {
-          for (const bytes of input) {
-            decoder.feed(bytes)
-            if (outcome !== undefined) return finish()
-          }
-          return Channel.zipRight(flush(), loop)
-        },
-        onFailure: (cause) => Channel.zipRight(flush(), Channel.failCause(cause)),
-        onDone: () => {
-          decoder.end()
-          if (outcome === undefined) outcome = context.interrupted("no-terminator", "the stream ended without its terminator")
-          return finish()
-        }
-      })
-    return Stream.pipeThroughChannel(UpstreamHttp.bodyStream(upstream, response, () => received), loop)
-  })
+  push.streamFromRun((_request, _options, sink) => {
+    const hooks: BodyHooks = { stop: undefined, resume: undefined }
+    sink.start({ abort: (error) => hooks.stop?.(error), resume: () => hooks.resume?.() })
+    return pushSse(upstream, response, model, handler, sink, hooks, () => {})
+  })(undefined as never)
 
 /** @internal */
 export const encodeBody = (upstream: string, encode: () => string): Effect.Effect<string, ModelError.ModelError> =>
@@ -254,24 +192,157 @@ export const generateCall = (
   })
 
 /** @internal */
-export const streamCall = (
+export const runCall = (
   http: UpstreamHttp.UpstreamHttp,
   request: UpstreamHttp.Request,
   readError: UpstreamHttp.ErrorBodyReader,
   model: string,
-  handler: Effect.Effect<FrameHandler>
-): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
-  LeanStream.unwrap(Effect.flatMap(RequestContext.RequestContext, (context) => {
-    context.trace.attempts++
-    return Effect.flatMap(http.request(request, readError), (response) =>
-      Effect.map(handler, (frames) => {
-        context.trace.upstream = http.name
-        context.trace.model = model
-        return sseChunks(http.name, response, model, frames, (chunk) => {
-          if (chunk.model) context.trace.model = chunk.model
-        })
-      }))
-  }))
+  handler: Effect.Effect<FrameHandler>,
+  sink: LanguageModel.ChunkSink
+): Effect.Effect<void, ModelError.ModelError> =>
+  Effect.flatMap(RequestContext.RequestContext, (context) =>
+    Effect.suspend(() => {
+      context.trace.attempts++
+      // A limit above may stop the attempt at any point: before its headers through the
+      // request's abort signal, after them through the body reader.
+      const abort = new AbortController()
+      let failure: ModelError.ModelError | undefined
+      const body: BodyHooks = { stop: undefined, resume: undefined }
+      sink.start({
+        abort: (error) => {
+          if (failure !== undefined) return
+          failure = error
+          if (body.stop !== undefined) body.stop(error)
+          else abort.abort()
+        },
+        resume: () => body.resume?.()
+      })
+      if (failure !== undefined) return Effect.fail(failure)
+      return Effect.flatMap(
+        Effect.catchAll(http.request({ ...request, signal: abort.signal }, readError), (error) => Effect.fail(failure ?? error)),
+        (response) =>
+          Effect.flatMap(handler, (frames) => {
+            if (failure !== undefined) {
+              UpstreamHttp.releaseBody(response.body, false)
+              return Effect.fail(failure)
+            }
+            context.trace.upstream = http.name
+            context.trace.model = model
+            return pushSse(http.name, response, model, frames, sink, body, (chunk) => {
+              if (chunk.model) context.trace.model = chunk.model
+            })
+          })
+      )
+    }))
+
+interface BodyHooks {
+  stop: ((error: ModelError.ModelError) => void) | undefined
+  resume: (() => void) | undefined
+}
+
+/**
+ * Reads an SSE body from the socket's `data` events and pushes the chunks of each read to the
+ * sink in one batch: no fiber or effect per chunk. The sink's `false` pauses the socket until it
+ * calls `resume`. Ends at the terminator (the connection is kept), at the first failure, or when
+ * `hooks.stop` is called (the socket is closed).
+ */
+const pushSse = (
+  upstream: string,
+  response: UpstreamHttp.Response,
+  model: string,
+  handler: FrameHandler,
+  sink: LanguageModel.ChunkSink,
+  hooks: BodyHooks,
+  onFirst: (chunk: ChatCompletion.ChatCompletionChunk) => void
+): Effect.Effect<void, ModelError.ModelError> =>
+  Effect.async<void, ModelError.ModelError>((resume) => {
+    const body = response.body
+    const maxBytes = response.maxStreamBytes ?? UpstreamHttp.defaults.maxStreamBytes
+    let bytes = 0
+    let received = 0
+    let id = ""
+    let created = 0
+    let out: Array<ChatCompletion.ChatCompletionChunk> = []
+    let outcome: FrameOutcome = undefined
+    let done = false
+    const context: FrameContext = {
+      emit: (chunk) => {
+        out.push(chunk)
+        if (received++ === 0) onFirst(chunk)
+        id = chunk.id
+        model = chunk.model
+        created = chunk.created
+      },
+      heartbeat: () => {
+        out.push(ChatCompletion.heartbeat(id, model, created))
+      },
+      interrupted: (reason, message, cause) =>
+        new ModelError.StreamInterrupted({ message: `${upstream}: ${message}`, upstream, reason, receivedChunks: received, cause })
+    }
+    const decoder = SseCodec.makeDecoder({
+      onEvent: (event) => {
+        if (outcome === undefined) outcome = handler(event, context)
+      },
+      onComment: () => {
+        if (outcome === undefined) context.heartbeat()
+      }
+    })
+    const finish = (result: Effect.Effect<void, ModelError.ModelError>, complete: boolean) => {
+      if (done) return
+      done = true
+      resume(result)
+      UpstreamHttp.releaseBody(body, complete)
+    }
+    const flush = (): boolean => {
+      if (out.length === 0) return true
+      const batch = out
+      out = []
+      return sink.push(batch)
+    }
+    const settle = () => {
+      flush()
+      const o = outcome
+      if (o === "done") finish(Effect.void, true)
+      else finish(Effect.fail(o!), false)
+    }
+    const onData = (data: Uint8Array) => {
+      if (done) return
+      bytes += data.length
+      if (bytes > maxBytes) return finish(Effect.fail(UpstreamHttp.tooLarge(upstream, maxBytes, "stream")), false)
+      try {
+        decoder.feed(data)
+        if (outcome !== undefined) settle()
+        else if (!flush()) body.pause()
+      } catch (defect) {
+        // A throw on the chunk path (a bug, never the upstream's doing) ends this call as a defect.
+        finish(Effect.die(defect), false)
+      }
+    }
+    body.on("data", onData)
+    body.once("end", () => {
+      if (done) return
+      try {
+        decoder.end()
+        if (outcome === undefined) outcome = context.interrupted("no-terminator", "the stream ended without its terminator")
+        settle()
+      } catch (defect) {
+        finish(Effect.die(defect), false)
+      }
+    })
+    body.once("error", (error) => {
+      if (done) return
+      try {
+        flush()
+      } finally {
+        finish(Effect.fail(UpstreamHttp.mapTransportError(upstream, error, "body", received)), false)
+      }
+    })
+    hooks.stop = (error) => finish(Effect.fail(error), false)
+    hooks.resume = () => {
+      if (!done) body.resume()
+    }
+    return Effect.sync(() => finish(Effect.void, false))
+  })
 
 /** @internal */
 export const transportFields = {

@@ -1,5 +1,4 @@
-import type { LanguageModel } from "@breakwater/core"
-import { ModelError } from "@breakwater/core"
+import { LanguageModel, ModelError } from "@breakwater/core"
 import { AnthropicProvider } from "@breakwater/provider-anthropic"
 import { OpenAiProvider } from "@breakwater/provider-openai"
 import { RetryBudget, Retry } from "@breakwater/retry"
@@ -166,6 +165,10 @@ const dispatch = (routes: ReadonlyMap<string, LanguageModel.Service>): LanguageM
   stream: (request, options) => {
     const route = routes.get(request.model)
     return route === undefined ? Stream.fail(notServed(request.model)) : route.stream(request, options)
+  },
+  run: (request, options, sink) => {
+    const route = routes.get(request.model)
+    return route === undefined ? Effect.fail(notServed(request.model)) : LanguageModel.runOf(route)(request, options, sink)
   }
 })
 

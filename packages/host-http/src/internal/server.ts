@@ -1,4 +1,4 @@
-import type { ChatCompletion, LanguageModel } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel } from "@breakwater/core"
 import { RequestContext } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, HostRuntime } from "@breakwater/gateway"
 import { StreamJournal } from "@breakwater/stream-resume"
@@ -110,6 +110,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   const runtime = hostRuntime.runtime
   const auth = api.auth
   const model: LanguageModel.Service = gateway.model
+  const run = LanguageModel.runOf(model)
   const active = new Set<Active>()
   let draining = false
   const journal = options.journal === false ? undefined : options.journal ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory())
@@ -329,6 +330,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   ) => {
     let commitTimer: NodeJS.Timeout | undefined
     let events: ClientStream.Events | undefined
+    /** Completes once every event handed to the journal is in it (the terminal event goes last). */
+    let appended: Effect.Effect<void> = Effect.void
     let detached = false
     if (journaled !== undefined) {
       const { journal, streamId } = journaled
@@ -337,19 +340,51 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
         journaling = false
         return Effect.logWarning(`stream ${streamId} is no longer journaled: ${why}`).pipe(Effect.annotateLogs("request_id", requestId))
       }
-      const record = (seq: number, frame: string): Effect.Effect<void> =>
-        journaling
-          ? Effect.matchEffect(journal.append(streamId, seq, frame), {
-            onFailure: (e) => stopJournaling(e.message),
-            onSuccess: (result) =>
-              result === "ok"
-                ? Effect.void
-                : result === "cancelled"
-                ? Effect.interrupt
-                // Evicted: nobody can resume it any more, so a detached generation has no reader left.
-                : Effect.zipRight(stopJournaling("evicted from the journal"), detached ? Effect.interrupt : Effect.void)
-          })
-          : Effect.void
+      const onAppend = (result: StreamJournal.AppendResult) => {
+        if (result === "ok") return
+        if (result === "cancelled") {
+          entry.fiber?.unsafeInterruptAsFork(FiberId.none)
+          return
+        }
+        // Evicted: nobody can resume it any more, so a detached generation has no reader left.
+        runtime.runFork(stopJournaling("evicted from the journal"))
+        if (detached) entry.fiber?.unsafeInterruptAsFork(FiberId.none)
+      }
+      // Each write's events are journaled before they are written: at once where the store can
+      // (memory), else appended in order, one batch per tick, by one fiber at a time (Redis).
+      const appendNow = journal.appendNow
+      let queued: Array<readonly [number, ReadonlyArray<string>]> = []
+      let appending = false
+      const drainQueue = (): void => {
+        if (queued.length === 0 || appending) return
+        appending = true
+        const batch = queued
+        queued = []
+        const appendAll = Effect.forEach(batch, ([first, frames]) =>
+          Effect.forEach(frames, (frame, i) =>
+            journaling
+              ? Effect.matchEffect(journal.append(streamId, first + i, frame), {
+                onFailure: (e) => stopJournaling(e.message),
+                onSuccess: (result) => Effect.sync(() => onAppend(result))
+              })
+              : Effect.void, { discard: true }), { discard: true })
+        runtime.runFork(appendAll).addObserver(() => {
+          appending = false
+          drainQueue()
+          if (!appending) for (const w of idle.splice(0)) w()
+        })
+      }
+      const idle: Array<() => void> = []
+      appended = Effect.async<void>((resume) => {
+        if (!appending && queued.length === 0) return resume(Effect.void)
+        idle.push(() => resume(Effect.void))
+      })
+      const record = (first: number, frames: ReadonlyArray<string>): void => {
+        if (!journaling) return
+        if (appendNow !== undefined) return onAppend(appendNow(streamId, first, frames))
+        queued.push([first, frames])
+        if (queued.length === 1) setImmediate(drainQueue)
+      }
       events = { streamId, retryMs, record }
       running.set(streamId, entry)
       // Disconnect is not stop: the generation goes on (journaled) for the grace period, and is
@@ -380,7 +415,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
           res.writeHead(200, journaled === undefined ? sseHeaders(requestId, ctx.trace) : { ...sseHeaders(requestId, ctx.trace), "x-breakwater-stream-id": journaled.streamId })
           if (heldBack !== "") res.write(heldBack)
         },
-        write: (frame) => writeTo(res, frame)
+        write: (frames) => res.destroyed || res.writableEnded || res.write(frames)
       }
     })
     // An upstream slow to start still gets a 200 and a keep-alive after this bound.
@@ -388,9 +423,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       writer.commit()
       if (!res.destroyed) res.write(ClientStream.keepAlive)
     }, settings.streamCommitTimeoutMs)
-    const onChunk = writer.onChunk
-    const program = Stream.runForEach(model.stream(request), onChunk)
-    const fiber = runtime.runFork(Effect.provideService(program, RequestContext.RequestContext, ctx))
+    const sink = ClientStream.chunkSink(writer, (resume) => res.once("drain", resume))
+    const fiber = runtime.runFork(Effect.provideService(run(request, undefined, sink), RequestContext.RequestContext, ctx))
     entry.fiber = fiber
     fiber.addObserver((exit) => {
       if (commitTimer !== undefined) clearTimeout(commitTimer)
@@ -401,7 +435,10 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       const terminal = (data: string) => {
         const t = writer.terminal(data)
         if (journaled !== undefined) {
-          closeJournal = Effect.zipRight(journaled.journal.append(journaled.streamId, t.seq, t.frame), journaled.journal.finish(journaled.streamId))
+          closeJournal = Effect.zipRight(
+            appended,
+            Effect.zipRight(journaled.journal.append(journaled.streamId, t.seq, t.frame), journaled.journal.finish(journaled.streamId))
+          )
         }
         return t.frame
       }

@@ -1,4 +1,4 @@
-import { AdapterKit, type ChatCompletion, Continuation, type LanguageModel, LeanStream, ModelError, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit, type ChatCompletion, Continuation, LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
@@ -49,15 +49,16 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
     Effect.flatMap(encode(request, options, false), (body) =>
       AdapterKit.generateCall(http, { path: "/v1/messages", headers: jsonHeaders, body }, readError, request.model, decode))
 
-  const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    LeanStream.unwrap(Effect.map(encode(request, options, true), (body) =>
-      AdapterKit.streamCall(
+  const run: LanguageModel.Run = (request, options, sink) =>
+    Effect.flatMap(encode(request, options, true), (body) =>
+      AdapterKit.runCall(
         http,
         { path: "/v1/messages", headers: sseHeaders, body },
         readError,
         request.model,
-        Effect.map(Clock.currentTimeMillis, (now) => Wire.frameHandler(name, request.model, Math.floor(now / 1000), scrub))
-      )))
+        Effect.map(Clock.currentTimeMillis, (now) => Wire.frameHandler(name, request.model, Math.floor(now / 1000), scrub)),
+        sink
+      ))
 
-  return { generate, stream }
+  return { generate, stream: LanguageModel.streamFromRun(run), run }
 }

@@ -1,4 +1,4 @@
-import { AdapterKit as Kit, type ChatCompletion, Continuation, type LanguageModel, LeanStream, ModelError, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit as Kit, type ChatCompletion, Continuation, LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 
@@ -128,9 +128,9 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
     Effect.flatMap(encode(request, options, false), (body) =>
       Kit.generateCall(http, { path, headers: jsonHeaders, body }, readError, request.model, decode))
 
-  const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    LeanStream.unwrap(Effect.map(encode(request, options, true), (body) =>
-      Kit.streamCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames)))
+  const run: LanguageModel.Run = (request, options, sink) =>
+    Effect.flatMap(encode(request, options, true), (body) =>
+      Kit.runCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames, sink))
 
-  return { generate, stream }
+  return { generate, stream: LanguageModel.streamFromRun(run), run }
 }

@@ -1,11 +1,9 @@
-import { ChatCompletion, type LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
-import * as Chunk from "effect/Chunk"
+import { ChatCompletion, LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Random from "effect/Random"
-import * as Stream from "effect/Stream"
 import type { RetryOptions } from "../Retry.js"
 import type { RetryBudget } from "../RetryBudget.js"
 
@@ -91,30 +89,36 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       return attempt(1)
     })
 
-  const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    LeanStream.unwrap(Effect.map(start, (ctx) => {
+  const below = LanguageModel.runOf(model)
+
+  const run: LanguageModel.Run = (request, callOptions, sink) =>
+    Effect.flatMap(start, (ctx) => {
       // Once anything reached the consumer, a repeat would duplicate it: the failure is then
       // stream-resume's, and passes through untouched. A heartbeat carries nothing a repeat
       // could duplicate, so a stream that only pinged stays retryable. Batches are scanned only
       // until the first real chunk; after that, marking costs one check per batch.
       let emitted = false
-      const mark = (chunk: Chunk.Chunk<ChatCompletion.ChatCompletionChunk>): Chunk.Chunk<ChatCompletion.ChatCompletionChunk> => {
-        if (!emitted && !Chunk.every(chunk, ChatCompletion.isHeartbeat)) emitted = true
-        return chunk
+      const marked: LanguageModel.ChunkSink = {
+        start: sink.start,
+        push: (chunks) => {
+          if (!emitted) {
+            for (const chunk of chunks) {
+              if (!ChatCompletion.isHeartbeat(chunk)) {
+                emitted = true
+                break
+              }
+            }
+          }
+          return sink.push(chunks)
+        }
       }
-      const attempt = (n: number): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
-        Stream.catchAll(
-          Stream.mapChunks(
-            LeanStream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, { ...ctx, attempt: n }),
-            mark
-          ),
-          (error) =>
-            emitted
-              ? Stream.fail(error)
-              : LeanStream.unwrap(Effect.flatMap(decide(error, n, ctx), (wait) => Effect.as(pause(wait), attempt(n + 1))))
+      const attempt = (n: number): Effect.Effect<void, ModelError.ModelError> =>
+        Effect.catchAll(
+          Effect.provideService(below(request, callOptions, marked), RequestContext.RequestContext, { ...ctx, attempt: n }),
+          (error) => emitted ? Effect.fail(error) : Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
         )
       return attempt(1)
-    }))
+    })
 
-  return { generate, stream }
+  return { generate, stream: LanguageModel.streamFromRun(run), run }
 }

@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, LeanStream, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -85,6 +85,8 @@ const bump = (counter: Metric.Metric.Counter<number>): void => counter.unsafeUpd
 export interface Upstream {
   readonly name: string
   readonly model: LanguageModel.Service
+  /** The model's streaming call in push form (`LanguageModel.runOf`), resolved once. */
+  readonly run: LanguageModel.Run
   readonly weight: number
   readonly models: Readonly<Record<string, string>> | "*"
   readonly isAvailable: ((upstream: string, model: string) => boolean) | undefined
@@ -106,6 +108,7 @@ export const makeUpstream = (options: {
   readonly bulkhead: Bulkhead | undefined
 }): Upstream => ({
   ...options,
+  run: LanguageModel.runOf(options.model),
   stats: { generate: new Stats(), stream: new Stats() },
   inFlight: 0,
   outcomes: outcomesFor(options.name),
@@ -196,36 +199,65 @@ const isCommit = (chunk: Chunk_): boolean => {
 }
 
 /**
+ * One attempt's preamble gate: what precedes the first content (a role-only chunk) is held back
+ * and released with that content (or a final chunk); heartbeats pass. Plain functions on the
+ * chunk path; `onOpen` sees the chunk that opened it.
+ */
+const preamble = (onOpen: (chunk: Chunk_) => void) => {
+  let open = false
+  let held: Array<Chunk_> | undefined
+  return {
+    pass: (chunks: ReadonlyArray<Chunk_>): ReadonlyArray<Chunk_> => {
+      if (open) return chunks
+      const out: Array<Chunk_> = []
+      for (const chunk of chunks) {
+        if (open || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
+        else if (isCommit(chunk)) {
+          open = true
+          onOpen(chunk)
+          if (held !== undefined) out.push(...held)
+          held = undefined
+          out.push(chunk)
+        } else (held ??= []).push(chunk)
+      }
+      return out
+    },
+    /** What is still held when the attempt ends without content (an empty answer). */
+    rest: (): ReadonlyArray<Chunk_> => {
+      const rest = held ?? []
+      held = undefined
+      return rest
+    }
+  }
+}
+
+const noop = () => {}
+
+/**
  * A model whose streams hold back what precedes the first content (a role-only chunk) and release
  * it with that content; heartbeats pass. Put under a per-target policy (`eachTarget`), it lets a
  * retry there see a stream that failed before any content as one that sent nothing, as the
  * router's own lanes do, so such a failure is retried on the same target.
  */
-export const holdPreamble = (model: LanguageModel.Service): LanguageModel.Service => ({
-  generate: model.generate,
-  stream: (request, options) =>
-    Stream.suspend(() => {
-      let open = false
-      let held: Array<Chunk_> | undefined
-      return model.stream(request, options).pipe(
-        Stream.mapChunks((chunks) => {
-          if (open) return chunks
-          const out: Array<Chunk_> = []
-          for (const chunk of chunks) {
-            if (open || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
-            else if (isCommit(chunk)) {
-              open = true
-              if (held !== undefined) out.push(...held)
-              held = undefined
-              out.push(chunk)
-            } else (held ??= []).push(chunk)
-          }
-          return Chunk.unsafeFromArray(out)
-        }),
-        Stream.concat(Stream.suspend(() => (held === undefined ? Stream.empty : Stream.fromIterable(held))))
-      )
+export const holdPreamble = (model: LanguageModel.Service): LanguageModel.Service => {
+  const below = LanguageModel.runOf(model)
+  const run: LanguageModel.Run = (request, options, sink) =>
+    Effect.suspend(() => {
+      const gate = preamble(noop)
+      const gated: LanguageModel.ChunkSink = {
+        start: sink.start,
+        push: (chunks) => {
+          const out = gate.pass(chunks)
+          return out.length === 0 || sink.push(out)
+        }
+      }
+      return Effect.zipRight(below(request, options, gated), Effect.sync(() => {
+        const rest = gate.rest()
+        if (rest.length > 0) sink.push(rest)
+      }))
     })
-})
+  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run }
+}
 
 const isRejected = (error: ModelError.ModelError): boolean => error._tag === "CapacityExceeded"
 
@@ -457,78 +489,76 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
    * One lane: attempts in plan order, falling over while the lane has emitted nothing but
    * heartbeats. A role-only chunk is held back until the first chunk with content (or a final
    * chunk), so a failure before any content moves on without a stray role chunk downstream;
-   * after that, failures pass through (they are stream-resume's).
+   * after that, failures pass through (they are stream-resume's). Per chunk: the gate, until the
+   * lane commits; then the chunks pass as they are.
    */
-  const streamLane = (
+  const runLane = (
     b: Begin,
     request: ChatCompletion.ChatRequest,
     options: LanguageModel.CallOptions | undefined,
+    sink: LanguageModel.ChunkSink,
     lane: Lane = { upstream: undefined }
-  ) => {
+  ): Effect.Effect<void, ModelError.ModelError> => {
     const { plan, ctx, clock } = b
     let committed = false
-    const attempt = (): Stream.Stream<Chunk_, ModelError.ModelError> => {
-      const route = plan.next()
-      if (route === undefined) return Stream.fail(plan.exhausted())
-      const upstream = route.upstream
-      let started = -1
-      let held: Array<Chunk_> | undefined
-      const commit = (now: number, content: boolean) => {
-        committed = true
-        ctx.trace.upstream = upstream.name
-        lane.upstream = upstream.name
-        if (content) {
-          const ttft = now - started
-          upstream.stats.stream.record(ttft, settings.alpha)
-          upstream.ttft.unsafeUpdate(ttft / 1000, [])
+    const attempt = (): Effect.Effect<void, ModelError.ModelError> =>
+      Effect.suspend(() => {
+        const route = plan.next()
+        if (route === undefined) return Effect.fail(plan.exhausted())
+        const upstream = route.upstream
+        let started = -1
+        const commit = (content: boolean) => {
+          committed = true
+          ctx.trace.upstream = upstream.name
+          lane.upstream = upstream.name
+          if (content) {
+            const ttft = clock.unsafeCurrentTimeMillis() - started
+            upstream.stats.stream.record(ttft, settings.alpha)
+            upstream.ttft.unsafeUpdate(ttft / 1000, [])
+          }
         }
-      }
-      const gate = (chunks: Chunk.Chunk<Chunk_>): Chunk.Chunk<Chunk_> => {
-        if (committed) return chunks
-        const out: Array<Chunk_> = []
-        for (const chunk of chunks) {
-          if (committed || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
-          else if (isCommit(chunk)) {
-            commit(clock.unsafeCurrentTimeMillis(), ChatCompletion.hasContent(chunk))
-            if (held !== undefined) out.push(...held)
-            held = undefined
-            out.push(chunk)
-          } else (held ??= []).push(chunk)
+        const gate = preamble((chunk) => commit(ChatCompletion.hasContent(chunk)))
+        const gated: LanguageModel.ChunkSink = {
+          start: sink.start,
+          push: (chunks) => {
+            const out = gate.pass(chunks)
+            return out.length === 0 || sink.push(out)
+          }
         }
-        return Chunk.unsafeFromArray(out)
-      }
-      let source = LeanStream.provideService(
-        upstream.model.stream(requestFor(route, request), options),
-        RequestContext.RequestContext,
-        { ...ctx, upstream: upstream.name }
-      )
-      if (upstream.bulkhead !== undefined) source = Stream.unwrapScoped(Effect.as(upstream.bulkhead.acquire, source))
-      const body = Stream.suspend(() => {
+        let call = Effect.provideService(
+          upstream.run(requestFor(route, request), options, gated),
+          RequestContext.RequestContext,
+          { ...ctx, upstream: upstream.name }
+        )
+        if (upstream.bulkhead !== undefined) call = Effect.scoped(Effect.zipRight(upstream.bulkhead.acquire, call))
         started = clock.unsafeCurrentTimeMillis()
         upstream.inFlight++
-        return source
-      }).pipe(
-        Stream.mapChunks(gate),
-        // A stream that ends with no content at all (an empty answer) still counts as served.
-        Stream.concat(Stream.suspend(() => {
-          if (committed) return Stream.empty
-          commit(clock.unsafeCurrentTimeMillis(), false)
-          return held === undefined ? Stream.empty : Stream.fromIterable(held)
-        })),
-        Stream.ensuringWith((exit) =>
-          Effect.sync(() => {
-            if (started >= 0) finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
-            if (Exit.isFailure(exit)) noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
-          })
+        const body = call.pipe(
+          // A stream that ends with no content at all (an empty answer) still counts as served.
+          Effect.zipRight(Effect.sync(() => {
+            if (committed) return
+            commit(false)
+            const rest = gate.rest()
+            if (rest.length > 0) sink.push(rest)
+          })),
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
+              if (Exit.isFailure(exit)) noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
+            })
+          )
         )
-      )
-      return Stream.catchAll(body, (error) =>
-        committed
-          ? Stream.fail(error)
-          : LeanStream.unwrap(Effect.map(fallOver(plan, ctx, route, error), (again) => (again ? Stream.suspend(attempt) : Stream.fail(error)))))
-    }
-    return Stream.suspend(attempt)
+        return Effect.catchAll(body, (error) =>
+          committed
+            ? Effect.fail(error)
+            : Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? attempt() : Effect.fail(error))))
+      })
+    return attempt()
   }
+
+  /** A lane as an `effect/Stream` (for hedging, which races two). */
+  const streamLane = (b: Begin, request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined, lane: Lane) =>
+    LanguageModel.streamFromRun((r, o, sink) => runLane(b, r, o, sink, lane))(request, options)
 
   // -------------------------------------------------------------------------------------------
   // hedging
@@ -641,12 +671,18 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       return continueWith(won, first)
     }))
 
+  // A hedged stream races two lanes as streams (two fibers): only hedged requests pay for it.
+  const run: LanguageModel.Run = (request, options, sink) =>
+    Effect.flatMap(begin(request, "stream"), (b) =>
+      b.hedgeAfter === undefined
+        ? runLane(b, request, options, sink)
+        : LanguageModel.runFromStream(() => hedgedStream(b, b.hedgeAfter!, request, options))(request, options, sink))
+
   return {
     generate: (request, options) =>
       Effect.flatMap(begin(request, "generate"), (b) =>
         b.hedgeAfter === undefined ? generateLane(b, request, options) : hedgedGenerate(b, b.hedgeAfter, request, options)),
-    stream: (request, options) =>
-      LeanStream.unwrap(Effect.map(begin(request, "stream"), (b) =>
-        b.hedgeAfter === undefined ? streamLane(b, request, options) : hedgedStream(b, b.hedgeAfter, request, options)))
+    stream: LanguageModel.streamFromRun(run),
+    run
   }
 }

@@ -60,9 +60,11 @@ const wake = (entry: Entry) => {
 
 export const makeMemory = (input: JournalOptionsInput = {}): Effect.Effect<StreamJournal> =>
   // Decoded here, not at module load: this module and StreamJournal.ts import each other.
-  Effect.map(Effect.orDie(Schema.decodeUnknown(JournalOptions)(input, { errors: "all" })), (options) => make(options))
+  Effect.flatMap(Effect.orDie(Schema.decodeUnknown(JournalOptions)(input, { errors: "all" })), (options) =>
+    Effect.map(Effect.clock, (clock) => make(options, clock)))
 
-const make = (options: JournalOptions): StreamJournal => {
+// `clock` is the program's, read when the journal is made: `appendNow` runs off any fiber.
+const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   const finishedTtl = Duration.toMillis(options.finishedTtl)
   const idleTtl = Duration.toMillis(options.idleTtl)
   const tombstoneTtl = Duration.toMillis(options.tombstoneTtl)
@@ -226,30 +228,39 @@ const make = (options: JournalOptions): StreamJournal => {
       return { _tag: "Opened" }
     })
 
-  const append = (streamId: string, seq: number, frame: string): Effect.Effect<AppendResult, JournalError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<AppendResult> => {
-      const entry = live(streamId, now)
-      if (entry === undefined || entry.finished) return Effect.succeed("unknown")
-      if (seq <= entry.lastSeq) return Effect.succeed(entry.cancelled ? "cancelled" : "ok")
-      if (seq !== entry.lastSeq + 1) return Effect.dieMessage(`stream ${streamId}: append of ${seq} after ${entry.lastSeq}`)
-      entry.events.push({ seq, frame })
-      entry.lastSeq = seq
+  const appendAt = (streamId: string, seq: number, frames: ReadonlyArray<string>, now: number): AppendResult => {
+    const entry = live(streamId, now)
+    if (entry === undefined || entry.finished) return "unknown"
+    for (let i = 0; i < frames.length; i++) {
+      const at = seq + i
+      if (at <= entry.lastSeq) continue
+      if (at !== entry.lastSeq + 1) throw new Error(`stream ${streamId}: append of ${at} after ${entry.lastSeq}`)
+      const frame = frames[i]!
+      entry.events.push({ seq: at, frame })
+      entry.lastSeq = at
       resize(entry, frame.length)
-      entry.expiresAt = now + idleTtl
-      while (entry.events.length > 0 && (entry.events.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
-        resize(entry, -entry.events.shift()!.frame.length)
-      }
-      while (ownedBy(entry.owner).size > options.maxBytesPerOwner && evictOwn(entry.owner, now, entry)) {
-        // evicting
-      }
-      while (totalSize > options.maxTotalBytes && evictFor(entry.owner, now, entry)) {
-        // evicting
-      }
-      if (totalSize > options.maxTotalBytes || ownedBy(entry.owner).size > options.maxBytesPerOwner) drop(entry, now, true)
-      wake(entry)
-      if (streams.get(streamId) !== entry) return Effect.succeed("unknown")
-      return Effect.succeed(entry.cancelled ? "cancelled" : "ok")
-    })
+    }
+    entry.expiresAt = now + idleTtl
+    while (entry.events.length > 0 && (entry.events.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
+      resize(entry, -entry.events.shift()!.frame.length)
+    }
+    while (ownedBy(entry.owner).size > options.maxBytesPerOwner && evictOwn(entry.owner, now, entry)) {
+      // evicting
+    }
+    while (totalSize > options.maxTotalBytes && evictFor(entry.owner, now, entry)) {
+      // evicting
+    }
+    if (totalSize > options.maxTotalBytes || ownedBy(entry.owner).size > options.maxBytesPerOwner) drop(entry, now, true)
+    wake(entry)
+    if (streams.get(streamId) !== entry) return "unknown"
+    return entry.cancelled ? "cancelled" : "ok"
+  }
+
+  const append = (streamId: string, seq: number, frame: string): Effect.Effect<AppendResult, JournalError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.try({ try: () => appendAt(streamId, seq, [frame], now), catch: (e) => e }).pipe(Effect.orDie))
+
+  const appendNow = (streamId: string, seq: number, frames: ReadonlyArray<string>): AppendResult =>
+    appendAt(streamId, seq, frames, clock.unsafeCurrentTimeMillis())
 
   const finish = (streamId: string): Effect.Effect<void, JournalError> =>
     Effect.map(Clock.currentTimeMillis, (now) => {
@@ -331,5 +342,5 @@ const make = (options: JournalOptions): StreamJournal => {
       return Stream.repeatEffectChunkOption(next)
     }))
 
-  return { open, append, finish, remove, cancel, state, resolve, read, follow }
+  return { open, append, appendNow, finish, remove, cancel, state, resolve, read, follow }
 }

@@ -1,12 +1,10 @@
-import { ChatCompletion, type Continuation, type LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
+import { ChatCompletion, type Continuation, LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
+import * as Runtime from "effect/Runtime"
 import * as Env from "./envelope.js"
 import * as Splice from "./splice.js"
 
@@ -92,7 +90,6 @@ const stopsOf = (request: ChatCompletion.ChatRequest): ReadonlyArray<string> => 
 class Session {
   readonly stops: ReadonlyArray<string>
   readonly bufferTools: boolean
-  readonly channel: Channel.Channel<Chunk.Chunk<Out>, Chunk.Chunk<Out>, ModelError.ModelError | Signal, ModelError.ModelError, unknown, unknown>
 
   // The client's stream.
   env: Env.Envelope | undefined = undefined
@@ -139,26 +136,6 @@ class Session {
     this.bufferTools = settings.mode === "continue" && settings.toolStreaming === "buffer"
     this.resumable = continuable(request)
     this.committed = settings.mode !== "replay-before-commit"
-    const loop: Channel.Channel<Chunk.Chunk<Out>, Chunk.Chunk<Out>, ModelError.ModelError | Signal, ModelError.ModelError, unknown, unknown> =
-      Channel.readWithCause({
-        onInput: (input: Chunk.Chunk<Out>) => this.then(this.process(input), loop),
-        onFailure: (cause) => Channel.failCause(cause),
-        onDone: () => this.then(this.end(), Channel.void)
-      })
-    this.channel = loop
-  }
-
-  private then(
-    output: Chunk.Chunk<Out>,
-    rest: Channel.Channel<Chunk.Chunk<Out>, Chunk.Chunk<Out>, ModelError.ModelError | Signal, ModelError.ModelError, unknown, unknown>
-  ): Channel.Channel<Chunk.Chunk<Out>, Chunk.Chunk<Out>, ModelError.ModelError | Signal, ModelError.ModelError, unknown, unknown> {
-    let next = this.signal === undefined ? rest : Channel.fail(this.signal)
-    const effect = this.effect
-    if (effect !== undefined) {
-      this.effect = undefined
-      next = Channel.zipRight(Channel.fromEffect(effect), next)
-    }
-    return Chunk.isEmpty(output) ? next : Channel.zipRight(Channel.write(output), next)
   }
 
   // ---- attempts ----------------------------------------------------------------------------
@@ -199,8 +176,7 @@ class Session {
 
   // ---- chunks ------------------------------------------------------------------------------
 
-  process(input: Chunk.Chunk<Out>): Chunk.Chunk<Out> {
-    const chunks = Chunk.toReadonlyArray(input)
+  process(chunks: ReadonlyArray<Out>): ReadonlyArray<Out> {
     let out: Array<Out> | undefined
     for (let i = 0; i < chunks.length; i++) {
       if (this.signal !== undefined) break
@@ -211,7 +187,7 @@ class Session {
       }
       this.handle(chunk, out)
     }
-    return out === undefined ? input : Chunk.unsafeFromArray(out)
+    return out === undefined ? chunks : out
   }
 
   /** The undisturbed case: bookkeeping only, the chunk passes as it is. */
@@ -441,14 +417,14 @@ class Session {
   }
 
   /** The attempt ended cleanly. */
-  end(): Chunk.Chunk<Out> {
+  end(): ReadonlyArray<Out> {
     const out: Array<Out> = []
     if (this.holding) this.settle(true, out)
     if (this.signal === undefined) {
       this.release(out)
       if (!this.committed) this.commit(out)
     }
-    return Chunk.unsafeFromArray(out)
+    return out
   }
 
   // ---- failures ----------------------------------------------------------------------------
@@ -620,24 +596,62 @@ class Session {
   }
 }
 
+// What stream-resume aborts an attempt with when it stops it itself (a rejected continuation, an
+// answer it finished): the attempt's failure is then the session's signal, never this.
+const stopped = new ModelError.StreamInterrupted({ message: "stream-resume stopped the attempt", reason: "reset", receivedChunks: 0 })
+
 /** @internal */
 export const wrap = (model: LanguageModel.Service, settings: Settings): LanguageModel.Service => {
-  const stream = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions): Stream.Stream<Out, ModelError.ModelError> => {
+  const below = LanguageModel.runOf(model)
+  const run: LanguageModel.Run = (request, options, sink) => {
     // Several choices cannot be continued one by one: passed through, restarted only by retry.
-    if (request.n != null && request.n > 1) return model.stream(request, options)
-    return LeanStream.unwrap(Effect.map(RequestContext.current, (ctx) => {
+    if (request.n != null && request.n > 1) return below(request, options, sink)
+    return Effect.flatMap(Effect.zip(RequestContext.current, Effect.runtime<never>()), ([ctx, runtime]) => {
       const session = new Session(model, settings, request, options, ctx)
-      const attempt = (call: Call): Stream.Stream<Out, ModelError.ModelError> =>
-        Stream.catchAll(
-          Stream.pipeThroughChannel(model.stream(call.request, call.options), session.channel),
-          (error) =>
-            LeanStream.unwrap(Effect.map(
-              session.onFailure(error),
-              (next) => (next._tag === "call" ? attempt(next.call) : Stream.fromIterable(next.chunks))
-            ))
-        )
+      // Seams are rare: their metrics and logs run on the request's runtime, off the chunk path.
+      const notes = () => {
+        const effect = session.effect
+        if (effect !== undefined) {
+          session.effect = undefined
+          Runtime.runFork(runtime)(effect)
+        }
+      }
+      let control: LanguageModel.StreamControl | undefined
+      const spliced: LanguageModel.ChunkSink = {
+        start: (c) => {
+          control = c
+          sink.start(c)
+        },
+        push: (chunks) => {
+          if (session.signal !== undefined) return false
+          const out = session.process(chunks)
+          notes()
+          const more = out.length === 0 ? true : sink.push(out)
+          if (session.signal !== undefined) {
+            control?.abort(stopped)
+            return false
+          }
+          return more
+        }
+      }
+      const next = (error: ModelError.ModelError | Signal): Effect.Effect<void, ModelError.ModelError> =>
+        Effect.flatMap(session.onFailure(error), (n) => {
+          if (n._tag === "call") return attempt(n.call)
+          if (n.chunks.length > 0) sink.push(n.chunks)
+          return Effect.void
+        })
+      const attempt = (call: Call): Effect.Effect<void, ModelError.ModelError> =>
+        Effect.matchEffect(below(call.request, call.options, spliced), {
+          onFailure: (error) => next(session.signal ?? error),
+          onSuccess: () => {
+            const out = session.end()
+            notes()
+            if (out.length > 0) sink.push(out)
+            return session.signal === undefined ? Effect.void : next(session.signal)
+          }
+        })
       return attempt(session.first())
-    }))
+    })
   }
-  return { generate: model.generate, stream }
+  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run }
 }

@@ -1,11 +1,9 @@
-import { ChatCompletion, type LanguageModel, LeanStream, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
-import type * as Chunk from "effect/Chunk"
+import { ChatCompletion, LanguageModel, type ModelError, RequestContext, TimeLimit, Timer } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { AttemptTimeoutOptions } from "../AttemptTimeout.js"
-import { fire } from "./fire.js"
+import { fire, timeoutError } from "./fire.js"
 
 const millisOf = (d: Duration.Duration): number => (Duration.isFinite(d) ? Duration.toMillis(d) : Infinity)
 
@@ -27,72 +25,100 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
         return TimeLimit.race(call, limit, () => fire(ctx, phase, limit, 0))
       }))
 
-  const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    LeanStream.unwrap(Effect.map(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
+  const below = LanguageModel.runOf(model)
+
+  // One timer per attempt, not per chunk: it fires at the earliest limit that could pass given
+  // what has arrived so far, then re-checks (later chunks only move it later). Per chunk: one
+  // clock read, and a scan for content until the first token.
+  const run: LanguageModel.Run = (request, callOptions, sink) =>
+    Effect.flatMap(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
       const start = clock.unsafeCurrentTimeMillis()
       const deadline = ctx.deadline ?? Infinity
-      let received = 0
-      let lastAt = start
-      let content = false
-      let blocked = false
+      if (deadline === Infinity && headers === Infinity && firstToken === Infinity && idle === Infinity) return below(request, callOptions, sink)
+      return Effect.flatMap(Timer.current, (timer) => {
+        let received = 0
+        let lastAt = start
+        let content = false
+        // While the consumer is not taking chunks (the producer is paused), the source is held
+        // back, not idle: the idle limit starts again when the consumer resumes it.
+        let blocked = false
+        let control: LanguageModel.StreamControl | undefined
+        let fired: { readonly phase: ModelError.TimeoutPhase; readonly limit: number; readonly received: number } | undefined
+        let cancel: (() => void) | undefined
 
-      // Per chunk batch: one clock read; `hasContent` only until the first token.
-      const observe = (chunk: Chunk.Chunk<ChatCompletion.ChatCompletionChunk>) => {
-        if (chunk.length === 0) return chunk
-        received += chunk.length
-        lastAt = clock.unsafeCurrentTimeMillis()
-        if (!content) {
-          for (const c of chunk) {
-            if (ChatCompletion.hasContent(c)) {
-              content = true
-              break
+        const check = (): void => {
+          cancel = undefined
+          let at = deadline
+          let phase: ModelError.TimeoutPhase = "total"
+          let limit = deadline - start
+          if (received === 0 && start + headers < at) {
+            at = start + headers
+            phase = "headers"
+            limit = headers
+          }
+          if (!content && start + firstToken < at) {
+            at = start + firstToken
+            phase = "first-token"
+            limit = firstToken
+          }
+          if (received > 0 && !blocked && lastAt + idle < at) {
+            at = lastAt + idle
+            phase = "idle"
+            limit = idle
+          }
+          const now = clock.unsafeCurrentTimeMillis()
+          if (now >= at) {
+            fired = { phase, limit, received }
+            control?.abort(timeoutError(ctx, phase, limit, received))
+            return
+          }
+          // Until the first chunk, wake at least every `idle`: that chunk arms the idle limit,
+          // which may fall before the others, and nothing else would wake the timer for it.
+          const wake = received === 0 || blocked ? Math.min(at, now + idle) : at
+          if (wake !== Infinity) cancel = timer.schedule(wake - now, check)
+        }
+
+        const wrapped: LanguageModel.ChunkSink = {
+          start: (c) => {
+            control = c
+            sink.start({
+              abort: c.abort,
+              resume: () => {
+                blocked = false
+                lastAt = clock.unsafeCurrentTimeMillis()
+                c.resume()
+              }
+            })
+            if (fired !== undefined) c.abort(timeoutError(ctx, fired.phase, fired.limit, fired.received))
+          },
+          push: (chunks) => {
+            received += chunks.length
+            lastAt = clock.unsafeCurrentTimeMillis()
+            if (!content) {
+              for (const c of chunks) {
+                if (ChatCompletion.hasContent(c)) {
+                  content = true
+                  break
+                }
+              }
             }
+            const more = sink.push(chunks)
+            if (!more) blocked = true
+            return more
           }
         }
-        return chunk
-      }
-
-      // One timer per attempt, not per chunk: it sleeps until the earliest limit that could
-      // fire given what has arrived so far, then re-checks (later chunks only move it later).
-      const check = (): Effect.Effect<never, ModelError.ModelError> => {
-        let at = deadline
-        let phase: ModelError.TimeoutPhase = "total"
-        let limit = deadline - start
-        if (received === 0 && start + headers < at) {
-          at = start + headers
-          phase = "headers"
-          limit = headers
-        }
-        if (!content && start + firstToken < at) {
-          at = start + firstToken
-          phase = "first-token"
-          limit = firstToken
-        }
-        // While the consumer is not taking chunks, the source is held back, not idle.
-        if (received > 0 && !blocked && lastAt + idle < at) {
-          at = lastAt + idle
-          phase = "idle"
-          limit = idle
-        }
-        const now = clock.unsafeCurrentTimeMillis()
-        if (now >= at) return fire(ctx, phase, limit, received)
-        // Until the first chunk, wake at least every `idle`: that chunk arms the idle limit,
-        // which may fall before the others, and nothing else would wake the timer for it.
-        const wake = received === 0 || blocked ? Math.min(at, now + idle) : at
-        if (wake === Infinity) return Effect.never
-        return Effect.flatMap(Effect.sleep(Duration.millis(wake - now)), check)
-      }
-
-      const call = Stream.mapChunks(model.stream(request, callOptions), observe)
-      if (deadline === Infinity && headers === Infinity && firstToken === Infinity && idle === Infinity) return call
-      return LeanStream.interruptWhen(call, Effect.suspend(check), {
-        onBlocked: (b) => {
-          blocked = b
-          // The idle limit starts again once the consumer takes chunks.
-          if (!b) lastAt = clock.unsafeCurrentTimeMillis()
-        }
+        check()
+        return below(request, callOptions, wrapped).pipe(
+          Effect.onExit(() =>
+            Effect.sync(() => {
+              cancel?.()
+              cancel = undefined
+            })
+          ),
+          Effect.catchAll((error) => fired === undefined ? Effect.fail(error) : fire(ctx, fired.phase, fired.limit, fired.received))
+        )
       })
-    }))
+    })
 
-  return { generate, stream }
+  return { generate, stream: LanguageModel.streamFromRun(run), run }
 }

@@ -1,10 +1,9 @@
-import { type ChatCompletion, type LanguageModel, LeanStream, type ModelError, RequestContext, TimeLimit } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel, type ModelError, RequestContext, TimeLimit, Timer } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { DeadlineOptions } from "../Deadline.js"
-import { fire } from "./fire.js"
+import { fire, timeoutError } from "./fire.js"
 
 export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): LanguageModel.Service => {
   const total = Duration.toMillis(options.total)
@@ -26,14 +25,37 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
       return TimeLimit.race(call, left, () => fire(ctx, "total", limit, 0))
     })
 
-  const stream = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    LeanStream.unwrap(Effect.map(enter, ({ ctx, left, limit }): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> => {
-      if (left <= 0) return Stream.fromEffect(fire(ctx, "total", limit, 0))
-      const call = LeanStream.provideService(model.stream(request, callOptions), RequestContext.RequestContext, ctx)
-      if (left === Infinity) return call
-      // One timer for the whole stream, forked with it and interrupted when it ends.
-      return LeanStream.interruptWhen(call, Effect.zipRight(Effect.sleep(Duration.millis(left)), fire(ctx, "total", limit, 0)))
-    }))
+  const below = LanguageModel.runOf(model)
 
-  return { generate, stream }
+  // One timer for the whole call; when it fires it aborts the attempt running then (or the next
+  // one, the moment it starts), and the layers below see a `total` timeout, which ends them.
+  const run: LanguageModel.Run = (request, callOptions, sink) =>
+    Effect.flatMap(enter, ({ ctx, left, limit }) => {
+      if (left <= 0) return fire(ctx, "total", limit, 0)
+      const call = (s: LanguageModel.ChunkSink) => Effect.provideService(below(request, callOptions, s), RequestContext.RequestContext, ctx)
+      if (left === Infinity) return call(sink)
+      return Effect.flatMap(Timer.current, (timer) => {
+        let control: LanguageModel.StreamControl | undefined
+        let fired = false
+        const expired = () => timeoutError(ctx, "total", limit, 0)
+        const cancel = timer.schedule(left, () => {
+          fired = true
+          control?.abort(expired())
+        })
+        const wrapped: LanguageModel.ChunkSink = {
+          start: (c) => {
+            control = c
+            sink.start(c)
+            if (fired) c.abort(expired())
+          },
+          push: sink.push
+        }
+        return call(wrapped).pipe(
+          Effect.onExit(() => Effect.sync(cancel)),
+          Effect.catchAll((error) => (fired ? fire(ctx, "total", limit, 0) : Effect.fail(error)))
+        )
+      })
+    })
+
+  return { generate, stream: LanguageModel.streamFromRun(run), run }
 }
