@@ -59,6 +59,9 @@ describe("splice rules", () => {
     const held = "hello again and more to come"
     expect(decide(delivered, held, false, settings)).toEqual({ _tag: "Accept", drop: 5, kind: "overlap" })
     expect(decide(delivered, held, false, settings, true)).toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
-    expect(decide(delivered, held, false, { ...settings, minOverlap: 16 }, true)).toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
+    // A larger minOverlap is kept: the exact rule only raises the threshold.
+    const long = "a repeated phrase!" // 18 characters
+    expect(decide(`so: ${long}`, `${long} and on it goes`, false, { ...settings, minOverlap: 20 }, true)).toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
+    expect(decide(`so: ${long}`, `${long} and on it goes`, false, { ...settings, minOverlap: 16 }, true)).toEqual({ _tag: "Accept", drop: 18, kind: "overlap" })
   })
 })
