@@ -5,7 +5,7 @@
  */
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
-import { FakeLanguageModel } from "@breakwater/testing"
+import { FakeLanguageModel, MockUpstream } from "@breakwater/testing"
 import { Effect, Exit, Scope } from "effect"
 import fc from "fast-check"
 import { request as httpRequest } from "node:http"
@@ -160,15 +160,81 @@ describe("bad input (property-based)", () => {
     expect(answer.status).toBe(200)
   })
 
-  it("a host header or a URL in the body never changes where the gateway calls", async () => {
-    const before = upstream.calls.length
-    const answer = await send(
-      JSON.stringify({ ...valid, base_url: "http://169.254.169.254/", baseURL: "http://evil.example" }),
-      { ...auth, host: "evil.example", "x-forwarded-host": "169.254.169.254" }
-    )
-    expect(answer.status).toBe(200)
-    // The one upstream call went to the configured (fake) adapter; nothing else can be reached.
-    expect(upstream.calls.length).toBe(before + 1)
+  // Over a real upstream transport (the OpenAI adapter calling a MockUpstream): where requests
+  // go is observed, not assumed. An "attacker" mock stands for every other address.
+  describe("where the gateway calls (SSRF)", () => {
+    let ssrfScope: Scope.CloseableScope
+    let gatewayUrl = ""
+    let target: MockUpstream.MockUpstream
+    let attacker: MockUpstream.MockUpstream
+
+    beforeAll(async () => {
+      target = await MockUpstream.start({ words: 4 })
+      attacker = await MockUpstream.start({ words: 4 })
+      ssrfScope = Effect.runSync(Scope.make())
+      const config = await Effect.runPromise(ConfigLoader.fromObject({
+        auth: { keys: [{ name: "all", key: KEY }] },
+        upstreams: { up: { provider: "openai", baseUrl: target.url, apiKey: "sk-upstream" } },
+        routes: { chat: { upstreams: ["up"] } }
+      }, {}))
+      const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config), ssrfScope))
+      gatewayUrl = (await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none" }), ssrfScope))).url
+    })
+    afterAll(async () => {
+      await Effect.runPromise(Scope.close(ssrfScope, Exit.void))
+      await Promise.all([target.stop(), attacker.stop()])
+    })
+
+    /** A raw request to the gateway; `path` may be an absolute URL (the request line's absolute form). */
+    const raw = (body: string, headers: Record<string, string>, path = "/v1/chat/completions") =>
+      new Promise<Answer>((resolve, reject) => {
+        const { hostname, port } = new URL(gatewayUrl)
+        const req = httpRequest({ host: hostname, port, method: "POST", path, headers, timeout: 5_000 }, (res) => {
+          const parts: Array<Buffer> = []
+          res.on("data", (p: Buffer) => parts.push(p))
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body: Buffer.concat(parts).toString("utf8") }))
+          res.on("error", reject)
+        })
+        req.on("timeout", () => req.destroy(new Error(`no answer within 5 s for ${path}`)))
+        req.on("error", reject)
+        req.end(body)
+      })
+
+    it("a host header, an absolute URL or base_url/api_base fields in the body never change where the gateway calls", async () => {
+      target.reset()
+      attacker.reset()
+      const elsewhere = attacker.url
+      const attackerHost = new URL(attacker.origin).host
+      const redirectingFields = { base_url: elsewhere, api_base: elsewhere, baseURL: elsewhere, baseUrl: elsewhere, endpoint: elsewhere }
+      const answers = [
+        await raw(JSON.stringify(valid), { ...auth, host: attackerHost }),
+        await raw(JSON.stringify(valid), { ...auth, "x-forwarded-host": attackerHost, forwarded: `host=${attackerHost}` }),
+        await raw(JSON.stringify(valid), { ...auth, host: attackerHost }, `${attacker.url}/chat/completions`),
+        await raw(JSON.stringify({ ...valid, ...redirectingFields }), auth),
+        await raw(JSON.stringify({ ...valid, ...redirectingFields, stream: true }), auth)
+      ]
+      const served = answers.filter((a) => a.status === 200).length
+      // Plain requests are served; the absolute-form one may be refused, but never forwarded elsewhere.
+      for (const a of answers) expect(a.status === 200 || (a.status >= 400 && a.status < 500), a.body).toBe(true)
+      expect(served).toBeGreaterThanOrEqual(4)
+      // Every served request reached the configured upstream, on its configured path and Host, once.
+      expect(target.requests.length).toBe(served)
+      for (const r of target.requests) {
+        expect(r.path).toBe("/v1/chat/completions")
+        expect(r.headers.host).toBe(new URL(target.origin).host)
+      }
+      // And nothing reached any other address.
+      expect(attacker.received).toBe(0)
+    })
+
+    it("a route named like a URL is an unknown model (4xx), not a destination", async () => {
+      target.reset()
+      attacker.reset()
+      expectClientError(await raw(JSON.stringify({ ...valid, model: attacker.url }), auth))
+      expectClientError(await raw(JSON.stringify({ ...valid, model: `${attacker.origin}/v1/chat/completions` }), auth))
+      expect(target.received).toBe(0)
+      expect(attacker.received).toBe(0)
+    })
   })
 
   it("unknown paths and methods get a JSON 404/405, and the server is still healthy", async () => {

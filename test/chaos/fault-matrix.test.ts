@@ -22,9 +22,15 @@ const REQUESTS = FULL ? 60 : 12
 const CONCURRENCY = 6
 const DEADLINE_MS = 8_000
 
-const faults: ReadonlyArray<readonly [string, MockUpstream.Behavior]> = [
+/** An HTTP-date Retry-After ~1-2 s ahead, computed when a cell runs (a date computed at load is long past by then). */
+const retryDate = () => new Date(Date.now() + 2_000).toUTCString()
+
+/** A fault, or one built when its cell starts (a time-relative header). */
+type Fault = MockUpstream.Behavior | (() => MockUpstream.Behavior)
+
+const faults: ReadonlyArray<readonly [string, Fault]> = [
   ["429 retry-after seconds", { status: 429, headers: { "retry-after": "1" } }],
-  ["429 retry-after http-date", { status: 429, headers: { "retry-after": new Date(Date.now() + 1_000).toUTCString() } }],
+  ["429 retry-after http-date", () => ({ status: 429, headers: { "retry-after": retryDate() } })],
   ["429 retry-after-ms", { status: 429, headers: { "retry-after-ms": "50" } }],
   ["500", { status: 500 }],
   ["502", { status: 502 }],
@@ -57,8 +63,41 @@ let url = ""
 let scope: Scope.CloseableScope | undefined
 const rows: Array<Record<string, string | number>> = []
 
+/**
+ * The wait a 429 asked for, from the moment the mock answered it. A timer may fire a millisecond
+ * early against `Date.now()` (whole milliseconds on both sides): that much slack, no more.
+ */
+const TIMER_SLACK_MS = 2
+const askedWait = (r: MockUpstream.RecordedRequest): number | undefined => {
+  const headers = r.behavior.headers ?? {}
+  if (r.behavior.status !== 429) return undefined
+  if (headers["retry-after-ms"] !== undefined) return Number(headers["retry-after-ms"])
+  const value = headers["retry-after"]
+  if (value === undefined) return undefined
+  return /^\d+$/.test(value) ? Number(value) * 1_000 : Date.parse(value) - r.at
+}
+const questionOf = (r: MockUpstream.RecordedRequest) => JSON.stringify((r.body as { messages?: unknown }).messages)
+
+/**
+ * Every time the primary was called again for a request it had answered with a 429, the call
+ * came no sooner than the Retry-After it sent (whatever the order of retry and fallback). Returns
+ * how many such retries there were.
+ */
+const expectRetryAfterHonoured = (requests: ReadonlyArray<MockUpstream.RecordedRequest>): number => {
+  let retries = 0
+  requests.forEach((r, i) => {
+    const wait = askedWait(r)
+    if (wait === undefined) return
+    const next = requests.slice(i + 1).find((later) => questionOf(later) === questionOf(r))
+    if (next === undefined) return
+    retries++
+    expect(next.at - r.at, `retry of ${questionOf(r)}`).toBeGreaterThanOrEqual(wait - TIMER_SLACK_MS)
+  })
+  return retries
+}
+
 /** A fresh gateway per cell: no breaker state or latency statistics carried from the last fault. */
-const startGateway = async () => {
+const startGateway = async (breaker: Record<string, unknown> = {}) => {
   if (scope !== undefined) await Effect.runPromise(Scope.close(scope, Exit.void))
   scope = Effect.runSync(Scope.make())
   const config = await Effect.runPromise(ConfigLoader.fromObject({
@@ -67,10 +106,11 @@ const startGateway = async () => {
       primary: { provider: "openai", baseUrl: primary.url, models: ["chat"] },
       secondary: { provider: "anthropic", baseUrl: secondary.origin, models: { chat: "claude-mock" } }
     },
-    routes: { chat: { upstreams: ["primary", "secondary"], deadline: DEADLINE_MS } },
+    routes: { chat: { upstreams: ["primary", "secondary"], deadline: DEADLINE_MS }, solo: { upstreams: ["primary"], deadline: DEADLINE_MS } },
     defaults: {
       retry: { baseDelay: "5 millis", maxDelay: "50 millis", maxRetryAfter: "2 seconds" },
-      timeouts: { headers: "400 millis", firstToken: "600 millis", idle: "400 millis" }
+      timeouts: { headers: "400 millis", firstToken: "600 millis", idle: "400 millis" },
+      breaker
     }
   }, {}))
   const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config), scope))
@@ -103,16 +143,16 @@ afterAll(async () => {
   }
 })
 
-const ask = (i: number) => ({ model: "chat", messages: [{ role: "user", content: `question ${i}` }], stream: true })
+const ask = (i: number, model = "chat") => ({ model, messages: [{ role: "user", content: `question ${i}` }], stream: true })
 
 /** One streaming request, read to the end; never longer than the deadline plus a margin. */
-const one = async (i: number): Promise<Outcome> => {
+const one = async (i: number, model = "chat"): Promise<Outcome> => {
   const started = performance.now()
   try {
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(ask(i)),
+      body: JSON.stringify(ask(i, model)),
       signal: AbortSignal.timeout(DEADLINE_MS + 3_000)
     })
     const body = await res.text()
@@ -175,9 +215,10 @@ describe("fault matrix", { timeout: 600_000 }, () => {
         // The same fresh gateway, undisturbed, is this cell's baseline (warm, same moment).
         await runCell(CONCURRENCY)
         const base = await runCell(REQUESTS)
-        primary.chaos({ rate, behaviors: [behavior], seed: 11 })
+        primary.chaos({ rate, behaviors: [typeof behavior === "function" ? behavior() : behavior], seed: 11 })
         const outcomes = await runCell(REQUESTS)
         primary.chaos(undefined)
+        expectRetryAfterHonoured(primary.requests)
         const ok = outcomes.filter((o) => o.ok).length
         const corrupted = outcomes.filter((o) => o.corrupted).length
         rows.push({
@@ -198,15 +239,44 @@ describe("fault matrix", { timeout: 600_000 }, () => {
   it("primary down for a while, then back: served throughout, and the primary serves again after", async () => {
     primary.reset()
     secondary.reset()
-    await startGateway()
+    await startGateway({ openDuration: "300 millis" })
     await runCell(CONCURRENCY)
     const base = await runCell(REQUESTS)
     await primary.stop()
     const during = await runCell(REQUESTS)
     await primary.restart()
     expect(during.every((o) => o.ok)).toBe(true)
+    // Back: once its breaker lets a probe through (open 300 ms here), the primary serves again.
+    primary.reset()
+    for (let i = 0; primary.received === 0; i++) {
+      if (i === 100) throw new Error("the primary never served again after its restart")
+      expect((await one(1_000 + i)).ok).toBe(true)
+    }
+    const after = await runCell(REQUESTS)
+    expect(after.every((o) => o.ok)).toBe(true)
+    expect(await Promise.all(primary.requests.map((r) => r.closed))).toEqual(primary.requests.map(() => false))
+    expect(primary.requests.length).toBeGreaterThan(REQUESTS / 2)
     rows.push({ fault: "primary down (refused)", rate: "100%", success: `${Math.round((100 * during.filter((o) => o.ok).length) / during.length)}%`, "p50 +ms": Math.round(percentile(during.map((o) => o.ms), 50) - percentile(base.map((o) => o.ms), 50)), "p99 +ms": Math.round(percentile(during.map((o) => o.ms), 99) - percentile(base.map((o) => o.ms), 99)), "attempts before 200": (during.reduce((n, o) => n + o.attempts, 0) / during.length).toFixed(2), corrupted: during.filter((o) => o.corrupted).length })
   })
+
+  // No secondary to fall back to: the retry of a 429 must wait what the upstream asked, in each of its three forms.
+  for (const [name, fault] of faults.slice(0, 3)) {
+    it(`${name} with no secondary: the retry comes no sooner than Retry-After, then succeeds`, async () => {
+      primary.reset()
+      secondary.reset()
+      await startGateway()
+      const behavior = typeof fault === "function" ? fault() : fault
+      primary.script(behavior)
+      const outcome = await one(0, "solo")
+      expect(outcome.ok, outcome.error).toBe(true)
+      const [refused, retried] = primary.requests
+      expect(primary.requests.length).toBe(2)
+      expect(askedWait(refused!)).toBeGreaterThan(0)
+      expect(expectRetryAfterHonoured(primary.requests)).toBe(1)
+      expect(retried!.at - refused!.at).toBeGreaterThanOrEqual(askedWait(refused!)! - TIMER_SLACK_MS)
+      expect(secondary.received).toBe(0)
+    })
+  }
 
   it("no healthy upstream: every request ends within its deadline with a clear error, none hangs", async () => {
     primary.reset()

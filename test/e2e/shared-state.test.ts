@@ -25,7 +25,7 @@ let b: Instance
 const start = async (): Promise<Instance> => {
   const config = await Effect.runPromise(ConfigLoader.fromObject({
     upstreams: {
-      up: { provider: "openai", baseUrl: mock.url, models: ["chat"], breaker: { minimumCalls: 3, openDuration: "1 minute" } },
+      up: { provider: "openai", baseUrl: mock.url, models: ["chat"], breaker: { minimumCalls: 3, openDuration: "3 seconds" } },
       // The same mock under another name: its own breaker, untouched by the first test's trip.
       steady: { provider: "openai", baseUrl: mock.url, models: ["other"] }
     },
@@ -62,6 +62,9 @@ const events = (text: string) =>
     data: e.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n")
   }))
 
+/** The raw text of each SSE event (the blocks with an id; keep-alive comments and the retry hint have none). */
+const rawEvents = (text: string) => text.split("\n\n").filter((block) => /^id: /m.test(block))
+
 const contentOf = (list: ReadonlyArray<{ readonly data: string }>) =>
   list.filter((e) => e.data !== "[DONE]").map((e) => (JSON.parse(e.data) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]?.delta?.content ?? "").join("")
 
@@ -90,6 +93,8 @@ describe.skipIf(!hasRedis)("two gateway instances sharing Redis", () => {
     expect(first.status).toBe(200)
     const streamId = first.headers.get("x-breakwater-stream-id")!
     expect(streamId).toBeTruthy()
+    // A second reader on A follows the whole stream from its start: the bytes A serves.
+    const follower = fetch(`${a.url}/v1/streams/${streamId}`).then((r) => r.text())
     // Read a few events from A, then drop the connection.
     const reader = first.body!.getReader()
     let received = ""
@@ -108,6 +113,14 @@ describe.skipIf(!hasRedis)("two gateway instances sharing Redis", () => {
     expect(resumed.status).toBe(200)
     const restText = await resumed.text()
     const rest = events(restText)
+    // Byte for byte: each event B replays (its id line, data and any comment travelling with it)
+    // is exactly the event A served to the reader that followed the stream from its start, and
+    // the events the dropped client got from A are that reader's first ones.
+    const whole = rawEvents(await follower)
+    const seenRaw = rawEvents(complete)
+    expect(seenRaw.length).toBeGreaterThanOrEqual(5)
+    expect(seenRaw).toEqual(whole.slice(0, seenRaw.length))
+    expect(rawEvents(restText)).toEqual(whole.slice(seenRaw.length))
     expect(rest.at(-1)?.data).toBe("[DONE]")
     expect(contentOf(seen) + contentOf(rest)).toBe(expected)
     const ids = [...seen, ...rest].map((e) => Number(e.id!.split(":").at(-1)))
@@ -117,15 +130,33 @@ describe.skipIf(!hasRedis)("two gateway instances sharing Redis", () => {
 
   it("with Redis killed both instances keep serving on local state and say so; restarted, sharing resumes", async () => {
     mock.reset()
+    // Ready to begin with (an earlier test's trip has run its course: open for 3 s, then half-open).
+    const ready = async (instance: Instance) => (await fetch(`${instance.url}/readyz`)).status === 200
+    await waitUntil(async () => (await ready(a)) && (await ready(b)), 10_000, "both instances ready before the outage")
+    // /readyz on both instances, polled from before the kill until Redis is back: Redis down is a
+    // degraded detail, never a readiness failure by itself.
+    type Readiness = { status: number; ready: boolean; shared?: string | undefined }
+    const polls: Array<Readiness> = []
+    let polling = true
+    const poller = (async () => {
+      while (polling) {
+        for (const instance of [a, b]) {
+          const res = await fetch(`${instance.url}/readyz`)
+          const body = await res.json() as { ready: boolean; sharedState?: { status: string } }
+          polls.push({ status: res.status, ready: body.ready, shared: body.sharedState?.status })
+        }
+      }
+    })()
     await redis.kill()
     for (const instance of [a, b]) {
       const res = await post(instance, { model: "other", messages: [{ role: "user", content: "while redis is down" }] })
       expect(res.status).toBe(200)
     }
     await waitUntil(async () => (await Effect.runPromise(a.gateway.health)).sharedState?.status === "down", 5_000, "A reports Redis down")
-    const health = await (await fetch(`${a.url}/readyz`)).json() as { ready: boolean; sharedState?: { status: string } }
-    // Redis down is a degraded detail, never a readiness failure by itself.
-    expect(health.sharedState?.status).toBe("down")
+    await waitUntil(() => polls.filter((p) => p.shared === "down").length >= 4, 5_000, "readiness polled while Redis is down")
+    polling = false
+    await poller
+    expect(polls.filter((p) => p.status !== 200 || !p.ready)).toEqual([])
     await redis.start()
     await waitUntil(async () => (await Effect.runPromise(a.gateway.health)).sharedState?.status === "up" && (await Effect.runPromise(b.gateway.health)).sharedState?.status === "up", 10_000, "both see Redis again")
     expect((await post(b, { model: "other", messages: [{ role: "user", content: "after" }] })).status).toBe(200)

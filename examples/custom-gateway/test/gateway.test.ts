@@ -5,7 +5,8 @@
 import type { Gateway } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { MockUpstream } from "@breakwater/testing"
-import { Effect, Exit, Scope } from "effect"
+import { StreamResume } from "@breakwater/stream-resume"
+import { Effect, Exit, Metric, Scope } from "effect"
 import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeGateway } from "../src/gateway.js"
@@ -29,6 +30,9 @@ afterAll(async () => {
   await Promise.all([primary.stop(), secondary.stop()])
 })
 
+/** The resumes counted so far (the `resumed` outcome of stream-resume's counter). */
+const resumed = async () => (await Effect.runPromise(Metric.value(Metric.tagged(StreamResume.resumesTotal, "outcome", "resumed")))).count
+
 const ask = (content: string) => ({ model: "assistant", messages: [{ role: "user" as const, content }] })
 
 describe("examples/custom-gateway", () => {
@@ -44,6 +48,9 @@ describe("examples/custom-gateway", () => {
   })
 
   it("resumes a stream the primary cuts", async () => {
+    primary.reset()
+    secondary.reset()
+    const resumedBefore = await resumed()
     primary.script({ cutAfterChunks: 6 })
     // (A prompt whose answer has no 8-character repeat at the cut: such a repeat is trimmed as an overlap.)
     let text = ""
@@ -51,5 +58,13 @@ describe("examples/custom-gateway", () => {
       text += chunk.choices[0]?.delta.content ?? ""
     }
     expect(text).toBe(primary.textFor(ask("tell me a story")))
+    // The cut did happen and was resumed: the first upstream request is the one the mock cut
+    // after 6 chunks, a continuation followed it, and the resume counter moved by one.
+    const requests = [...primary.requests, ...secondary.requests].sort((x, y) => x.at - y.at)
+    expect(requests.length).toBeGreaterThanOrEqual(2)
+    expect(requests[0]!.behavior.cutAfterChunks).toBe(6)
+    expect(requests[0]!.body.messages).toHaveLength(1)
+    expect((requests[1]!.body.messages as Array<unknown>).length).toBeGreaterThan(1)
+    expect((await resumed()) - resumedBefore).toBe(1)
   })
 })

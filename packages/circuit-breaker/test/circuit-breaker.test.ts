@@ -81,18 +81,21 @@ describe("CircuitBreaker transitions (TestClock)", () => {
       const breaker = yield* CircuitBreaker.make({ ...small, halfOpenProbes: 2 })
       yield* calls(breaker, 4, fail)
       yield* TestClock.adjust("10 seconds")
-      const slow = Effect.as(Effect.sleep("1 second"), "ok")
-      const p1 = yield* Effect.fork(breaker.withBreaker("up")(slow))
-      const p2 = yield* Effect.fork(breaker.withBreaker("up")(slow))
+      const p1 = yield* Effect.fork(breaker.withBreaker("up")(Effect.as(Effect.sleep("1 second"), "ok")))
+      const p2 = yield* Effect.fork(breaker.withBreaker("up")(Effect.as(Effect.sleep("2 seconds"), "ok")))
       yield* TestClock.adjust("10 millis")
       let reached = false
       const third = yield* Effect.flip(breaker.withBreaker("up")(Effect.sync(() => (reached = true))))
       expect(third._tag).toBe("CircuitOpen")
       expect(reached).toBe(false)
       yield* TestClock.adjust("1 second")
-      yield* Fiber.join(p1)
-      // One success of two required: still half-open.
-      yield* Fiber.join(p2)
+      expect(yield* Fiber.join(p1)).toBe("ok")
+      // One success of two required: still half-open, and the reported probe's slot is not handed out again.
+      expect(yield* breaker.state("up")).toBe("half-open")
+      expect((yield* Effect.flip(breaker.withBreaker("up")(Effect.sync(() => (reached = true)))))._tag).toBe("CircuitOpen")
+      expect(reached).toBe(false)
+      yield* TestClock.adjust("1 second")
+      expect(yield* Fiber.join(p2)).toBe("ok")
       expect(yield* breaker.state("up")).toBe("closed")
     }))
 

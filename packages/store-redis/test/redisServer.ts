@@ -107,3 +107,18 @@ export class RedisServer {
     return c
   }
 }
+
+/**
+ * Counts the commands a client hands to its connection (health-check PINGs aside), so a test can
+ * show that calls made while Redis is known to be down never reach it: an event count, where a
+ * wall-clock ceiling would flake on a loaded machine.
+ */
+export const countCommands = (client: Redis): { sent: number } => {
+  const counter = { sent: 0 }
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = ((...args: Parameters<Redis["sendCommand"]>) => {
+    if (args[0].name !== "ping") counter.sent++
+    return send(...args)
+  }) as Redis["sendCommand"]
+  return counter
+}
