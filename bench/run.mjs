@@ -88,12 +88,14 @@ const gatewayConfig = (upstreamUrl, streams) => ({
   // Server and pool sizes are raised so 5,000 held streams fit; every policy keeps its default.
   server: { host: "127.0.0.1", port: 0, maxConcurrentRequests: Math.max(8192, streams * 2) },
   upstreams: {
-    mock: { provider: "openai", baseUrl: `${upstreamUrl}/v1`, models: ["bench-model", "bench-model-fast-retry"], connections: Math.max(8192, streams * 2) }
+    mock: { provider: "openai", baseUrl: `${upstreamUrl}/v1`, models: ["bench-model"], connections: Math.max(8192, streams * 2) }
   },
   routes: {
     "bench-model": { upstreams: ["mock"] },
     // The same baseline with a 1 ms retry backoff: the retry machinery's cost without the wait.
-    "bench-model-fast-retry": { upstreams: ["mock"], retry: { baseDelay: 1, maxDelay: 1 } }
+    // Same deployment (mock's bench-model), so the same breaker sees its faults among the
+    // undisturbed traffic, as a real route with a faster retry would.
+    "bench-model-fast-retry": { upstreams: [{ upstream: "mock", model: "bench-model" }], retry: { baseDelay: 1, maxDelay: 1 } }
   }
 })
 
