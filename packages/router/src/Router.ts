@@ -315,10 +315,13 @@ const sharedDeployment = (a: UpstreamSettings["models"], b: UpstreamSettings["mo
 const decodeRouting = Schema.decodeUnknown(RoutingOptions)
 const decodeUpstream = Schema.decodeUnknown(UpstreamSettings)
 
+// The gateway's own failure (`LocalFailure`) would fail everywhere: never a reason to fall over,
+// whatever the option lists.
 const fallbackPredicate = (option: RoutingOptions["fallbackOn"]): (error: ModelError.ModelError) => boolean => {
   if (option === "failover") return (error) => error.failover
-  if (typeof option === "function") return (error) => error._tag !== "BadRequest" && option(error)
+  if (typeof option === "function") return (error) => error._tag !== "BadRequest" && ModelError.countsAgainstUpstream(error) && option(error)
   const tags = new Set<string>(option)
+  tags.delete("LocalFailure")
   if (tags.has("failover")) return (error) => error.failover || tags.has(error._tag)
   return (error) => tags.has(error._tag)
 }

@@ -57,4 +57,17 @@ describe("Router: targets", () => {
       expect((yield* Effect.flip(inContext(byDefault.generate(request))))._tag).toBe("ContentRefused")
       expect(fallback.calls).toHaveLength(2)
     }))
+
+  it.scoped("the gateway's own failure (LocalFailure) never falls over, whatever fallbackOn lists", () =>
+    Effect.gen(function*() {
+      const local = () => ModelError.localFailure("primary", new Error("encoder overflow"))
+      const primary = FakeLanguageModel.make([{ fail: local() }, { fail: local() }])
+      const fallback = FakeLanguageModel.make()
+      const upstreams = [{ name: "primary", model: primary.model }, { name: "fallback", model: fallback.model }]
+      const listed = yield* Router.make({ upstreams, fallbackOn: ["failover", "LocalFailure"] })
+      expect((yield* Effect.flip(inContext(listed.generate(request))))._tag).toBe("LocalFailure")
+      const predicate = yield* Router.make({ upstreams, fallbackOn: () => true })
+      expect((yield* Effect.flip(inContext(predicate.generate(request))))._tag).toBe("LocalFailure")
+      expect(fallback.calls).toHaveLength(0)
+    }))
 })
