@@ -95,4 +95,17 @@ describe("BreakerState: stale permits change nothing", () => {
     const [refused] = BreakerState.acquire(half, "q", 30_001, config)
     expect(refused).toEqual({ _tag: "Rejected", retryAfterMillis: 1_000 })
   })
+
+  it("every phase change moves the generation forward, closing included, so no permit of an earlier phase matches a later one", () => {
+    const config = { ...base, minimumCalls: 4, halfOpenProbes: 1 }
+    const seen: Array<number> = [BreakerState.initial.generation]
+    const open = tripped(config)
+    seen.push(open.generation)
+    const [probe, half] = BreakerState.acquire(open, "p", 30_000, config)
+    seen.push(half.generation)
+    const closed = BreakerState.record(half, probe, "success", false, 30_001, config)
+    expect(closed.phase).toBe("closed")
+    seen.push(closed.generation)
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]!)
+  })
 })

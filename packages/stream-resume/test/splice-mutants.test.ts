@@ -64,4 +64,11 @@ describe("splice rules", () => {
     expect(decide(`so: ${long}`, `${long} and on it goes`, false, { ...settings, minOverlap: 20 }, true)).toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
     expect(decide(`so: ${long}`, `${long} and on it goes`, false, { ...settings, minOverlap: 16 }, true)).toEqual({ _tag: "Accept", drop: 18, kind: "overlap" })
   })
+
+  it("a repeat at the seam is dropped while more follows it, and kept when the answer ends on it", () => {
+    // The continuation repeats the delivered text's last words, then goes on: the repeat is the model's.
+    expect(decide("we tested the gateway", "the gateway and it held", false, settings)).toEqual({ _tag: "Accept", drop: "the gateway".length, kind: "overlap" })
+    // Nothing but those words, then the end: an answer ending on a repeated phrase keeps them.
+    expect(decide("we tested the gateway", "the gateway", true, settings)).toEqual({ _tag: "Accept", drop: 0, kind: "boundary" })
+  })
 })
