@@ -284,7 +284,8 @@ export const guard = (breaker: CircuitBreaker, model: LanguageModel.Service, opt
     generate: (request, callOptions) =>
       Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(keyFor(request, ctx.upstream))(model.generate(request, callOptions))),
     stream: LanguageModel.streamFromRun(run),
-    run
+    run,
+    honoursSignal: model.honoursSignal
   }
 }
 

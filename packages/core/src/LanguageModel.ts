@@ -87,6 +87,12 @@ export interface Service {
   readonly stream: (request: ChatRequest, options?: CallOptions) => Stream.Stream<ChatCompletionChunk, ModelError>
   /** The push form of `stream`; a model written with `stream` alone may leave it out (see `runOf`). */
   readonly run?: Run | undefined
+  /**
+   * Whether `generate` stops its upstream I/O when the request context's `signal` aborts, failing
+   * with the signal's reason (the adapters do; a policy does when the model below it does). Time
+   * limits on such a model are one plain timer, not a race.
+   */
+  readonly honoursSignal?: boolean | undefined
 }
 
 /**
@@ -107,11 +113,11 @@ export class LanguageModel extends Context.Tag("@breakwater/core/LanguageModel")
  */
 export const make = (
   service:
-    | { readonly generate: Service["generate"]; readonly stream: Service["stream"]; readonly run?: Run | undefined }
-    | { readonly generate: Service["generate"]; readonly run: Run; readonly stream?: Service["stream"] | undefined }
+    | { readonly generate: Service["generate"]; readonly stream: Service["stream"]; readonly run?: Run | undefined; readonly honoursSignal?: boolean | undefined }
+    | { readonly generate: Service["generate"]; readonly run: Run; readonly stream?: Service["stream"] | undefined; readonly honoursSignal?: boolean | undefined }
 ): Service & { readonly run: Run } => {
   const run = service.run ?? push.runFromStream(service.stream!)
-  return { generate: service.generate, stream: service.stream ?? push.streamFromRun(run), run }
+  return { generate: service.generate, stream: service.stream ?? push.streamFromRun(run), run, honoursSignal: service.honoursSignal }
 }
 
 /**

@@ -59,6 +59,11 @@ export interface RequestContextShape {
   readonly attempt: number
   /** The upstream this attempt goes to; set by the router for the layers below it. */
   readonly upstream: string | undefined
+  /**
+   * Aborts the current call's upstream I/O when a time limit above it fires (its `reason` is the
+   * limit's error); set by the timeout policies for models that declare `honoursSignal`.
+   */
+  readonly signal?: AbortSignal | undefined
   readonly trace: RequestTrace
 }
 

@@ -12,6 +12,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import type * as ModelError from "./ModelError.js"
+import * as RequestContext from "./RequestContext.js"
+import * as Timer from "./Timer.js"
 
 /**
  * Runs `self`; if it has not completed after `millis`, interrupts it (waiting for its finalizers,
@@ -58,3 +61,36 @@ export const race = <A, E, R, E2, R2>(
         })
       }))
   })
+
+/**
+ * Runs `call` under a time limit of `millis`, for the policy whose context is `ctx`. Where the
+ * model below honours the request context's signal (`LanguageModel.Service.honoursSignal`), one
+ * plain timer aborts the call's I/O through a signal in the context (no fiber); otherwise it is
+ * `race`. Either way, a limit that fired ends the call with `onTimeout` (which says why).
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const limit = <A>(
+  honoursSignal: boolean | undefined,
+  call: Effect.Effect<A, ModelError.ModelError>,
+  ctx: RequestContext.RequestContextShape,
+  millis: number,
+  expired: () => ModelError.ModelError,
+  onTimeout: () => Effect.Effect<never, ModelError.ModelError>
+): Effect.Effect<A, ModelError.ModelError> => {
+  if (honoursSignal !== true) return Effect.provideService(race(call, millis, onTimeout), RequestContext.RequestContext, ctx)
+  return Effect.flatMap(Timer.current, (timer) => {
+    const controller = new AbortController()
+    let fired = false
+    const cancel = timer.schedule(millis, () => {
+      fired = true
+      controller.abort(expired())
+    })
+    const signal = ctx.signal === undefined ? controller.signal : AbortSignal.any([ctx.signal, controller.signal])
+    return Effect.provideService(call, RequestContext.RequestContext, { ...ctx, signal }).pipe(
+      Effect.onExit(() => Effect.sync(cancel)),
+      Effect.catchAll((error) => (fired ? onTimeout() : Effect.fail(error)))
+    )
+  })
+}

@@ -325,3 +325,62 @@ describe("AttemptTimeout and a slow consumer (issue #17)", () => {
       }))
     }))
 })
+
+describe("time limits on generate for a model that honours the context's signal (no race)", () => {
+  /**
+   * A model like the adapters: its "I/O" waits until the request context's signal aborts, then
+   * fails with the signal's reason, as `AdapterKit.generateCall` does. It records whether it was
+   * interrupted (what a race would do) or stopped by the signal.
+   */
+  const honouring = () => {
+    const seen: Array<{ readonly aborted: boolean; readonly reason: unknown }> = []
+    let interrupted = 0
+    const model: LanguageModel.Service = {
+      honoursSignal: true,
+      generate: () =>
+        Effect.flatMap(RequestContext.current, (ctx) =>
+          Effect.onInterrupt(
+            Effect.async<ChatCompletion.ChatCompletion, ModelError.ModelError>((resume) => {
+              const signal = ctx.signal!
+              signal.addEventListener("abort", () => {
+                seen.push({ aborted: signal.aborted, reason: signal.reason })
+                resume(Effect.fail(signal.reason as ModelError.ModelError))
+              }, { once: true })
+            }),
+            () => Effect.sync(() => void interrupted++)
+          )),
+      stream: () => Stream.die("unused")
+    }
+    return { model, seen, interrupted: () => interrupted }
+  }
+
+  it.effect("Deadline: the deadline aborts the call's I/O through the signal with a total timeout, at the deadline", () =>
+    Effect.gen(function*() {
+      const fake = honouring()
+      const model = yield* Deadline.withPolicy(fake.model, { total: "5 seconds" })
+      expect(model.honoursSignal).toBe(true)
+      const outcome = yield* run(model.generate(request))
+      const error = failure(outcome) as ModelError.Timeout
+      expect(error._tag).toBe("Timeout")
+      expect(error.phase).toBe("total")
+      expect(outcome.at).toBe(5_000)
+      expect(fake.seen).toHaveLength(1)
+      expect((fake.seen[0]!.reason as ModelError.Timeout).phase).toBe("total")
+      expect(fake.interrupted()).toBe(0)
+    }))
+
+  it.effect("AttemptTimeout: the headers limit aborts through the signal with Timeout(headers); under a deadline, the tighter one says why", () =>
+    Effect.gen(function*() {
+      const fake = honouring()
+      const attempt = yield* AttemptTimeout.withPolicy(fake.model, { headers: "2 seconds" })
+      const first = yield* run(attempt.generate(request))
+      expect((failure(first) as ModelError.Timeout).phase).toBe("headers")
+      expect(first.at).toBe(2_000)
+      const stacked = yield* Deadline.withPolicy(yield* AttemptTimeout.withPolicy(fake.model, { headers: "20 seconds" }), { total: "3 seconds" })
+      const startedAt = yield* TestClockNow
+      const second = yield* run(stacked.generate(request))
+      expect((failure(second) as ModelError.Timeout).phase).toBe("total")
+      expect(second.at - startedAt).toBe(3_000)
+      expect(fake.interrupted()).toBe(0)
+    }))
+})

@@ -251,7 +251,8 @@ export const make = (
         return {
           generate: (request, options) => guard(model.generate(request, options)),
           stream: LanguageModel.streamFromRun(run),
-          run
+          run,
+          honoursSignal: model.honoursSignal
         }
       },
       state: (key) =>

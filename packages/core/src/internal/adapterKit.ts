@@ -181,14 +181,24 @@ export const generateCall = (
 ): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
   Effect.flatMap(RequestContext.RequestContext, (context) => {
     context.trace.attempts++
-    return http.request(request, readError).pipe(
-      Effect.flatMap((response) => UpstreamHttp.readJson(http.name, response)),
+    const signal = context.signal
+    const call = http.request(signal === undefined ? request : { ...request, signal }, readError).pipe(
+      Effect.flatMap((response) => {
+        if (signal === undefined) return UpstreamHttp.readJson(http.name, response)
+        // A limit that fires while the body is read stops the read too.
+        const stop = () => response.body.destroy()
+        signal.addEventListener("abort", stop, { once: true })
+        return Effect.ensuring(UpstreamHttp.readJson(http.name, response), Effect.sync(() => signal.removeEventListener("abort", stop)))
+      }),
       Effect.flatMap(decode),
       Effect.tap((completion) => {
         context.trace.upstream = http.name
         context.trace.model = completion.model || model
       })
     )
+    if (signal === undefined) return call
+    // Stopped by a limit: the limit's error, never a transport failure held against the upstream.
+    return Effect.catchAll(call, (error) => Effect.fail(signal.aborted && ModelError.isModelError(signal.reason) ? signal.reason : error))
   })
 
 /** @internal */

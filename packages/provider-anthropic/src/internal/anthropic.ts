@@ -60,5 +60,5 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
         sink
       ))
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: true }
 }

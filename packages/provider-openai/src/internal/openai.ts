@@ -132,5 +132,5 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
     Effect.flatMap(encode(request, options, true), (body) =>
       Kit.runCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames, sink))
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: true }
 }

@@ -120,5 +120,5 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       return attempt(1)
     })
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
 }

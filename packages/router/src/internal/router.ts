@@ -256,7 +256,7 @@ export const holdPreamble = (model: LanguageModel.Service): LanguageModel.Servic
         if (rest.length > 0) sink.push(rest)
       }))
     })
-  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
 }
 
 const isRejected = (error: ModelError.ModelError): boolean => error._tag === "CapacityExceeded"
@@ -683,6 +683,8 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       Effect.flatMap(begin(request, "generate"), (b) =>
         b.hedgeAfter === undefined ? generateLane(b, request, options) : hedgedGenerate(b, b.hedgeAfter, request, options)),
     stream: LanguageModel.streamFromRun(run),
-    run
+    run,
+    // Every target's I/O stops on the signal, or the router's does not.
+    honoursSignal: upstreams.every((u) => u.model.honoursSignal === true)
   }
 }

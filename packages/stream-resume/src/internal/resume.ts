@@ -653,5 +653,5 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
       return attempt(session.first())
     })
   }
-  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
 }

@@ -22,7 +22,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
         const limit = Math.min(left, headers)
         if (limit === Infinity) return call
         if (limit <= 0) return fire(ctx, phase, 0, 0)
-        return TimeLimit.race(call, limit, () => fire(ctx, phase, limit, 0))
+        return TimeLimit.limit(model.honoursSignal, call, ctx, limit, () => timeoutError(ctx, phase, limit, 0), () => fire(ctx, phase, limit, 0))
       }))
 
   const below = LanguageModel.runOf(model)
@@ -120,5 +120,5 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
       })
     })
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
 }

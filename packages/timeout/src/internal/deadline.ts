@@ -20,9 +20,9 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
   const generate = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
     Effect.flatMap(enter, ({ ctx, left, limit }): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> => {
       if (left <= 0) return fire(ctx, "total", limit, 0)
-      const call = Effect.provideService(model.generate(request, callOptions), RequestContext.RequestContext, ctx)
-      if (left === Infinity) return call
-      return TimeLimit.race(call, left, () => fire(ctx, "total", limit, 0))
+      const call = model.generate(request, callOptions)
+      if (left === Infinity) return Effect.provideService(call, RequestContext.RequestContext, ctx)
+      return TimeLimit.limit(model.honoursSignal, call, ctx, left, () => timeoutError(ctx, "total", limit, 0), () => fire(ctx, "total", limit, 0))
     })
 
   const below = LanguageModel.runOf(model)
@@ -57,5 +57,5 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
       })
     })
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
 }
