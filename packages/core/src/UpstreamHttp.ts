@@ -126,6 +126,13 @@ export interface UpstreamHttp {
   readonly request: (request: Request, readError: ErrorBodyReader) => Effect.Effect<Response, ModelError>
 }
 
+/** One signal for the request: `AbortSignal.any` only when there is more than one to follow. */
+const signalOf = (call: AbortSignal, ...more: ReadonlyArray<AbortSignal | undefined>): AbortSignal => {
+  const all = [call]
+  for (const s of more) if (s !== undefined) all.push(s)
+  return all.length === 1 ? call : AbortSignal.any(all)
+}
+
 const headerOf = (headers: Dispatcher.ResponseData["headers"]) => (name: string): string | undefined => {
   const v = headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -241,6 +248,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
       (pool) => Effect.promise(() => pool.destroy().catch(() => undefined))
     )
     const dispatcher = pool.compose(notifyOnConnect)
+    const queues = options.connections != null
     const fail = (response: Dispatcher.ResponseData, readError: ErrorBodyReader) =>
       Effect.flatMap(
         Effect.promise(() => readText(response.body, defaults.maxErrorBodyBytes)),
@@ -279,10 +287,11 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
         const started = performance.now()
         let connectedAt: number | undefined
         let settled = false
-        const timeout = new AbortController()
         // undici cannot abort a request still queued for a connection (it takes the abort once
-        // connected): the wait is bounded here, and the abandoned request aborts when it is dequeued.
-        const timer = setTimeout(() => {
+        // connected): the wait is bounded here, and the abandoned request aborts when it is
+        // dequeued. Only a capped pool queues: an uncapped one (the default) needs no timer.
+        const timeout = queues ? new AbortController() : undefined
+        const timer = timeout === undefined ? undefined : setTimeout(() => {
           if (connectedAt !== undefined || settled) return
           settled = true
           timeout.abort(new PoolWaitTimeout())
@@ -299,7 +308,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
           method: req.method ?? "POST",
           headers: unwrapHeaders(req.headers),
           body: req.body ?? null,
-          signal: AbortSignal.any(req.signal === undefined ? [signal, timeout.signal] : [signal, timeout.signal, req.signal]),
+          signal: signalOf(signal, timeout?.signal, req.signal),
           [connectedKey]: onConnected
         } as Dispatcher.RequestOptions).then(
           (response) => {
