@@ -6,15 +6,12 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { Pool } from "undici"
 import type { Dispatcher } from "undici"
 import {
@@ -102,7 +99,7 @@ export interface Response {
   readonly body: Dispatcher.ResponseData["body"]
   /** The body limit `readJson` applies (default `defaults.maxResponseBytes`). */
   readonly maxResponseBytes?: number | undefined
-  /** The body limit a streamed body is read to (`AdapterKit.runCall`, `bodyStream`; default `defaults.maxStreamBytes`). */
+  /** The body limit a streamed body is read to (`AdapterKit.runCall`; default `defaults.maxStreamBytes`). */
   readonly maxStreamBytes?: number | undefined
 }
 
@@ -410,21 +407,6 @@ export const readJson = (upstream: string, response: Response): Effect.Effect<un
   )
 }
 
-const completed = new WeakSet<object>()
-
-/**
- * Marks a response whose protocol is complete (the adapter read its terminator, e.g.
- * `data: [DONE]`). When its `bodyStream` then ends, the rest of the body (normally just the
- * final HTTP chunk) is drained — at most 64 KiB, within 5 s — so the keep-alive connection goes
- * back to the pool instead of being closed.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const markComplete = (response: Response): void => {
-  completed.add(response.body)
-}
-
 /**
  * Lets go of a response body whose reader is done with it: a body whose protocol is complete
  * (`complete`) has its rest (normally just the final HTTP chunk) drained — at most 64 KiB, within
@@ -447,81 +429,3 @@ export const releaseBody = (body: Response["body"], complete: boolean): void => 
   if (typeof dump !== "function") body.destroy()
   else dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
 }
-
-/**
- * The response body as a stream of byte chunks, pulled: each pull takes every chunk the body
- * has buffered (one effect per pull, not per chunk), so a consumer that stops pulling leaves the
- * body's buffer full, undici pauses the socket, and the upstream is held back by TCP instead of
- * being read into memory. More than `response.maxStreamBytes` in all fails with
- * `ResponseTooLarge`. Ending the stream early (interruption, a downstream failure) destroys the
- * body, which closes the upstream socket — unless the response was marked complete
- * (`markComplete`), in which case its rest is drained for reuse.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const bodyStream = (upstream: string, response: Response, chunksSoFar: () => number = () => 0): Stream.Stream<Uint8Array, ModelError> =>
-  Stream.unwrapScoped(Effect.map(
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        const body = response.body
-        // Listeners for the body's life: an `error` with no listener would crash the process.
-        const state = { error: undefined as unknown, ended: false, wake: undefined as (() => void) | undefined }
-        const wake = () => state.wake?.()
-        body.on("readable", wake)
-        body.once("end", () => {
-          state.ended = true
-          wake()
-        })
-        body.once("error", (error) => {
-          state.error = error
-          wake()
-        })
-        return { body, state, wake }
-      }),
-      ({ body, wake }) =>
-        Effect.sync(() => {
-          body.off("readable", wake)
-          if (body.destroyed) return
-          if (completed.has(body)) {
-            // undici's typings omit dump's `signal`; it is supported since undici 5.
-            const dump = body.dump as (opts: { limit: number; signal?: AbortSignal }) => Promise<unknown>
-            dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
-          } else body.destroy()
-        })
-    ),
-    ({ body, state }) => {
-      const limit = response.maxStreamBytes ?? defaults.maxStreamBytes
-      let total = 0
-      const take = (): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<ModelError>> | undefined => {
-        if (state.error !== undefined) {
-          return Effect.fail(Option.some(mapTransportError(upstream, state.error, "body", chunksSoFar())))
-        }
-        const out: Array<Uint8Array> = []
-        let chunk: Uint8Array | null
-        while ((chunk = body.read() as Uint8Array | null) !== null) {
-          out.push(chunk)
-          total += chunk.length
-        }
-        if (total > limit) return Effect.fail(Option.some(tooLarge(upstream, limit, "stream")))
-        if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
-        if (state.ended || body.readableEnded) return Effect.fail(Option.none())
-        return undefined
-      }
-      const pull = Effect.suspend(() =>
-        take() ?? Effect.async<Chunk.Chunk<Uint8Array>, Option.Option<ModelError>>((resume) => {
-          state.wake = () => {
-            const next = take()
-            if (next !== undefined) {
-              state.wake = undefined
-              resume(next)
-            }
-          }
-          return Effect.sync(() => {
-            state.wake = undefined
-          })
-        })
-      )
-      return Stream.repeatEffectChunkOption(pull)
-    }
-  ))

@@ -98,7 +98,7 @@ export * as AdapterKit from "./AdapterKit.js"
 export * as RequestBudget from "./RequestBudget.js"
 
 /**
- * Hot-path stream combinators: `unwrap`, `provideService` and `interruptWhen` without a cost per chunk.
+ * Stream combinators (`unwrap`, `acquireUseRelease`, `provideService`) without a cost per chunk.
  *
  * @since 0.1.0
  */
