@@ -6,6 +6,7 @@
  */
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
+import { Flood } from "@breakwater/testing"
 import { Effect, Exit, Scope } from "effect"
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -26,24 +27,7 @@ beforeAll(async () => {
     req.on("end", () => {
       progress.requests++
       res.writeHead(200, { "content-type": "text/event-stream" })
-      const more = () => {
-        while (progress.written < TOTAL && !res.destroyed) {
-          progress.written += frame.length
-          if (!res.write(frame)) {
-            progress.blocked = true
-            res.once("drain", () => {
-              progress.blocked = false
-              more()
-            })
-            return
-          }
-        }
-        if (!res.destroyed) {
-          progress.finished = true
-          res.end("data: [DONE]\n\n")
-        }
-      }
-      more()
+      Flood.write(res, frame, TOTAL, progress, "data: [DONE]\n\n")
     })
   })
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve))

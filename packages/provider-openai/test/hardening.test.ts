@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import type { ServerResponse } from "node:http"
+import { Flood } from "@breakwater/testing"
 import * as Upstream from "./support/upstream.js"
 
 const request: ChatCompletion.ChatRequest = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }
@@ -21,34 +21,12 @@ const inContext = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 const failureOf = <A, R>(self: Effect.Effect<A, ModelError.ModelError, R>) => Effect.flip(inContext(self))
 const firstFrame = Upstream.openAiFrames("hello")[0]!
 
-/** Writes `frame` until `total` bytes went out, waiting for `drain` whenever the socket is full. */
-const flood = (res: ServerResponse, frame: string, total: number, progress: { written: number; blocked: boolean; finished: boolean }) => {
-  const bytes = Buffer.from(frame)
-  const more = () => {
-    while (progress.written < total && !res.destroyed) {
-      progress.written += bytes.length
-      if (!res.write(bytes)) {
-        progress.blocked = true
-        res.once("drain", () => {
-          progress.blocked = false
-          more()
-        })
-        return
-      }
-    }
-    if (!res.destroyed) {
-      progress.finished = true
-      res.end()
-    }
-  }
-  more()
-}
 
 /**
  * Waits (in event-loop turns, not time) until the upstream finished writing, or its writes have
  * been refused for 200 turns in a row while it waits for `drain`: the reader is not reading.
  */
-const settle = (progress: { written: number; blocked: boolean; finished: boolean }) =>
+const settle = (progress: Flood.Progress) =>
   Effect.promise(async () => {
     let still = 0
     let last = -1
@@ -135,7 +113,7 @@ describe("bounded buffering", () => {
       const frame = `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { content: "x".repeat(16_000) }, finish_reason: null }] })}\n\n`
       const server = yield* Upstream.start("/v1", (res) => {
         res.writeHead(200, { "content-type": "text/event-stream" })
-        flood(res, frame, total, progress)
+        Flood.write(res, frame, total, progress)
       })
       const model = yield* OpenAiProvider.make({ baseUrl: server.baseUrl })
       const pull = yield* inContext(Stream.toPull(model.stream(request)))
@@ -153,7 +131,7 @@ describe("bounded buffering", () => {
       const progress = { written: 0, blocked: false, finished: false }
       const server = yield* Upstream.start("/v1", (res) => {
         res.writeHead(200, { "content-type": "application/json" })
-        flood(res, `{"pad":"${"x".repeat(65_000)}",`, 256 * 1024 * 1024, progress)
+        Flood.write(res, `{"pad":"${"x".repeat(65_000)}",`, 256 * 1024 * 1024, progress)
       }, Upstream.json(200, Upstream.openAiCompletion("x".repeat(2 * 1024 * 1024))))
       const model = yield* OpenAiProvider.make({ baseUrl: server.baseUrl, maxResponseBytes: 1024 * 1024 })
       const error = yield* failureOf(model.generate(request))
@@ -170,7 +148,7 @@ describe("bounded buffering", () => {
       const progress = { written: 0, blocked: false, finished: false }
       const server = yield* Upstream.start("/v1", (res) => {
         res.writeHead(200, { "content-type": "text/event-stream" })
-        flood(res, firstFrame, 256 * 1024 * 1024, progress)
+        Flood.write(res, firstFrame, 256 * 1024 * 1024, progress)
       })
       const model = yield* OpenAiProvider.make({ baseUrl: server.baseUrl, maxStreamBytes: 1024 * 1024 })
       const error = yield* failureOf(Stream.runDrain(model.stream(request)))

@@ -18,3 +18,10 @@ export * as FakeLanguageModel from "./FakeLanguageModel.js"
  * @since 0.1.0
  */
 export * as MockUpstream from "./MockUpstream.js"
+
+/**
+ * A response body written as fast as the client takes it (backpressure and size-cap tests).
+ *
+ * @since 0.2.0
+ */
+export * as Flood from "./Flood.js"
