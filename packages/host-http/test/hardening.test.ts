@@ -9,22 +9,11 @@ import type { Gateway } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { StreamJournal } from "@breakwater/stream-resume"
 import { FakeLanguageModel } from "@breakwater/testing"
-import { afterEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { request as httpRequest } from "node:http"
 import OpenAI from "openai"
-
-const settings: Gateway.ServerSettings = {
-  host: "127.0.0.1",
-  port: 0,
-  maxBodyBytes: 64 * 1024,
-  maxHeaderBytes: 8 * 1024,
-  maxConcurrentRequests: 64,
-  requestTimeoutMs: 5_000,
-  shutdownGraceMs: 2_000,
-  streamCommitTimeoutMs: 5_000,
-  detachGraceMs: 0
-}
+import * as Host from "./support/host.js"
 
 const health: Gateway.Health = {
   ready: true,
@@ -32,21 +21,10 @@ const health: Gateway.Health = {
   routes: [{ model: "gpt-test", ready: true }]
 }
 
-const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}, server: Partial<Gateway.ServerSettings> = {}): Gateway.Gateway => ({
-  model,
-  models: ["gpt-test", "gpt-other"],
-  keys: [],
-  server: { ...settings, ...server },
-  health: Effect.succeed(health),
-  secrets: [],
-  ...over
-})
+const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}, server: Partial<Gateway.ServerSettings> = {}): Gateway.Gateway =>
+  Host.gatewayOf(model, { health: Effect.succeed(health), ...over }, server)
 
-let servers: Array<HttpHost.RunningServer> = []
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close(100)))
-  servers = []
-})
+const servers = Host.closedAfterEach()
 
 const serve = async (gateway: Gateway.Gateway, options: HttpHost.Options = {}) => {
   const logs: Array<Record<string, unknown>> = []

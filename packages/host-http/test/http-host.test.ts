@@ -2,39 +2,21 @@ import { type LanguageModel, ModelError } from "@breakwater/core"
 import type { Gateway } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { FakeLanguageModel } from "@breakwater/testing"
-import { afterEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Stream } from "effect"
 import { request as httpRequest } from "node:http"
 import { connect } from "node:net"
+import * as Host from "./support/host.js"
 
 const canary = "sk-canary-7f3a9c1e5b2d4f6a8c0e"
-const settings: Gateway.ServerSettings = {
-  host: "127.0.0.1",
-  port: 0,
-  maxBodyBytes: 64 * 1024,
-  maxHeaderBytes: 8 * 1024,
-  maxConcurrentRequests: 64,
-  requestTimeoutMs: 5_000,
-  shutdownGraceMs: 2_000,
-  streamCommitTimeoutMs: 5_000,
-  detachGraceMs: 0
-}
+const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}): Gateway.Gateway =>
+  Host.gatewayOf(model, {
+    health: Effect.succeed({ ready: true, upstreams: [{ name: "a", provider: "openai", circuit: "closed" }], routes: [{ model: "gpt-test", ready: true }] }),
+    secrets: [Redacted.make(canary)],
+    ...over
+  })
 
-const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}): Gateway.Gateway => ({
-  model,
-  models: ["gpt-test", "gpt-other"],
-  keys: [],
-  server: settings,
-  health: Effect.succeed({ ready: true, upstreams: [{ name: "a", provider: "openai", circuit: "closed" }], routes: [{ model: "gpt-test", ready: true }] }),
-  secrets: [Redacted.make(canary)],
-  ...over
-})
-
-let servers: Array<HttpHost.RunningServer> = []
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close(100)))
-  servers = []
-})
+const servers = Host.closedAfterEach()
 const logs: Array<Record<string, unknown>> = []
 const serve = async (gateway: Gateway.Gateway) => {
   const running = await HttpHost.start(gateway, { log: (l) => logs.push(l) })

@@ -3,36 +3,15 @@ import type { Gateway } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { ResumeClient, StreamJournal } from "@breakwater/stream-resume"
 import { FakeLanguageModel } from "@breakwater/testing"
-import { afterEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Stream } from "effect"
+import * as Host from "./support/host.js"
 
-const settings: Gateway.ServerSettings = {
-  host: "127.0.0.1",
-  port: 0,
-  maxBodyBytes: 64 * 1024,
-  maxHeaderBytes: 8 * 1024,
-  maxConcurrentRequests: 64,
-  requestTimeoutMs: 5_000,
-  shutdownGraceMs: 2_000,
-  streamCommitTimeoutMs: 5_000,
-  detachGraceMs: 5_000
-}
+// A detached generation goes on for 5 s unless a test says otherwise.
+const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}, server: Partial<Gateway.ServerSettings> = {}): Gateway.Gateway =>
+  Host.gatewayOf(model, { models: ["gpt-test"], ...over }, { detachGraceMs: 5_000, ...server })
 
-const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}, server: Partial<Gateway.ServerSettings> = {}): Gateway.Gateway => ({
-  model,
-  models: ["gpt-test"],
-  keys: [],
-  server: { ...settings, ...server },
-  health: Effect.succeed({ ready: true, upstreams: [], routes: [] }),
-  secrets: [],
-  ...over
-})
-
-let servers: Array<HttpHost.RunningServer> = []
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close(100)))
-  servers = []
-})
+const servers = Host.closedAfterEach()
 
 const serve = async (gateway: Gateway.Gateway, options: HttpHost.Options = {}) => {
   const journal = options.journal || Effect.runSync(StreamJournal.makeMemory())
