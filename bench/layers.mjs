@@ -5,18 +5,19 @@
  * breaker, router, retry, stream-resume, deadline — the order GatewayBuilder stacks them) and
  * each stack is measured for
  *   - a non-streaming call (µs per call, `Effect.runPromise` included),
- *   - a 200-chunk stream drained one chunk per pull (µs of CPU per chunk),
+ *   - a 200-chunk stream through `run`, as hosts call it, one chunk per push (µs of CPU per chunk),
  *   - the live heap of a held stream (KB per stream, 2,000 streams held after their first chunk).
  * It attributes the gateway's cost to layers; `npm run bench` measures the gateway as a whole.
  *
  *   node --expose-gc bench/layers.mjs
  */
 import { CircuitBreaker } from "@breakwater/circuit-breaker"
+import { LanguageModel } from "@breakwater/core"
 import { Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
 import { StreamResume } from "@breakwater/stream-resume"
 import { AttemptTimeout, Deadline } from "@breakwater/timeout"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { markdownTable } from "./internal/markdown.mjs"
 
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc")
@@ -29,11 +30,25 @@ const chunks = [...Array.from({ length: CHUNKS }, (_, i) => chunk(i)), { ...chun
 const completion = { id: "c", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }] }
 const request = { model: "m", messages: [{ role: "user", content: "hi" }], stream: true }
 
-const base = (hold) => ({
+// The adapter's shape: `run` pushes each chunk as its own batch (one per socket read, the costly
+// case); held: the first chunk, then nothing (a slow stream). Its `generate` stops at once, so it
+// honours the context's signal as the adapters do: the stack takes the default stack's path.
+const base = (hold) => LanguageModel.make({
   generate: () => Effect.succeed(completion),
-  // One chunk per pull, as from a socket; held: the first chunk, then nothing (a slow stream).
-  stream: () => hold ? Stream.concat(Stream.make(chunk(0)), Stream.never) : Stream.fromIterable(chunks).pipe(Stream.rechunk(1))
+  honoursSignal: true,
+  run: (_request, _options, sink) =>
+    Effect.suspend(() => {
+      sink.start({ abort: () => {}, resume: () => {} })
+      if (hold) {
+        sink.push([chunk(0)])
+        return Effect.never
+      }
+      for (const c of chunks) sink.push([c])
+      return Effect.void
+    })
 })
+// What a host hands the model: takes every batch.
+const sink = { start: () => {}, push: () => true }
 
 // Each layer wraps the stack below it; the breaker and the router share one set of breakers.
 const layers = [
@@ -61,7 +76,8 @@ const cpuMicros = async (f) => {
 const rows = []
 for (let depth = 0; depth < layers.length; depth++) {
   const model = await Effect.runPromise(stack(depth, false))
-  const drain = () => Effect.runPromise(Stream.runDrain(model.stream(request)))
+  const run = LanguageModel.runOf(model)
+  const drain = () => Effect.runPromise(run(request, undefined, sink))
   const call = () => Effect.runPromise(model.generate(request))
   for (let i = 0; i < 30; i++) await drain()
   for (let i = 0; i < CALLS; i++) await call()
@@ -71,7 +87,8 @@ for (let depth = 0; depth < layers.length; depth++) {
   const held = await Effect.runPromise(stack(depth, true))
   globalThis.gc()
   const h0 = process.memoryUsage().heapUsed
-  const fibers = Array.from({ length: HELD }, () => Effect.runFork(Stream.runDrain(held.stream(request))))
+  const runHeld = LanguageModel.runOf(held)
+  const fibers = Array.from({ length: HELD }, () => Effect.runFork(runHeld(request, undefined, sink)))
   await new Promise((r) => setTimeout(r, 300))
   globalThis.gc()
   const heldKb = (process.memoryUsage().heapUsed - h0) / HELD / 1024
