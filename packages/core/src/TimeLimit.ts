@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as ModelError from "./ModelError.js"
+import * as Signals from "./internal/signals.js"
 import * as RequestContext from "./RequestContext.js"
 import * as Timer from "./Timer.js"
 
@@ -87,9 +88,15 @@ export const limit = <A>(
       fired = true
       controller.abort(expired())
     })
-    const signal = ctx.signal === undefined ? controller.signal : AbortSignal.any([ctx.signal, controller.signal])
-    return Effect.provideService(call, RequestContext.RequestContext, { ...ctx, signal }).pipe(
-      Effect.onExit(() => Effect.sync(cancel)),
+    // An outer limit (the deadline) aborts this call's I/O too.
+    const unfollow = Signals.follow(ctx.signal, controller)
+    return Effect.provideService(call, RequestContext.RequestContext, { ...ctx, signal: controller.signal }).pipe(
+      Effect.onExit(() =>
+        Effect.sync(() => {
+          cancel()
+          unfollow()
+        })
+      ),
       Effect.catchAll((error) => (fired ? onTimeout() : Effect.fail(error)))
     )
   })

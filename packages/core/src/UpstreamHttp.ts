@@ -22,6 +22,7 @@ import {
   StreamInterrupted,
   Timeout
 } from "./ModelError.js"
+import * as Signals from "./internal/signals.js"
 import * as RetryAfter from "./RetryAfter.js"
 
 /**
@@ -121,13 +122,6 @@ export interface UpstreamHttp {
   readonly name: string
   /** Sends a request; any status but 2xx (redirects are never followed) fails with the classified `ModelError`. */
   readonly request: (request: Request, readError: ErrorBodyReader) => Effect.Effect<Response, ModelError>
-}
-
-/** One signal for the request: `AbortSignal.any` only when there is more than one to follow. */
-const signalOf = (call: AbortSignal, ...more: ReadonlyArray<AbortSignal | undefined>): AbortSignal => {
-  const all = [call]
-  for (const s of more) if (s !== undefined) all.push(s)
-  return all.length === 1 ? call : AbortSignal.any(all)
 }
 
 const headerOf = (headers: Dispatcher.ResponseData["headers"]) => (name: string): string | undefined => {
@@ -305,7 +299,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
           method: req.method ?? "POST",
           headers: unwrapHeaders(req.headers),
           body: req.body ?? null,
-          signal: signalOf(signal, timeout?.signal, req.signal),
+          signal: Signals.anyOf(signal, [timeout?.signal, req.signal]),
           [connectedKey]: onConnected
         } as Dispatcher.RequestOptions).then(
           (response) => {
