@@ -146,12 +146,12 @@ export const generateCall: (
 ) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> = internal.generateCall
 
 /**
- * One streaming upstream call under the adapters' conventions, in push form: `trace.attempts`
- * counted at the start; the sink's `start` called before the request is sent (so a limit above
- * can abort it); once the upstream accepts the stream, `trace.upstream` and `trace.model`
- * (`model`, then the first chunk's) set, and the body decoded from the socket's reads with the
- * handler `handler` makes (an effect, so a handler can hold per-stream state or read the clock),
- * each read's chunks pushed in one batch, the socket paused while the sink asks.
+ * One streaming upstream call under the adapters' conventions, in push form: the handler
+ * `handler` makes (an effect, so a handler can hold per-stream state or read the clock) made
+ * first; `trace.attempts` counted; the sink's `start` called before the request is sent (so a
+ * limit above can abort it); once the upstream accepts the stream, `trace.upstream` and
+ * `trace.model` (`model`, then the first chunk's) set, and the body decoded from the socket's
+ * reads, each read's chunks pushed in one batch, the socket paused while the sink asks.
  *
  * @since 0.2.0
  * @category constructors

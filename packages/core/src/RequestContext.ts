@@ -46,6 +46,21 @@ export interface RequestTrace {
 }
 
 /**
+ * What a call's abort signal offers: a Node `AbortSignal` is one, and so is the lighter signal the
+ * time limits make. A model that needs an `AbortSignal` (for `fetch`, say) follows it with its
+ * own controller.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Signal {
+  readonly aborted: boolean
+  readonly reason: unknown
+  addEventListener(type: "abort", listener: () => void, options?: { readonly once?: boolean }): void
+  removeEventListener(type: "abort", listener: () => void): void
+}
+
+/**
  * The per-request context.
  *
  * @since 0.1.0
@@ -63,7 +78,7 @@ export interface RequestContextShape {
    * Aborts the current call's upstream I/O when a time limit above it fires (its `reason` is the
    * limit's error); set by the timeout policies for models that declare `honoursSignal`.
    */
-  readonly signal?: AbortSignal | undefined
+  readonly signal?: Signal | undefined
   readonly trace: RequestTrace
 }
 

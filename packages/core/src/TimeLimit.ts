@@ -82,15 +82,15 @@ export const limit = <A>(
 ): Effect.Effect<A, ModelError.ModelError> => {
   if (honoursSignal !== true) return Effect.provideService(race(call, millis, onTimeout), RequestContext.RequestContext, ctx)
   return Effect.flatMap(Timer.current, (timer) => {
-    const controller = new AbortController()
+    const signal = new Signals.Abort()
     let fired = false
     const cancel = timer.schedule(millis, () => {
       fired = true
-      controller.abort(expired())
+      signal.abort(expired())
     })
     // An outer limit (the deadline) aborts this call's I/O too.
-    const unfollow = Signals.follow(ctx.signal, controller)
-    return Effect.provideService(call, RequestContext.RequestContext, { ...ctx, signal: controller.signal }).pipe(
+    const unfollow = Signals.follow(ctx.signal, signal)
+    return Effect.provideService(call, RequestContext.RequestContext, { ...ctx, signal }).pipe(
       Effect.onExit(() =>
         Effect.sync(() => {
           cancel()

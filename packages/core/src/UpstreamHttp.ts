@@ -13,17 +13,18 @@ import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { Pool } from "undici"
-import type { Dispatcher } from "undici"
 import {
   ConnectionFailed,
   fromHttpFailure,
+  isModelError,
   type ModelError,
   ResponseTooLarge,
   StreamInterrupted,
   Timeout
 } from "./ModelError.js"
-import * as Signals from "./internal/signals.js"
+import type { Signal } from "./RequestContext.js"
 import * as RetryAfter from "./RetryAfter.js"
+import * as TaggedMetric from "./TaggedMetric.js"
 
 /**
  * Transport settings for one upstream.
@@ -85,23 +86,71 @@ export interface Request {
   readonly headers: Readonly<Record<string, string | Redacted.Redacted<string>>>
   readonly body?: string | undefined
   /** Aborts the request (as interrupting the call does), e.g. when a limit fires before its headers. */
-  readonly signal?: AbortSignal | undefined
+  readonly signal?: Signal | undefined
 }
 
 /**
- * A response whose status is below 400; its body is still unread.
+ * The status and headers of a response.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Head {
+  readonly status: number
+  readonly header: (name: string) => string | undefined
+}
+
+/**
+ * A response whose body is a Node stream still unread (a recorded body, say): what
+ * `AdapterKit.sseChunks` decodes. Calls the transport makes read their bodies through a
+ * `BodyReader` instead, with no stream in between.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Response {
-  readonly status: number
-  readonly header: (name: string) => string | undefined
-  readonly body: Dispatcher.ResponseData["body"]
-  /** The body limit `readJson` applies (default `defaults.maxResponseBytes`). */
-  readonly maxResponseBytes?: number | undefined
-  /** The body limit a streamed body is read to (`AdapterKit.runCall`; default `defaults.maxStreamBytes`). */
+export interface Response extends Head {
+  readonly body: NodeJS.ReadableStream & { destroy: (error?: Error) => unknown }
+  /** The body limit a streamed body is read to (default `defaults.maxStreamBytes`). */
   readonly maxStreamBytes?: number | undefined
+}
+
+/**
+ * How the reader of a streamed call ends it or reads on.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface BodyControl {
+  /**
+   * Ends the call successfully. The rest of a complete body (normally its final HTTP chunk) is
+   * drained, at most 64 KiB within 5 s, so that its keep-alive connection goes back to the pool.
+   */
+  readonly end: () => void
+  /** Ends the call with `error` and closes the socket (before the headers: the request is aborted). */
+  readonly fail: (error: ModelError) => void
+  /** Reads on after `data` answered `false`. */
+  readonly resume: () => void
+}
+
+/**
+ * Reads a 2xx response body as it arrives, on the socket's own callbacks: no Node stream, fiber
+ * or effect between the socket and the reader. A throw from any of these is a defect that ends
+ * the call.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface BodyReader {
+  /** Called once, before the request is sent, with the call's control. */
+  readonly start: (control: BodyControl) => void
+  /** The upstream accepted the call (2xx headers). */
+  readonly head?: ((head: Head) => void) | undefined
+  /** A piece of the body; `false` pauses the socket until `control.resume()`. */
+  readonly data: (piece: Uint8Array) => boolean
+  /** The body is complete. A reader that has not ended the call ends it here (else it ends successfully). */
+  readonly end: () => void
+  /** The connection broke mid-body: the error the call fails with. */
+  readonly error: (cause: unknown) => ModelError
 }
 
 /**
@@ -120,13 +169,29 @@ export type ErrorBodyReader = (body: unknown, text: string) => { readonly messag
  */
 export interface UpstreamHttp {
   readonly name: string
-  /** Sends a request; any status but 2xx (redirects are never followed) fails with the classified `ModelError`. */
-  readonly request: (request: Request, readError: ErrorBodyReader) => Effect.Effect<Response, ModelError>
+  /**
+   * A non-streaming call: the response body parsed as JSON, at most `maxResponseBytes` of it (a
+   * larger body fails with `ResponseTooLarge` unbuffered). Any status but 2xx (redirects are never
+   * followed) fails with the classified `ModelError`; an aborted `request.signal` fails with its
+   * reason when that is a `ModelError` (a limit's), and stops the call wherever it is.
+   */
+  readonly json: (request: Request, readError: ErrorBodyReader) => Effect.Effect<unknown, ModelError>
+  /**
+   * A streamed call: a 2xx body goes to `reader` as it arrives (at most `maxStreamBytes` of it);
+   * the call ends when the reader ends it, or fails as `json` does. Interrupting it closes the
+   * socket.
+   */
+  readonly stream: (request: Request, readError: ErrorBodyReader, reader: BodyReader) => Effect.Effect<void, ModelError>
 }
 
-const headerOf = (headers: Dispatcher.ResponseData["headers"]) => (name: string): string | undefined => {
-  const v = headers[name]
-  return Array.isArray(v) ? v[0] : v
+/** A lookup over undici's raw header list (name, value, name, value, …); `name` in lower case. */
+const rawHeaderOf = (raw: ReadonlyArray<Buffer | string> | null) => (name: string): string | undefined => {
+  if (raw === null) return undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!
+    if (key.length === name.length && key.toString("latin1").toLowerCase() === name) return raw[i + 1]!.toString("latin1")
+  }
+  return undefined
 }
 
 /**
@@ -173,41 +238,8 @@ export const poolWait: Metric.Metric.Histogram<number> = Metric.histogram(
   "Seconds an upstream call waited for a connection from the pool (queueing and connecting)"
 )
 
-/** The reason a call is aborted with when no connection came within `connectTimeout`. */
-class PoolWaitTimeout extends Error {}
-
-// The request's `onConnect` fires once it is written to a connected socket: the end of the wait.
-const connectedKey = Symbol.for("breakwater/UpstreamHttp/onConnected")
-const notifyOnConnect = (dispatch: Dispatcher["dispatch"]): Dispatcher["dispatch"] => (opts, handler) => {
-  const onConnected = (opts as { [connectedKey]?: () => void })[connectedKey]
-  if (onConnected !== undefined && handler.onConnect !== undefined) {
-    const original = handler.onConnect
-    handler.onConnect = function(this: unknown, ...args: Parameters<NonNullable<Dispatcher.DispatchHandlers["onConnect"]>>) {
-      onConnected()
-      return original.apply(this, args)
-    } as typeof original
-  }
-  return dispatch(opts, handler)
-}
-
-/** Reads at most `limit` bytes of a body as text (an error body: only its message is used). */
-const readText = (body: Dispatcher.ResponseData["body"], limit: number): Promise<string> =>
-  new Promise((resolve) => {
-    const parts: Array<Buffer> = []
-    let size = 0
-    const done = () => resolve(Buffer.concat(parts).toString("utf8"))
-    body.on("data", (chunk: Buffer) => {
-      if (size >= limit) return
-      parts.push(chunk)
-      size += chunk.length
-      if (size >= limit) {
-        body.destroy()
-        done()
-      }
-    })
-    body.once("end", done)
-    body.once("error", done)
-  })
+/** How long, and how much of, the rest of a complete body is drained so its connection is reused. */
+const drainLimit = { bytes: 65_536, millis: 5_000 }
 
 /**
  * Creates the transport of one upstream; its pool is closed with the scope.
@@ -223,7 +255,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
     const connectMillis = Duration.toMillis(options.connectTimeout ?? defaults.connectTimeout)
     const maxResponseBytes = options.maxResponseBytes ?? defaults.maxResponseBytes
     const maxStreamBytes = options.maxStreamBytes ?? defaults.maxStreamBytes
-    const waited = Metric.tagged(poolWait, "upstream", name)
+    const waited = TaggedMetric.make(poolWait, { upstream: name })
     const pool = yield* Effect.acquireRelease(
       Effect.sync(() =>
         new Pool(url.origin, {
@@ -238,32 +270,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
       ),
       (pool) => Effect.promise(() => pool.destroy().catch(() => undefined))
     )
-    const dispatcher = pool.compose(notifyOnConnect)
     const queues = options.connections != null
-    const fail = (response: Dispatcher.ResponseData, readError: ErrorBodyReader) =>
-      Effect.flatMap(
-        Effect.promise(() => readText(response.body, defaults.maxErrorBodyBytes)),
-        (text) => {
-          let parsed: unknown = undefined
-          try {
-            parsed = JSON.parse(text)
-          } catch {
-            // Not JSON (an HTML error page from a proxy, say): the status decides alone.
-          }
-          const { code, message } = readError(parsed, text)
-          const header = headerOf(response.headers)
-          const status = response.statusCode
-          const fallback = status < 400 ? `answered HTTP ${status}; the gateway does not follow redirects` : `HTTP ${status}`
-          return Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
-            Effect.fail(fromHttpFailure({
-              status,
-              upstream: name,
-              code,
-              message: `${name}: ${status < 400 ? fallback : message ?? fallback}`,
-              retryAfter: RetryAfter.fromHeaders(header, now)
-            })))
-        }
-      )
     const poolTimeout = () =>
       new Timeout({
         message: `${name}: no connection to the upstream within ${connectMillis} ms (${
@@ -273,77 +280,231 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
         phase: "connect",
         code: "pool_wait_timeout"
       })
-    const send = (req: Request, signal: AbortSignal) =>
-      new Promise<{ readonly response: Dispatcher.ResponseData; readonly waitedMillis: number }>((resolve, reject) => {
-        const started = performance.now()
-        let connectedAt: number | undefined
-        let settled = false
-        // undici cannot abort a request still queued for a connection (it takes the abort once
-        // connected): the wait is bounded here, and the abandoned request aborts when it is
-        // dequeued. Only a capped pool queues: an uncapped one (the default) needs no timer.
-        const timeout = queues ? new AbortController() : undefined
-        const timer = timeout === undefined ? undefined : setTimeout(() => {
-          if (connectedAt !== undefined || settled) return
-          settled = true
-          timeout.abort(new PoolWaitTimeout())
-          reject(poolTimeout())
-        }, connectMillis)
-        const onConnected = () => {
-          if (connectedAt !== undefined) return
-          connectedAt = performance.now()
-          clearTimeout(timer)
-          waited.unsafeUpdate((connectedAt - started) / 1000, [])
+    const failed = (status: number, header: Head["header"], text: string, readError: ErrorBodyReader) =>
+      Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => {
+        let parsed: unknown = undefined
+        try {
+          parsed = JSON.parse(text)
+        } catch {
+          // Not JSON (an HTML error page from a proxy, say): the status decides alone.
         }
-        dispatcher.request({
-          path: prefix + req.path,
-          method: req.method ?? "POST",
-          headers: unwrapHeaders(req.headers),
-          body: req.body ?? null,
-          signal: Signals.anyOf(signal, [timeout?.signal, req.signal]),
-          [connectedKey]: onConnected
-        } as Dispatcher.RequestOptions).then(
-          (response) => {
-            clearTimeout(timer)
-            if (settled) return response.body.destroy()
-            settled = true
-            resolve({ response, waitedMillis: (connectedAt ?? performance.now()) - started })
-          },
-          (error: unknown) => {
-            clearTimeout(timer)
-            if (settled) return
-            settled = true
-            reject(error)
-          }
-        )
+        const { code, message } = readError(parsed, text)
+        const fallback = status < 400 ? `answered HTTP ${status}; the gateway does not follow redirects` : `HTTP ${status}`
+        return Effect.fail(fromHttpFailure({
+          status,
+          upstream: name,
+          code,
+          message: `${name}: ${status < 400 ? fallback : message ?? fallback}`,
+          retryAfter: RetryAfter.fromHeaders(header, now)
+        }))
       })
-    const request = (req: Request, readError: ErrorBodyReader): Effect.Effect<Response, ModelError> =>
-      Effect.flatMap(
-        Effect.tryPromise({
-          try: (signal) => send(req, signal),
-          catch: (error) => error instanceof Timeout ? error : mapTransportError(name, error, "request")
-        }),
-        ({ response, waitedMillis }): Effect.Effect<Response, ModelError> => {
-          const result = response.statusCode < 200 || response.statusCode >= 300
-            ? fail(response, readError)
-            : Effect.succeed({
-              status: response.statusCode,
-              header: headerOf(response.headers),
-              body: response.body,
-              maxResponseBytes,
-              maxStreamBytes
-            })
+
+    /**
+     * One exchange on undici's dispatcher, its handler written here: the body goes from the
+     * socket's callbacks to the JSON buffer or the reader, with no Node stream, abort controller
+     * or promise per call. `reader` undefined: a JSON call.
+     */
+    const exchange = (req: Request, readError: ErrorBodyReader, reader: BodyReader | undefined) =>
+      Effect.async<unknown, ModelError>((resume) => {
+        const signal = req.signal
+        const started = performance.now()
+        let settled = false
+        // "body": a 2xx body being read; "error": an error body (its message) being read;
+        // "drain": the call ended, the rest of a complete body read so the connection is reused.
+        let phase: "waiting" | "body" | "error" | "drain" | "closed" = "waiting"
+        let abortSocket: ((reason?: Error) => void) | undefined
+        let pendingAbort: Error | undefined = undefined
+        let resumeSocket: (() => void) | undefined
+        let status = 0
+        let header: Head["header"] = noHeader
+        let parts: Array<Buffer> = []
+        let size = 0
+        let timer: ReturnType<typeof setTimeout> | undefined
+        let waitedMillis = 0
+        const limit = reader === undefined ? maxResponseBytes : maxStreamBytes
+
+        const close = (reason: Error | undefined) => {
+          phase = "closed"
+          if (abortSocket !== undefined) abortSocket(reason)
+          else pendingAbort = reason
+        }
+        const settle = (result: Effect.Effect<unknown, ModelError>) => {
+          if (settled) return
+          settled = true
+          if (timer !== undefined) clearTimeout(timer)
+          signal?.removeEventListener("abort", onSignal)
           // A wait worth a line: the pool (or connecting) held the call up for a second or more.
-          return waitedMillis < 1000 ? result : Effect.zipRight(
+          resume(waitedMillis < 1000 ? result : Effect.zipRight(
             Effect.annotateLogs(Effect.logWarning("waited for an upstream connection"), {
               upstream: name,
               waited_ms: Math.round(waitedMillis)
             }),
             result
-          )
+          ))
         }
-      )
-    return { name, request }
+        const fail = (error: ModelError) => {
+          settle(Effect.fail(error))
+          if (phase !== "closed") close(error)
+        }
+        const guard = <A>(f: () => A, otherwise: A): A => {
+          try {
+            return f()
+          } catch (defect) {
+            // A throw on the body path (a bug, never the upstream's doing) ends the call as a defect.
+            settle(Effect.die(defect))
+            close(defect instanceof Error ? defect : undefined)
+            return otherwise
+          }
+        }
+        function onSignal() {
+          const reason = signal!.reason
+          // Stopped by a limit: the limit's error, never a transport failure held against the upstream.
+          fail(isModelError(reason) ? reason : mapTransportError(name, reason, "request"))
+        }
+        const control: BodyControl = {
+          end: () => {
+            if (settled) return
+            settle(Effect.void)
+            if (phase === "closed") return
+            phase = "drain"
+            size = 0
+            timer = setTimeout(() => close(undefined), drainLimit.millis)
+            timer.unref?.()
+          },
+          fail,
+          resume: () => {
+            if (!settled) resumeSocket?.()
+          }
+        }
+
+        if (reader !== undefined) {
+          guard(() => reader.start(control), undefined)
+          if (settled) return
+        }
+        if (signal !== undefined) {
+          if (signal.aborted) {
+            onSignal()
+            return
+          }
+          signal.addEventListener("abort", onSignal, { once: true })
+        }
+        // undici cannot abort a request still queued for a connection (it takes the abort once
+        // connected): the wait is bounded here, and the abandoned request aborts when it is
+        // dequeued. Only a capped pool queues: an uncapped one (the default) needs no timer.
+        if (queues) timer = setTimeout(() => fail(poolTimeout()), connectMillis)
+
+        pool.dispatch({
+          path: prefix + req.path,
+          method: req.method ?? "POST",
+          headers: unwrapHeaders(req.headers),
+          body: req.body ?? null
+        }, {
+          onConnect: (abort) => {
+            abortSocket = abort
+            if (pendingAbort !== undefined || phase === "closed") return abort(pendingAbort ?? new Error("aborted"))
+            if (timer !== undefined) {
+              clearTimeout(timer)
+              timer = undefined
+            }
+            waitedMillis = performance.now() - started
+            waited(waitedMillis / 1000)
+          },
+          onHeaders: (statusCode, rawHeaders, resumeFn) => {
+            if (settled) return true
+            status = statusCode
+            header = rawHeaderOf(rawHeaders as Array<Buffer> | null)
+            resumeSocket = resumeFn
+            if (statusCode < 200 || statusCode >= 300) {
+              phase = "error"
+              return true
+            }
+            phase = "body"
+            if (reader === undefined) {
+              if (Number(header("content-length")) > limit) fail(tooLarge(name, limit, "response"))
+            } else if (reader.head !== undefined) {
+              const head: Head = { status, header }
+              guard(() => reader.head!(head), undefined)
+            }
+            return true
+          },
+          onData: (chunk) => {
+            size += chunk.length
+            switch (phase) {
+              case "body":
+                if (size > limit) {
+                  fail(tooLarge(name, limit, reader === undefined ? "response" : "stream"))
+                  return true
+                }
+                if (reader === undefined) {
+                  parts.push(chunk)
+                  return true
+                }
+                return guard(() => reader.data(chunk), true)
+              case "error":
+                // Of an error body only the message is used: at most this much is read.
+                if (size - chunk.length < defaults.maxErrorBodyBytes) parts.push(chunk)
+                if (size >= defaults.maxErrorBodyBytes) {
+                  settle(failed(status, header, Buffer.concat(parts).toString("utf8"), readError))
+                  close(undefined)
+                }
+                return true
+              case "drain":
+                if (size > drainLimit.bytes) close(undefined)
+                return true
+              default:
+                return true
+            }
+          },
+          onComplete: () => {
+            const was = phase
+            phase = "closed"
+            if (timer !== undefined) clearTimeout(timer)
+            if (settled) return
+            if (was === "error") return settle(failed(status, header, Buffer.concat(parts).toString("utf8"), readError))
+            if (reader !== undefined) {
+              guard(() => reader.end(), undefined)
+              return settle(Effect.void)
+            }
+            const text = parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8")
+            parts = []
+            try {
+              settle(Effect.succeed(JSON.parse(text) as unknown))
+            } catch (error) {
+              settle(Effect.fail(new ConnectionFailed({ message: `${name}: the response body is not valid JSON`, upstream: name, cause: error })))
+            }
+          },
+          onError: (error) => {
+            const was = phase
+            phase = "closed"
+            if (settled) return
+            if (isModelError(error)) return settle(Effect.fail(error))
+            if (was === "body" && reader !== undefined) {
+              const mapped = guard(() => reader.error(error), undefined)
+              if (mapped !== undefined) settle(Effect.fail(mapped))
+              return
+            }
+            settle(Effect.fail(mapTransportError(name, error, "request")))
+          },
+          onUpgrade: () => {},
+          onBodySent: () => {}
+        })
+        return Effect.sync(() => {
+          // Interrupted: stop the call wherever it is (a body being drained is left to finish).
+          if (settled) return
+          settled = true
+          if (timer !== undefined) clearTimeout(timer)
+          signal?.removeEventListener("abort", onSignal)
+          if (phase !== "drain" && phase !== "closed") close(undefined)
+        })
+      })
+
+    const json = (request: Request, readError: ErrorBodyReader) => exchange(request, readError, undefined)
+    const stream = (request: Request, readError: ErrorBodyReader, reader: BodyReader) =>
+      exchange(request, readError, reader) as Effect.Effect<void, ModelError>
+    return { name, json, stream }
   })
+
+const noHeader = (_name: string): string | undefined => undefined
 
 /**
  * The error of a response larger than its limit.
@@ -358,68 +519,3 @@ export const tooLarge = (upstream: string, limit: number, what: string): Respons
     code: "response_too_large",
     limit
   })
-
-/**
- * Reads a response body as JSON, at most `response.maxResponseBytes` of it (a larger body fails
- * with `ResponseTooLarge` without being buffered); a broken body is a connection failure.
- *
- * @since 0.1.0
- * @category combinators
- */
-export const readJson = (upstream: string, response: Response): Effect.Effect<unknown, ModelError> => {
-  const limit = response.maxResponseBytes ?? defaults.maxResponseBytes
-  return Effect.flatMap(
-    Effect.async<string, ModelError>((resume) => {
-      const body = response.body
-      const declared = Number(response.header("content-length"))
-      if (declared > limit) {
-        body.destroy()
-        return resume(Effect.fail(tooLarge(upstream, limit, "response")))
-      }
-      const parts: Array<Buffer> = []
-      let size = 0
-      body.on("data", (chunk: Buffer) => {
-        size += chunk.length
-        if (size > limit) {
-          body.destroy()
-          resume(Effect.fail(tooLarge(upstream, limit, "response")))
-        } else parts.push(chunk)
-      })
-      body.once("end", () => resume(Effect.succeed(Buffer.concat(parts).toString("utf8"))))
-      body.once("error", (error) => {
-        if (size <= limit) resume(Effect.fail(mapTransportError(upstream, error, "request")))
-      })
-      return Effect.sync(() => {
-        if (!body.readableEnded) body.destroy()
-      })
-    }),
-    (text) =>
-      Effect.try({
-        try: () => JSON.parse(text) as unknown,
-        catch: (error) => new ConnectionFailed({ message: `${upstream}: the response body is not valid JSON`, upstream, cause: error })
-      })
-  )
-}
-
-/**
- * Lets go of a response body whose reader is done with it: a body whose protocol is complete
- * (`complete`) has its rest (normally just the final HTTP chunk) drained — at most 64 KiB, within
- * 5 s — so the keep-alive connection goes back to the pool; any other is destroyed, which closes
- * the upstream socket.
- *
- * @since 0.2.0
- * @category combinators
- */
-export const releaseBody = (body: Response["body"], complete: boolean): void => {
-  if (body.destroyed) return
-  if (!complete) {
-    body.destroy()
-    return
-  }
-  body.removeAllListeners("data")
-  // undici's typings omit dump's `signal`; it is supported since undici 5. A body that is not
-  // undici's (a test's stream) has no dump: it is destroyed.
-  const dump = body.dump as ((opts: { limit: number; signal?: AbortSignal }) => Promise<unknown>) | undefined
-  if (typeof dump !== "function") body.destroy()
-  else dump.call(body, { limit: 65_536, signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
-}

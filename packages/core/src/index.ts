@@ -110,3 +110,10 @@ export * as LeanStream from "./LeanStream.js"
  * @since 0.2.0
  */
 export * as Timer from "./Timer.js"
+
+/**
+ * A metric with fixed tags, updated without an effect and without rebuilding its key.
+ *
+ * @since 0.3.0
+ */
+export * as TaggedMetric from "./TaggedMetric.js"

@@ -157,11 +157,52 @@ export const sseChunks = (
   model: string,
   handler: FrameHandler
 ): Stream.Stream<ChatCompletion.ChatCompletionChunk, ModelError.ModelError> =>
-  push.streamFromRun((_request, _options, sink) => {
-    const hooks: BodyHooks = { stop: undefined, resume: undefined }
-    sink.start({ abort: (error) => hooks.stop?.(error), resume: () => hooks.resume?.() })
-    return pushSse(upstream, response, model, handler, sink, hooks, () => {})
-  })(undefined as never)
+  push.streamFromRun((_request, _options, sink) => readRecorded(upstream, response, sseReader(upstream, model, handler, sink, undefined)))(
+    undefined as never
+  )
+
+/** Drives a reader from a Node stream (a recorded body), as the transport drives it from the socket. */
+const readRecorded = (upstream: string, response: UpstreamHttp.Response, reader: UpstreamHttp.BodyReader): Effect.Effect<void, ModelError.ModelError> =>
+  Effect.async<void, ModelError.ModelError>((resume) => {
+    const body = response.body
+    const maxBytes = response.maxStreamBytes ?? UpstreamHttp.defaults.maxStreamBytes
+    let done = false
+    let bytes = 0
+    const finish = (result: Effect.Effect<void, ModelError.ModelError>, close: boolean) => {
+      if (done) return
+      done = true
+      resume(result)
+      if (close) body.destroy()
+    }
+    const guard = (f: () => void) => {
+      try {
+        f()
+      } catch (defect) {
+        finish(Effect.die(defect), true)
+      }
+    }
+    reader.start({
+      end: () => finish(Effect.void, true),
+      fail: (error) => finish(Effect.fail(error), true),
+      resume: () => {
+        if (!done) body.resume()
+      }
+    })
+    body.on("data", (data: Uint8Array) => {
+      if (done) return
+      bytes += data.length
+      if (bytes > maxBytes) return finish(Effect.fail(UpstreamHttp.tooLarge(upstream, maxBytes, "stream")), true)
+      guard(() => {
+        if (!reader.data(data)) body.pause()
+      })
+    })
+    body.once("end", () => guard(() => {
+      reader.end()
+      finish(Effect.void, false)
+    }))
+    body.once("error", (error) => guard(() => finish(Effect.fail(reader.error(error)), false)))
+    return Effect.sync(() => finish(Effect.void, true))
+  })
 
 /** @internal */
 export const encodeBody = (upstream: string, encode: () => string): Effect.Effect<string, ModelError.ModelError> =>
@@ -182,23 +223,13 @@ export const generateCall = (
   Effect.flatMap(RequestContext.RequestContext, (context) => {
     context.trace.attempts++
     const signal = context.signal
-    const call = http.request(signal === undefined ? request : { ...request, signal }, readError).pipe(
-      Effect.flatMap((response) => {
-        if (signal === undefined) return UpstreamHttp.readJson(http.name, response)
-        // A limit that fires while the body is read stops the read too.
-        const stop = () => response.body.destroy()
-        signal.addEventListener("abort", stop, { once: true })
-        return Effect.ensuring(UpstreamHttp.readJson(http.name, response), Effect.sync(() => signal.removeEventListener("abort", stop)))
-      }),
-      Effect.flatMap(decode),
-      Effect.tap((completion) => {
+    // A limit above (the context's signal) stops the call wherever it is, with the limit's error.
+    return Effect.flatMap(http.json(signal === undefined ? request : { ...request, signal }, readError), (json) =>
+      Effect.map(decode(json), (completion) => {
         context.trace.upstream = http.name
         context.trace.model = completion.model || model
-      })
-    )
-    if (signal === undefined) return call
-    // Stopped by a limit: the limit's error, never a transport failure held against the upstream.
-    return Effect.catchAll(call, (error) => Effect.fail(signal.aborted && ModelError.isModelError(signal.reason) ? signal.reason : error))
+        return completion
+      }))
   })
 
 /** @internal */
@@ -211,148 +242,105 @@ export const runCall = (
   sink: LanguageModel.ChunkSink
 ): Effect.Effect<void, ModelError.ModelError> =>
   Effect.flatMap(RequestContext.RequestContext, (context) =>
-    Effect.suspend(() => {
+    Effect.flatMap(handler, (frames) => {
       context.trace.attempts++
-      // A limit above may stop the attempt at any point: before its headers through the
-      // request's abort signal, after them through the body reader.
-      const abort = new AbortController()
-      let failure: ModelError.ModelError | undefined
-      const body: BodyHooks = { stop: undefined, resume: undefined }
-      sink.start({
-        abort: (error) => {
-          if (failure !== undefined) return
-          failure = error
-          if (body.stop !== undefined) body.stop(error)
-          else abort.abort()
-        },
-        resume: () => body.resume?.()
-      })
-      if (failure !== undefined) return Effect.fail(failure)
-      return Effect.flatMap(
-        Effect.catchAll(http.request({ ...request, signal: abort.signal }, readError), (error) => Effect.fail(failure ?? error)),
-        (response) =>
-          Effect.flatMap(handler, (frames) => {
-            if (failure !== undefined) {
-              UpstreamHttp.releaseBody(response.body, false)
-              return Effect.fail(failure)
-            }
+      return http.stream(
+        request,
+        readError,
+        sseReader(http.name, model, frames, sink, {
+          accepted: () => {
             context.trace.upstream = http.name
             context.trace.model = model
-            return pushSse(http.name, response, model, frames, sink, body, (chunk) => {
-              if (chunk.model) context.trace.model = chunk.model
-            })
-          })
+          },
+          first: (chunk) => {
+            if (chunk.model) context.trace.model = chunk.model
+          }
+        })
       )
     }))
 
-interface BodyHooks {
-  stop: ((error: ModelError.ModelError) => void) | undefined
-  resume: (() => void) | undefined
-}
-
 /**
- * Reads an SSE body from the socket's `data` events and pushes the chunks of each read to the
- * sink in one batch: no fiber or effect per chunk. The sink's `false` pauses the socket until it
- * calls `resume`. Ends at the terminator (the connection is kept), at the first failure, or when
- * `hooks.stop` is called (the socket is closed).
+ * Decodes an SSE body as the socket delivers it and pushes the chunks of each read to the sink
+ * in one batch: no fiber or effect per chunk. The sink's `false` pauses the socket until it calls
+ * `resume`; its `abort` ends the call (before the headers too). Ends the call at the terminator
+ * (the connection is kept) or at the first failure (the socket is closed).
  */
-const pushSse = (
+const sseReader = (
   upstream: string,
-  response: UpstreamHttp.Response,
   model: string,
   handler: FrameHandler,
   sink: LanguageModel.ChunkSink,
-  hooks: BodyHooks,
-  onFirst: (chunk: ChatCompletion.ChatCompletionChunk) => void
-): Effect.Effect<void, ModelError.ModelError> =>
-  Effect.async<void, ModelError.ModelError>((resume) => {
-    const body = response.body
-    const maxBytes = response.maxStreamBytes ?? UpstreamHttp.defaults.maxStreamBytes
-    let bytes = 0
-    let received = 0
-    let id = ""
-    let created = 0
-    let out: Array<ChatCompletion.ChatCompletionChunk> = []
-    let outcome: FrameOutcome = undefined
-    let done = false
-    const context: FrameContext = {
-      emit: (chunk) => {
-        out.push(chunk)
-        if (received++ === 0) onFirst(chunk)
-        id = chunk.id
-        model = chunk.model
-        created = chunk.created
-      },
-      heartbeat: () => {
-        out.push(ChatCompletion.heartbeat(id, model, created))
-      },
-      interrupted: (reason, message, cause) =>
-        new ModelError.StreamInterrupted({ message: `${upstream}: ${message}`, upstream, reason, receivedChunks: received, cause })
+  trace: {
+    readonly accepted: () => void
+    readonly first: (chunk: ChatCompletion.ChatCompletionChunk) => void
+  } | undefined
+): UpstreamHttp.BodyReader => {
+  let control: UpstreamHttp.BodyControl
+  let received = 0
+  let id = ""
+  let created = 0
+  let out: Array<ChatCompletion.ChatCompletionChunk> = []
+  let outcome: FrameOutcome = undefined
+  const context: FrameContext = {
+    emit: (chunk) => {
+      out.push(chunk)
+      if (received++ === 0) trace?.first(chunk)
+      id = chunk.id
+      model = chunk.model
+      created = chunk.created
+    },
+    heartbeat: () => {
+      out.push(ChatCompletion.heartbeat(id, model, created))
+    },
+    interrupted: (reason, message, cause) =>
+      new ModelError.StreamInterrupted({ message: `${upstream}: ${message}`, upstream, reason, receivedChunks: received, cause })
+  }
+  const decoder = SseCodec.makeDecoder({
+    onEvent: (event) => {
+      if (outcome === undefined) outcome = handler(event, context)
+    },
+    onComment: () => {
+      if (outcome === undefined) context.heartbeat()
     }
-    const decoder = SseCodec.makeDecoder({
-      onEvent: (event) => {
-        if (outcome === undefined) outcome = handler(event, context)
-      },
-      onComment: () => {
-        if (outcome === undefined) context.heartbeat()
-      }
-    })
-    const finish = (result: Effect.Effect<void, ModelError.ModelError>, complete: boolean) => {
-      if (done) return
-      done = true
-      resume(result)
-      UpstreamHttp.releaseBody(body, complete)
-    }
-    const flush = (): boolean => {
-      if (out.length === 0) return true
-      const batch = out
-      out = []
-      return sink.push(batch)
-    }
-    const settle = () => {
-      flush()
-      const o = outcome
-      if (o === "done") finish(Effect.void, true)
-      else finish(Effect.fail(o!), false)
-    }
-    const onData = (data: Uint8Array) => {
-      if (done) return
-      bytes += data.length
-      if (bytes > maxBytes) return finish(Effect.fail(UpstreamHttp.tooLarge(upstream, maxBytes, "stream")), false)
-      try {
-        decoder.feed(data)
-        if (outcome !== undefined) settle()
-        else if (!flush()) body.pause()
-      } catch (defect) {
-        // A throw on the chunk path (a bug, never the upstream's doing) ends this call as a defect.
-        finish(Effect.die(defect), false)
-      }
-    }
-    body.on("data", onData)
-    body.once("end", () => {
-      if (done) return
-      try {
-        decoder.end()
-        if (outcome === undefined) outcome = context.interrupted("no-terminator", "the stream ended without its terminator")
-        settle()
-      } catch (defect) {
-        finish(Effect.die(defect), false)
-      }
-    })
-    body.once("error", (error) => {
-      if (done) return
-      try {
-        flush()
-      } finally {
-        finish(Effect.fail(UpstreamHttp.mapTransportError(upstream, error, "body", received)), false)
-      }
-    })
-    hooks.stop = (error) => finish(Effect.fail(error), false)
-    hooks.resume = () => {
-      if (!done) body.resume()
-    }
-    return Effect.sync(() => finish(Effect.void, false))
   })
+  const flush = (): boolean => {
+    if (out.length === 0) return true
+    const batch = out
+    out = []
+    return sink.push(batch)
+  }
+  const settle = () => {
+    flush()
+    const o = outcome
+    if (o === "done") control.end()
+    else control.fail(o!)
+  }
+  return {
+    start: (c) => {
+      control = c
+      sink.start({ abort: (error) => c.fail(error), resume: () => c.resume() })
+    },
+    head: trace === undefined ? undefined : () => trace.accepted(),
+    data: (data) => {
+      decoder.feed(data)
+      if (outcome !== undefined) {
+        settle()
+        return true
+      }
+      return flush()
+    },
+    end: () => {
+      if (outcome !== undefined) return
+      decoder.end()
+      if (outcome === undefined) outcome = context.interrupted("no-terminator", "the stream ended without its terminator")
+      settle()
+    },
+    error: (cause) => {
+      flush()
+      return UpstreamHttp.mapTransportError(upstream, cause, "body", received)
+    }
+  }
+}
 
 /** @internal */
 export const transportFields = {

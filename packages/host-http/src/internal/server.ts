@@ -1,5 +1,5 @@
 import { type ChatCompletion, LanguageModel } from "@breakwater/core"
-import { RequestContext } from "@breakwater/core"
+import { RequestContext, TaggedMetric } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, HostRuntime } from "@breakwater/gateway"
 import { StreamJournal } from "@breakwater/stream-resume"
 import * as Cause from "effect/Cause"
@@ -9,7 +9,6 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
-import * as MetricLabel from "effect/MetricLabel"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import * as http from "node:http"
@@ -80,6 +79,17 @@ const routeOf = (path: string) =>
   path === "/v1/chat/completions" || path === "/v1/models" || path === "/healthz" || path === "/readyz" || path === "/metrics"
     ? path
     : path.startsWith("/v1/streams/") ? "/v1/streams/{id}" : "other"
+
+// Each route's series, resolved once (routes are a closed set: `routeOf`'s answers).
+const series = new Map<string, { readonly requests: (status: string) => TaggedMetric.Updater<number>; readonly duration: TaggedMetric.Updater<number> }>()
+const seriesOf = (route: string) => {
+  let known = series.get(route)
+  if (known === undefined) {
+    known = { requests: TaggedMetric.byValue(requestsTotal, { route }, "status"), duration: TaggedMetric.make(requestDuration, { route }) }
+    series.set(route, known)
+  }
+  return known
+}
 
 const sseHeaders = (requestId: string, trace: RequestContext.RequestTrace): http.OutgoingHttpHeaders => {
   return {
@@ -172,9 +182,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   ) => {
     const seconds = (performance.now() - startedAt) / 1000
     const route = routeOf(path)
-    const tags = [MetricLabel.make("route", route), MetricLabel.make("status", String(status))]
-    requestsTotal.unsafeUpdate(1, tags)
-    requestDuration.unsafeUpdate(seconds, [MetricLabel.make("route", route)])
+    seriesOf(route).requests(String(status))(1)
+    seriesOf(route).duration(seconds)
     const level = status >= 500 ? "error" : status >= 400 ? "warning" : "info"
     if (hostRuntime.enabled(level)) {
       hostRuntime.log(level, {

@@ -76,6 +76,11 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
 
   const pause = (wait: number): Effect.Effect<void> => (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void)
 
+  // The context below says which attempt this is; the first attempt of a fresh context needs no
+  // new one (providing a service costs a context copy and a scoped set of the fiber's context).
+  const withAttempt = <A, E>(call: Effect.Effect<A, E>, ctx: Ctx, n: number): Effect.Effect<A, E> =>
+    ctx.attempt === n ? call : Effect.provideService(call, RequestContext.RequestContext, { ...ctx, attempt: n })
+
   const start: Effect.Effect<Ctx> =
     budget === undefined ? RequestContext.current : Effect.zipLeft(RequestContext.current, budget.recordRequest)
 
@@ -83,7 +88,7 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
     Effect.flatMap(start, (ctx) => {
       const attempt = (n: number): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
         Effect.catchAll(
-          Effect.provideService(model.generate(request, callOptions), RequestContext.RequestContext, { ...ctx, attempt: n }),
+          withAttempt(model.generate(request, callOptions), ctx, n),
           (error) => Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
         )
       return attempt(1)
@@ -114,7 +119,7 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       }
       const attempt = (n: number): Effect.Effect<void, ModelError.ModelError> =>
         Effect.catchAll(
-          Effect.provideService(below(request, callOptions, marked), RequestContext.RequestContext, { ...ctx, attempt: n }),
+          withAttempt(below(request, callOptions, marked), ctx, n),
           (error) => emitted ? Effect.fail(error) : Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
         )
       return attempt(1)

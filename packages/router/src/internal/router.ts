@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -56,27 +56,21 @@ export const upstreamTtft = Metric.histogram(
 
 type Outcome = "success" | "failure" | "rejected" | "cancelled" | "skipped"
 
-// Tagged metrics are built once per upstream (names are known when the layer is built).
-const outcomesFor = (upstream: string): Record<Outcome, Metric.Metric.Counter<number>> => {
-  const tagged = Metric.tagged(attemptsTotal, "upstream", upstream)
-  return {
-    success: Metric.tagged(tagged, "outcome", "success"),
-    failure: Metric.tagged(tagged, "outcome", "failure"),
-    rejected: Metric.tagged(tagged, "outcome", "rejected"),
-    cancelled: Metric.tagged(tagged, "outcome", "cancelled"),
-    skipped: Metric.tagged(tagged, "outcome", "skipped")
-  }
+// Tagged series are resolved once per upstream (names are known when the layer is built), and
+// updated synchronously where the router already is (per attempt, at the first content chunk),
+// so that no effect is allocated on the chunk path.
+const outcomesFor = (upstream: string): Record<Outcome, TaggedMetric.Updater<number>> => {
+  const of = (outcome: Outcome) => TaggedMetric.make(attemptsTotal, { upstream, outcome })
+  return { success: of("success"), failure: of("failure"), rejected: of("rejected"), cancelled: of("cancelled"), skipped: of("skipped") }
 }
 
 const hedgeOutcomes = {
-  started: Metric.tagged(hedgesTotal, "outcome", "started"),
-  won: Metric.tagged(hedgesTotal, "outcome", "won"),
-  refused: Metric.tagged(hedgesTotal, "outcome", "refused")
+  started: TaggedMetric.make(hedgesTotal, { outcome: "started" }),
+  won: TaggedMetric.make(hedgesTotal, { outcome: "won" }),
+  refused: TaggedMetric.make(hedgesTotal, { outcome: "refused" })
 }
 
-// Metrics are updated synchronously where the router already is (per attempt, at the first
-// content chunk), so that no effect is allocated on the chunk path.
-const bump = (counter: Metric.Metric.Counter<number>): void => counter.unsafeUpdate(1, [])
+const bump = (counter: TaggedMetric.Updater<number>): void => counter(1)
 
 // ---------------------------------------------------------------------------------------------
 // Upstreams and settings
@@ -93,10 +87,10 @@ export interface Upstream {
   readonly bulkhead: Bulkhead | undefined
   readonly stats: Record<Kind, Stats>
   inFlight: number
-  readonly outcomes: Record<Outcome, Metric.Metric.Counter<number>>
-  readonly latency: Metric.Metric.Histogram<number>
-  readonly ttft: Metric.Metric.Histogram<number>
-  readonly fallbacks: Map<string, Metric.Metric.Counter<number>>
+  readonly outcomes: Record<Outcome, TaggedMetric.Updater<number>>
+  readonly latency: TaggedMetric.Updater<number>
+  readonly ttft: TaggedMetric.Updater<number>
+  readonly fallbacks: (reason: string) => TaggedMetric.Updater<number>
 }
 
 export const makeUpstream = (options: {
@@ -112,9 +106,9 @@ export const makeUpstream = (options: {
   stats: { generate: new Stats(), stream: new Stats() },
   inFlight: 0,
   outcomes: outcomesFor(options.name),
-  latency: Metric.tagged(upstreamLatency, "upstream", options.name),
-  ttft: Metric.tagged(upstreamTtft, "upstream", options.name),
-  fallbacks: new Map()
+  latency: TaggedMetric.make(upstreamLatency, { upstream: options.name }),
+  ttft: TaggedMetric.make(upstreamTtft, { upstream: options.name }),
+  fallbacks: TaggedMetric.byValue(fallbacksTotal, { from: options.name }, "reason")
 })
 
 export type Strategy = "fallback" | "weighted" | "least-latency" | "least-in-flight"
@@ -394,7 +388,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     upstream.inFlight--
     if (Exit.isSuccess(exit)) {
       bump(upstream.outcomes.success)
-      upstream.latency.unsafeUpdate(elapsed / 1000, [])
+      upstream.latency(elapsed / 1000)
       return
     }
     const error = failureOf(exit.cause)
@@ -421,12 +415,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     plan.lastError = error
     const next = plan.peek()
     if (next === undefined) return Effect.succeed(false)
-    let counter = from.fallbacks.get(error._tag)
-    if (counter === undefined) {
-      counter = Metric.tagged(Metric.tagged(fallbacksTotal, "from", from.name), "reason", error._tag)
-      from.fallbacks.set(error._tag, counter)
-    }
-    bump(counter)
+    bump(from.fallbacks(error._tag))
     return Effect.as(
       Effect.annotateLogs(Effect.logInfo("falling over to the next upstream"), {
         request_id: ctx.requestId,
@@ -514,7 +503,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
           if (content) {
             const ttft = clock.unsafeCurrentTimeMillis() - started
             upstream.stats.stream.record(ttft, settings.alpha)
-            upstream.ttft.unsafeUpdate(ttft / 1000, [])
+            upstream.ttft(ttft / 1000)
           }
         }
         const gate = preamble((chunk) => commit(ChatCompletion.hasContent(chunk)))
