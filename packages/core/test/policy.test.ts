@@ -65,4 +65,21 @@ describe("RequestContext", () => {
       expect(ctx.trace.retries).toBe(1)
       expect(ctx.attempt).toBe(1)
     }))
+
+  it.effect("without a provided context, gives each call a fresh one and keeps the shared default frozen", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Effect.all([RequestContext.current, RequestContext.current], { concurrency: 2 })
+      a.trace.retries++
+      a.trace.failed.push("primary")
+      expect(a).not.toBe(b)
+      expect(a.requestId).not.toBe(b.requestId)
+      expect(b.trace).toEqual(RequestContext.makeTrace())
+      // `locally` without a context starts one for the call too.
+      const inner = yield* RequestContext.locally(RequestContext.current, { attempt: 2 })
+      expect(inner.trace).toEqual(RequestContext.makeTrace())
+      // The tag's own default is what every context-less call shares: it cannot be written to.
+      const shared = yield* RequestContext.RequestContext
+      expect(Object.isFrozen(shared) && Object.isFrozen(shared.trace) && Object.isFrozen(shared.trace.failed)).toBe(true)
+      expect(() => shared.trace.retries++).toThrow(TypeError)
+    }))
 })

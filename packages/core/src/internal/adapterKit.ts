@@ -179,7 +179,7 @@ export const generateCall = (
   model: string,
   decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
 ): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
-  Effect.flatMap(RequestContext.RequestContext, (context) => {
+  Effect.flatMap(RequestContext.current, (context) => {
     context.trace.attempts++
     const signal = context.signal
     const call = http.request(signal === undefined ? request : { ...request, signal }, readError).pipe(
@@ -210,7 +210,7 @@ export const runCall = (
   handler: Effect.Effect<FrameHandler>,
   sink: LanguageModel.ChunkSink
 ): Effect.Effect<void, ModelError.ModelError> =>
-  Effect.flatMap(RequestContext.RequestContext, (context) =>
+  Effect.flatMap(RequestContext.current, (context) =>
     Effect.suspend(() => {
       context.trace.attempts++
       // A limit above may stop the attempt at any point: before its headers through the
