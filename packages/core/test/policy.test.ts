@@ -1,9 +1,28 @@
 import { ChatCompletion, LanguageModel, Policy, RequestContext } from "@breakwater/core"
-import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, TestClock } from "effect"
+import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
 
 const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "hi" }] }
+
+/**
+ * A model answering every call with one fixed completion, counting its calls (core's tests
+ * cannot use `@breakwater/testing`'s fake: that package depends on core).
+ */
+const fixed = () => {
+  const calls: Array<ChatCompletion.ChatRequest> = []
+  const completion: ChatCompletion.ChatCompletion = {
+    id: "c-1",
+    object: "chat.completion",
+    created: 0,
+    model: "m",
+    choices: [{ index: 0, message: { role: "assistant", content: "steady" }, finish_reason: "stop" }]
+  }
+  const model = LanguageModel.make({
+    generate: (req) => Effect.sync(() => (calls.push(req), completion)),
+    stream: () => Stream.empty
+  })
+  return { model, calls, completion }
+}
 
 const tagging = (tag: string, log: Array<string>) =>
   Policy.layer((inner) =>
@@ -20,7 +39,7 @@ describe("Policy", () => {
   it.effect("stacks layers outermost first with Layer.provide, wrapping once at build", () =>
     Effect.gen(function*() {
       const log: Array<string> = []
-      const fake = FakeLanguageModel.make()
+      const fake = fixed()
       const stack = tagging("outer", log).pipe(
         Layer.provide(tagging("inner", log)),
         Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model))
@@ -32,10 +51,11 @@ describe("Policy", () => {
 
   it.scoped("builds a model from a stack (for routers holding several)", () =>
     Effect.gen(function*() {
-      const fake = FakeLanguageModel.make()
+      const fake = fixed()
       const model = yield* Policy.build(Layer.succeed(LanguageModel.LanguageModel, fake.model))
       const completion = yield* model.generate(request)
-      expect(completion.choices[0]!.message.content).toBe(fake.textFor(request))
+      expect(completion).toBe(fake.completion)
+      expect(fake.calls).toEqual([request])
     }))
 })
 

@@ -256,7 +256,7 @@ describe("route validation at load (issue #18)", () => {
 
   it.effect("the README's config example (a same-provider model fallback, both orders) loads", () =>
     Effect.gen(function*() {
-      const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
+      const readme = readFileSync(new URL("../../packages/gateway/README.md", import.meta.url), "utf8")
       const json = /```json\n([\s\S]*?)\n```/.exec(readme)![1]!
       const env = { GATEWAY_KEY_WEB: "gw-web-key-0001", GATEWAY_ADMIN_KEY: "gw-admin-key-000000001", OPENAI_API_KEY: "sk-x", ANTHROPIC_API_KEY: "sk-y" }
       const config = yield* ConfigLoader.fromObject(JSON.parse(json), env)
