@@ -393,11 +393,11 @@ const cases = {
       steps.push(
         { label: "plain", stream: false },
         { label: "plain", stream: false },
-        { label: "retried", stream: false, script: [{ status: 503 }] },
+        { label: "retried", stream: false, script: [{ fault: { _tag: "Status", status: 503 } }] },
         { label: "stream", stream: true },
         { label: "stream", stream: true },
-        { label: "resumed", stream: true, script: [{ cutAfterChunks: P.policy.cutAfterChunks }] },
-        { label: "retried-1ms-backoff", stream: false, model: "bench-model-fast-retry", script: [{ status: 503 }] }
+        { label: "resumed", stream: true, script: [{ fault: { _tag: "Cut", afterChunks: P.policy.cutAfterChunks } }] },
+        { label: "retried-1ms-backoff", stream: false, model: "bench-model-fast-retry", script: [{ fault: { _tag: "Status", status: 503 } }] }
       )
     }
     const result = {}

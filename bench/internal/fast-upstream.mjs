@@ -1,7 +1,7 @@
 /**
  * A lean OpenAI-compatible upstream for the benchmark, used when `@breakwater/testing`'s
  * MockUpstream is not built yet (or with `--impl fast`). It implements the subset of the
- * MockUpstream behaviours the bench scripts (`status` + `headers`, `cutAfterChunks`,
+ * MockUpstream behaviours the bench scripts (the `Status` and `Cut` faults, `headers`,
  * `chunkDelayMs`, `firstChunkDelayMs`, `words`), with responses serialized once so the upstream
  * costs as little CPU as possible: it shares a core with the load generator. One behaviour is
  * the bench's own: `burst` writes a whole stream (every event, the tail and `[DONE]`) in one
@@ -65,9 +65,10 @@ export const fastResponder = ({ words: defaultWords = 50 } = {}) => {
     req.on("data", (c) => body.push(c))
     req.on("end", () => {
       served++
-      if (behavior.status !== undefined && behavior.status >= 400) {
-        res.writeHead(behavior.status, { "content-type": "application/json", ...behavior.headers })
-        res.end(JSON.stringify({ error: { message: `scripted ${behavior.status}`, type: "server_error" } }))
+      const fault = behavior.fault
+      if (fault?._tag === "Status" && fault.status >= 400) {
+        res.writeHead(fault.status, { "content-type": "application/json", ...behavior.headers })
+        res.end(JSON.stringify({ error: { message: `scripted ${fault.status}`, type: "server_error" } }))
         return
       }
       // The stream flag is found without parsing the whole body: the bench sends compact JSON.
@@ -84,7 +85,7 @@ export const fastResponder = ({ words: defaultWords = 50 } = {}) => {
         res.end(r.burst)
         return
       }
-      const cut = behavior.cutAfterChunks
+      const cut = fault?._tag === "Cut" ? fault.afterChunks : undefined
       const delay = behavior.chunkDelayMs ?? 0
       const first = behavior.firstChunkDelayMs ?? 0
       let i = 0

@@ -16,6 +16,8 @@ import { Effect, Exit, Scope } from "effect"
 import { writeFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
+const { Fault } = MockUpstream
+
 const FULL = process.env["CHAOS_FULL"] === "1"
 const RATES = FULL ? [0.05, 0.3, 1] : [0.3, 1]
 const REQUESTS = FULL ? 60 : 12
@@ -25,27 +27,27 @@ const DEADLINE_MS = 8_000
 /** An HTTP-date Retry-After ~1-2 s ahead, computed when a cell runs (a date computed at load is long past by then). */
 const retryDate = () => new Date(Date.now() + 2_000).toUTCString()
 
-/** A fault, or one built when its cell starts (a time-relative header). */
-type Fault = MockUpstream.Behavior | (() => MockUpstream.Behavior)
+/** A behavior, or one built when its cell starts (a time-relative header). */
+type Scenario = MockUpstream.Behavior | (() => MockUpstream.Behavior)
 
-const faults: ReadonlyArray<readonly [string, Fault]> = [
-  ["429 retry-after seconds", { status: 429, headers: { "retry-after": "1" } }],
-  ["429 retry-after http-date", () => ({ status: 429, headers: { "retry-after": retryDate() } })],
-  ["429 retry-after-ms", { status: 429, headers: { "retry-after-ms": "50" } }],
-  ["500", { status: 500 }],
-  ["502", { status: 502 }],
-  ["503", { status: 503 }],
-  ["504", { status: 504 }],
-  ["529 overloaded", { status: 529 }],
-  ["reset before headers", { resetBeforeHeaders: true }],
-  ["stall before headers", { stallBeforeHeaders: true }],
+const faults: ReadonlyArray<readonly [string, Scenario]> = [
+  ["429 retry-after seconds", { fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } }],
+  ["429 retry-after http-date", () => ({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": retryDate() } })],
+  ["429 retry-after-ms", { fault: Fault.Status({ status: 429 }), headers: { "retry-after-ms": "50" } }],
+  ["500", { fault: Fault.Status({ status: 500 }) }],
+  ["502", { fault: Fault.Status({ status: 502 }) }],
+  ["503", { fault: Fault.Status({ status: 503 }) }],
+  ["504", { fault: Fault.Status({ status: 504 }) }],
+  ["529 overloaded", { fault: Fault.Status({ status: 529 }) }],
+  ["reset before headers", { fault: Fault.ResetBeforeHeaders() }],
+  ["stall before headers", { fault: Fault.StallBeforeHeaders() }],
   ["slow first token", { firstChunkDelayMs: 1_500 }],
-  ["stall mid-stream", { stallAfterChunks: 5 }],
-  ["cut at chunk 3", { cutAfterChunks: 3 }],
-  ["cut at chunk 11", { cutAfterChunks: 11 }],
-  ["malformed chunk", { malformedAfterChunks: 6 }],
-  ["error event mid-stream", { errorEventAfterChunks: 8 }],
-  ["no terminator", { endWithoutTerminator: true }]
+  ["stall mid-stream", { fault: Fault.Stall({ afterChunks: 5 }) }],
+  ["cut at chunk 3", { fault: Fault.Cut({ afterChunks: 3 }) }],
+  ["cut at chunk 11", { fault: Fault.Cut({ afterChunks: 11 }) }],
+  ["malformed chunk", { fault: Fault.Malformed({ afterChunks: 6 }) }],
+  ["error event mid-stream", { fault: Fault.ErrorEvent({ afterChunks: 8 }) }],
+  ["no terminator", { fault: Fault.NoTerminator() }]
 ]
 
 interface Outcome {
@@ -70,7 +72,7 @@ const rows: Array<Record<string, string | number>> = []
 const TIMER_SLACK_MS = 2
 const askedWait = (r: MockUpstream.RecordedRequest): number | undefined => {
   const headers = r.behavior.headers ?? {}
-  if (r.behavior.status !== 429) return undefined
+  if (r.behavior.fault?._tag !== "Status" || r.behavior.fault.status !== 429) return undefined
   if (headers["retry-after-ms"] !== undefined) return Number(headers["retry-after-ms"])
   const value = headers["retry-after"]
   if (value === undefined) return undefined
@@ -286,8 +288,8 @@ describe("fault matrix", { timeout: 600_000 }, () => {
     primary.reset()
     secondary.reset()
     await startGateway()
-    primary.setDefault({ stallAfterChunks: 2 })
-    secondary.setDefault({ status: 503 })
+    primary.setDefault({ fault: Fault.Stall({ afterChunks: 2 }) })
+    secondary.setDefault({ fault: Fault.Status({ status: 503 }) })
     const outcomes = await runCell(Math.min(REQUESTS, 12))
     primary.setDefault({})
     secondary.setDefault({})

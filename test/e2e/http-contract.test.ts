@@ -12,6 +12,8 @@ import { Effect, Exit, Scope } from "effect"
 import { connect } from "node:net"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 
+const { Fault } = MockUpstream
+
 const KEY = "gw-contract-key-0001"
 let mock: MockUpstream.MockUpstream
 const scopes: Array<Scope.CloseableScope> = []
@@ -133,7 +135,7 @@ describe("a client that leaves a stream before anything was sent", () => {
 
   it("without an Idempotency-Key, the upstream request is cancelled at once (long detach grace or not); with one, it is kept for a reconnect", async () => {
     const running = await serve({ server: { detachGrace: "60 seconds", shutdownGrace: "100 millis" } })
-    mock.setDefault({ stallBeforeHeaders: true })
+    mock.setDefault({ fault: Fault.StallBeforeHeaders() })
     // With a key: the client may come back, so the generation waits for it (the grace is a minute).
     const kept = await dropWhileWaiting(running.url, { ...auth, "idempotency-key": "contract-1" }, "kept")
     let keptClosed = false

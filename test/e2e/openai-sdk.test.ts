@@ -1,10 +1,12 @@
 /**
  * The gateway end to end: real HTTP, the official `openai` client, mock upstreams with faults.
  */
-import type { MockUpstream } from "@breakwater/testing"
+import { MockUpstream } from "@breakwater/testing"
 import OpenAI from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { asAdmin, CANARY, GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
+
+const { Fault, ContinuationFault } = MockUpstream
 
 let gw: TestGateway
 let client: OpenAI
@@ -71,7 +73,7 @@ describe("gateway end to end with the openai client", () => {
   })
 
   it("absorbs an upstream 429 with retry-after by retrying (single-upstream route)", async () => {
-    gw.primary.script({ status: 429, headers: { "retry-after": "0" } })
+    gw.primary.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "0" } })
     const { data, response } = await client.chat.completions.create({ ...ask("rate limited"), model: "solo" }).withResponse()
     expect(data.choices[0]?.message.content).toBe(gw.primary.textFor(ask("rate limited")))
     expect(gw.primary.requests.length).toBe(2)
@@ -79,14 +81,14 @@ describe("gateway end to end with the openai client", () => {
   })
 
   it("moves a rate-limited request to the next upstream at once on a fallback route", async () => {
-    gw.primary.script({ status: 429, headers: { "retry-after": "30" } })
+    gw.primary.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "30" } })
     const { response } = await client.chat.completions.create(ask("rate limited twice")).withResponse()
     expect(response.headers.get("x-breakwater-upstream")).toBe("secondary")
     expect(gw.primary.requests.length).toBe(1)
   })
 
   it("absorbs an outage of the primary by falling back to the secondary", async () => {
-    gw.primary.setDefault({ status: 503 })
+    gw.primary.setDefault({ fault: Fault.Status({ status: 503 }) })
     try {
       const { data, response } = await client.chat.completions.create(ask("primary is down")).withResponse()
       expect(response.headers.get("x-breakwater-upstream")).toBe("secondary")
@@ -97,8 +99,8 @@ describe("gateway end to end with the openai client", () => {
   })
 
   it("gives up with a clear error, x-should-retry false, when every upstream fails", async () => {
-    gw.primary.setDefault({ status: 503 })
-    gw.secondary.setDefault({ status: 529 })
+    gw.primary.setDefault({ fault: Fault.Status({ status: 503 }) })
+    gw.secondary.setDefault({ fault: Fault.Status({ status: 529 }) })
     try {
       const error = await client.chat.completions.create(ask("all down")).then(() => undefined, (e: unknown) => e)
       expect(error).toBeInstanceOf(OpenAI.APIError)
@@ -126,13 +128,13 @@ describe("gateway end to end with the openai client", () => {
   }
 
   for (const [name, ...faults] of [
-    ["a connection cut", { cutAfterChunks: 7 }],
-    ["a cut with frames split inside UTF-8 characters", { cutAfterChunks: 4, splitUtf8: true }],
-    ["an in-band error event", { errorEventAfterChunks: 9 }],
-    ["a malformed frame", { malformedAfterChunks: 5 }],
-    ["an end without [DONE]", { endWithoutTerminator: true, cutAfterChunks: 12 }],
-    ["a stall mid-stream (idle timeout)", { stallAfterChunks: 6 }],
-    ["a continuation that repeats an overlap", { cutAfterChunks: 8 }, { overlap: 12 }]
+    ["a connection cut", { fault: Fault.Cut({ afterChunks: 7 }) }],
+    ["a cut with frames split inside UTF-8 characters", { fault: Fault.Cut({ afterChunks: 4 }), splitUtf8: true }],
+    ["an in-band error event", { fault: Fault.ErrorEvent({ afterChunks: 9 }) }],
+    ["a malformed frame", { fault: Fault.Malformed({ afterChunks: 5 }) }],
+    ["a connection closed at chunk 12, without [DONE]", { fault: Fault.Cut({ afterChunks: 12 }) }],
+    ["a stall mid-stream (idle timeout)", { fault: Fault.Stall({ afterChunks: 6 }) }],
+    ["a continuation that repeats an overlap", { fault: Fault.Cut({ afterChunks: 8 }) }, { continuation: ContinuationFault.Overlap({ chars: 12 }) }]
   ] as ReadonlyArray<readonly [string, ...Array<MockUpstream.Behavior>]>) {
     it(`resumes a stream broken by ${name}: the client sees one normal completion`, async () => {
       gw.primary.script(...faults)
@@ -145,8 +147,8 @@ describe("gateway end to end with the openai client", () => {
   }
 
   it("ends an unrecoverable break with an error the client sees, never a silent truncation", async () => {
-    gw.primary.setDefault({ cutAfterChunks: 3 })
-    gw.secondary.setDefault({ cutAfterChunks: 0 })
+    gw.primary.setDefault({ fault: Fault.Cut({ afterChunks: 3 }) })
+    gw.secondary.setDefault({ fault: Fault.Cut({ afterChunks: 0 }) })
     try {
       const outcome = await streamText("never completes").then(() => "completed", (e: unknown) => e)
       expect(outcome).toBeInstanceOf(Error)
@@ -173,11 +175,11 @@ describe("gateway end to end with the openai client", () => {
     const before = await counters()
     // Its own traffic (whatever ran before): a retry on the single-upstream route, a stream that
     // stalls (an idle timeout, then a resume), and a stream that is cut (a resume).
-    gw.primary.script({ status: 503 })
+    gw.primary.script({ fault: Fault.Status({ status: 503 }) })
     await client.chat.completions.create({ ...ask("metrics: retried"), model: "solo" })
-    gw.primary.script({ stallAfterChunks: 4 })
+    gw.primary.script({ fault: Fault.Stall({ afterChunks: 4 }) })
     expect((await streamText("metrics: stalled")).text).toBe(gw.primary.textFor(ask("metrics: stalled")))
-    gw.primary.script({ cutAfterChunks: 4 })
+    gw.primary.script({ fault: Fault.Cut({ afterChunks: 4 }) })
     expect((await streamText("metrics: cut")).text).toBe(gw.primary.textFor(ask("metrics: cut")))
     const [retries, idle, resumed] = await counters()
     expect(retries - before[0]).toBeGreaterThanOrEqual(1)
@@ -193,7 +195,7 @@ describe("gateway end to end with the openai client", () => {
     const echoed = `Incorrect API key provided: ${CANARY}`
     const answers: Array<{ status: number; body: string; headers: Array<string> }> = []
     for (const status of [401, 400, 503]) {
-      gw.primary.setDefault({ status, message: echoed })
+      gw.primary.setDefault({ fault: Fault.Status({ status, message: echoed }) })
       const raw = await fetch(`${gw.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json", authorization: `Bearer ${GATEWAY_KEY}` },
@@ -216,7 +218,7 @@ describe("gateway end to end with the openai client", () => {
     expect(await (await fetch(`${gw.url}/readyz`, asAdmin)).text()).not.toContain(CANARY)
     // The upstream did receive it, and its error bodies carried it back: the key is used, just never shown.
     expect(JSON.stringify(gw.primary.requests.map((r) => r.headers))).toContain(CANARY)
-    expect(gw.primary.requests.every((r) => r.behavior.message === echoed)).toBe(true)
+    expect(gw.primary.requests.every((r) => r.behavior.fault?._tag === "Status" && r.behavior.fault.message === echoed)).toBe(true)
   })
 })
 

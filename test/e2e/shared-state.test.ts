@@ -11,6 +11,8 @@ import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { hasRedis, RedisServer, waitUntil } from "../../packages/store-redis/test/redisServer.js"
 
+const { Fault } = MockUpstream
+
 interface Instance {
   readonly url: string
   readonly gateway: Gateway.Gateway
@@ -71,7 +73,7 @@ const contentOf = (list: ReadonlyArray<{ readonly data: string }>) =>
 describe.skipIf(!hasRedis)("two gateway instances sharing Redis", () => {
   it("a breaker tripped through A makes B fail fast, without calling the upstream", async () => {
     mock.reset()
-    mock.setDefault({ status: 503 })
+    mock.setDefault({ fault: Fault.Status({ status: 503 }) })
     for (let i = 0; i < 3; i++) expect((await post(a, { model: "chat", messages: [{ role: "user", content: `a${i}` }] })).status).toBe(503)
     expect(mock.requests).toHaveLength(3)
     const refused = await post(b, { model: "chat", messages: [{ role: "user", content: "b" }] })

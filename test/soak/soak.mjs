@@ -24,6 +24,8 @@ import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
 import { markdownTable } from "../../bench/internal/markdown.mjs"
 
+const { Fault } = MockUpstream
+
 const { values } = parseArgs({
   options: {
     minutes: { type: "string", default: process.env.SOAK_MINUTES ?? "10" },
@@ -36,12 +38,12 @@ const minutes = Number(values.minutes)
 const rate = Number(values.rate)
 const sweep = values.sweep.split(",").map(Number)
 const faults = [
-  { status: 503 },
-  { status: 429, headers: { "retry-after": "0" } },
-  { cutAfterChunks: 5 },
-  { errorEventAfterChunks: 8 },
-  { stallAfterChunks: 4 },
-  { resetBeforeHeaders: true }
+  { fault: Fault.Status({ status: 503 }) },
+  { fault: Fault.Status({ status: 429 }), headers: { "retry-after": "0" } },
+  { fault: Fault.Cut({ afterChunks: 5 }) },
+  { fault: Fault.ErrorEvent({ afterChunks: 8 }) },
+  { fault: Fault.Stall({ afterChunks: 4 }) },
+  { fault: Fault.ResetBeforeHeaders() }
 ]
 
 const primary = await MockUpstream.start({ words: 40, chunkDelayMs: 20, maxRequests: 100 })

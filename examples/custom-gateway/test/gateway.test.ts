@@ -11,6 +11,8 @@ import OpenAI from "openai"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { makeGateway } from "../src/gateway.js"
 
+const { Fault } = MockUpstream
+
 let primary: MockUpstream.MockUpstream
 let secondary: MockUpstream.MockUpstream
 let scope: Scope.CloseableScope
@@ -37,7 +39,7 @@ const ask = (content: string) => ({ model: "assistant", messages: [{ role: "user
 
 describe("examples/custom-gateway", () => {
   it("falls back to the secondary while the primary returns 503s", async () => {
-    primary.setDefault({ status: 503 })
+    primary.setDefault({ fault: Fault.Status({ status: 503 }) })
     try {
       const { data, response } = await client.chat.completions.create(ask("hello")).withResponse()
       expect(data.choices[0]?.message.content).toBe(secondary.textFor(ask("hello")))
@@ -51,7 +53,7 @@ describe("examples/custom-gateway", () => {
     primary.reset()
     secondary.reset()
     const resumedBefore = await resumed()
-    primary.script({ cutAfterChunks: 6 })
+    primary.script({ fault: Fault.Cut({ afterChunks: 6 }) })
     // (A prompt whose answer has no 8-character repeat at the cut: such a repeat is trimmed as an overlap.)
     let text = ""
     for await (const chunk of await client.chat.completions.create({ ...ask("tell me a story"), stream: true })) {
@@ -62,7 +64,7 @@ describe("examples/custom-gateway", () => {
     // after 6 chunks, a continuation followed it, and the resume counter moved by one.
     const requests = [...primary.requests, ...secondary.requests].sort((x, y) => x.at - y.at)
     expect(requests.length).toBeGreaterThanOrEqual(2)
-    expect(requests[0]!.behavior.cutAfterChunks).toBe(6)
+    expect(requests[0]!.behavior.fault).toEqual(Fault.Cut({ afterChunks: 6 }))
     expect(requests[0]!.body.messages).toHaveLength(1)
     expect((requests[1]!.body.messages as Array<unknown>).length).toBeGreaterThan(1)
     expect((await resumed()) - resumedBefore).toBe(1)

@@ -21,6 +21,8 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { mockConfig, providerConfig } from "./defaults.js"
 
+const { Fault } = MockUpstream
+
 const env = process.env
 const given = (name: string) => (env[name] ?? "") === "" ? undefined : env[name]
 const portText = given("PORT")
@@ -37,12 +39,12 @@ const say = (line: string) => {
 }
 
 const chaosFaults: ReadonlyArray<MockUpstream.Behavior> = [
-  { status: 503 },
-  { status: 429, headers: { "retry-after": "1" } },
-  { status: 529 },
-  { cutAfterChunks: 5 },
-  { errorEventAfterChunks: 8 },
-  { resetBeforeHeaders: true }
+  { fault: Fault.Status({ status: 503 }) },
+  { fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } },
+  { fault: Fault.Status({ status: 529 }) },
+  { fault: Fault.Cut({ afterChunks: 5 }) },
+  { fault: Fault.ErrorEvent({ afterChunks: 8 }) },
+  { fault: Fault.ResetBeforeHeaders() }
 ]
 
 const program = Effect.gen(function*() {

@@ -10,6 +10,8 @@ import { MockUpstream } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Logger, LogLevel, Stream, TestClock } from "effect"
 
+const { Fault } = MockUpstream
+
 describe("CircuitBreaker end to end", () => {
   it.scoped("503s trip it, further calls never reach the upstream, and it closes after recovery", () =>
     Effect.gen(function*() {
@@ -18,7 +20,7 @@ describe("CircuitBreaker end to end", () => {
       const breaker = yield* CircuitBreaker.make({ window: { kind: "count", size: 10 }, minimumCalls: 5, openDuration: "30 seconds" })
       const model = breaker.wrap("mock", adapter)
       const request: ChatCompletion.ChatRequest = { model: "gpt-mock", messages: [{ role: "user", content: "hi" }] }
-      mock.setDefault({ status: 503 })
+      mock.setDefault({ fault: Fault.Status({ status: 503 }) })
       for (let i = 0; i < 3; i++) expect((yield* Effect.flip(model.generate(request)))._tag).toBe("UpstreamUnavailable")
       for (let i = 0; i < 2; i++) {
         expect((yield* Effect.flip(Stream.runDrain(model.stream({ ...request, stream: true }))))._tag).toBe("UpstreamUnavailable")

@@ -4,7 +4,10 @@
  * many attempts, retries and resumes it took) to put in response headers and logs.
  *
  * It is a `Context.Reference`, so a `LanguageModel` call never *requires* it: a policy used alone
- * (use 2 in DESIGN.md) sees a default context with no deadline.
+ * (use 2 in DESIGN.md) runs without one. Effect caches a reference's default value for the whole
+ * process, so the default is frozen and holds no trace to write to: `current` gives a call made
+ * without a host a fresh context of its own (one object per call, and only then), and the
+ * policies pass that one down to the layers below them.
  *
  * @since 0.1.0
  */
@@ -99,20 +102,26 @@ export const makeTrace = (): RequestTrace => ({
   failed: []
 })
 
+// Shared by every call made without a context, so nothing in it may change: writing to its
+// trace throws instead of leaking one request's trace into another's.
+const none: RequestContextShape = Object.freeze({
+  requestId: "none",
+  deadline: undefined,
+  attempt: 1,
+  upstream: undefined,
+  trace: Object.freeze({ ...makeTrace(), failed: Object.freeze([]) as unknown as Array<string> })
+})
+
 /**
- * The per-request context service (with a default: no deadline, attempt 1).
+ * The per-request context service. Without one provided it yields a frozen default (no
+ * deadline, attempt 1, a read-only trace): read the context through `current`, which replaces
+ * that default with a fresh context for the call.
  *
  * @since 0.1.0
  * @category tags
  */
 export class RequestContext extends Context.Reference<RequestContext>()("@breakwater/core/RequestContext", {
-  defaultValue: (): RequestContextShape => ({
-    requestId: "none",
-    deadline: undefined,
-    attempt: 1,
-    upstream: undefined,
-    trace: makeTrace()
-  })
+  defaultValue: (): RequestContextShape => none
 }) {}
 
 /**
@@ -130,12 +139,14 @@ export const make = (options: { readonly requestId?: string | undefined; readonl
 })
 
 /**
- * The current context.
+ * The current context, or a fresh one (a new request id, an empty trace) when none was
+ * provided: each call made without a host gets a trace of its own. A layer that reads it passes
+ * it on to the model below (`Effect.provideService`, `locally`) so the whole call shares it.
  *
  * @since 0.1.0
  * @category accessors
  */
-export const current: Effect.Effect<RequestContextShape> = RequestContext
+export const current: Effect.Effect<RequestContextShape> = Effect.map(RequestContext, (ctx) => (ctx === none ? make() : ctx))
 
 /**
  * Runs an effect with some fields of the context replaced (the trace stays shared).
@@ -147,7 +158,7 @@ export const locally = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   patch: Partial<Omit<RequestContextShape, "trace" | "requestId">>
 ): Effect.Effect<A, E, R> =>
-  Effect.flatMap(RequestContext, (ctx) => Effect.provideService(self, RequestContext, { ...ctx, ...patch }))
+  Effect.flatMap(current, (ctx) => Effect.provideService(self, RequestContext, { ...ctx, ...patch }))
 
 /**
  * Runs a stream with some fields of the context replaced (the trace stays shared).
@@ -159,7 +170,7 @@ export const locallyStream = <A, E, R>(
   self: Stream.Stream<A, E, R>,
   patch: Partial<Omit<RequestContextShape, "trace" | "requestId">>
 ): Stream.Stream<A, E, R> =>
-  LeanStream.unwrap(Effect.map(RequestContext, (ctx) => LeanStream.provideService(self, RequestContext, { ...ctx, ...patch })))
+  LeanStream.unwrap(Effect.map(current, (ctx) => LeanStream.provideService(self, RequestContext, { ...ctx, ...patch })))
 
 /**
  * The time left before the deadline (zero once passed), or `None` without a deadline.

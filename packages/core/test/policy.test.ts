@@ -1,9 +1,28 @@
 import { ChatCompletion, LanguageModel, Policy, RequestContext } from "@breakwater/core"
-import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, TestClock } from "effect"
+import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
 
 const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "hi" }] }
+
+/**
+ * A model answering every call with one fixed completion, counting its calls (core's tests
+ * cannot use `@breakwater/testing`'s fake: that package depends on core).
+ */
+const fixed = () => {
+  const calls: Array<ChatCompletion.ChatRequest> = []
+  const completion: ChatCompletion.ChatCompletion = {
+    id: "c-1",
+    object: "chat.completion",
+    created: 0,
+    model: "m",
+    choices: [{ index: 0, message: { role: "assistant", content: "steady" }, finish_reason: "stop" }]
+  }
+  const model = LanguageModel.make({
+    generate: (req) => Effect.sync(() => (calls.push(req), completion)),
+    stream: () => Stream.empty
+  })
+  return { model, calls, completion }
+}
 
 const tagging = (tag: string, log: Array<string>) =>
   Policy.layer((inner) =>
@@ -20,7 +39,7 @@ describe("Policy", () => {
   it.effect("stacks layers outermost first with Layer.provide, wrapping once at build", () =>
     Effect.gen(function*() {
       const log: Array<string> = []
-      const fake = FakeLanguageModel.make()
+      const fake = fixed()
       const stack = tagging("outer", log).pipe(
         Layer.provide(tagging("inner", log)),
         Layer.provide(Layer.succeed(LanguageModel.LanguageModel, fake.model))
@@ -32,10 +51,11 @@ describe("Policy", () => {
 
   it.scoped("builds a model from a stack (for routers holding several)", () =>
     Effect.gen(function*() {
-      const fake = FakeLanguageModel.make()
+      const fake = fixed()
       const model = yield* Policy.build(Layer.succeed(LanguageModel.LanguageModel, fake.model))
       const completion = yield* model.generate(request)
-      expect(completion.choices[0]!.message.content).toBe(fake.textFor(request))
+      expect(completion).toBe(fake.completion)
+      expect(fake.calls).toEqual([request])
     }))
 })
 
@@ -64,5 +84,22 @@ describe("RequestContext", () => {
       expect(seen).toEqual([2, "b", "r2"])
       expect(ctx.trace.retries).toBe(1)
       expect(ctx.attempt).toBe(1)
+    }))
+
+  it.effect("without a provided context, gives each call a fresh one and keeps the shared default frozen", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Effect.all([RequestContext.current, RequestContext.current], { concurrency: 2 })
+      a.trace.retries++
+      a.trace.failed.push("primary")
+      expect(a).not.toBe(b)
+      expect(a.requestId).not.toBe(b.requestId)
+      expect(b.trace).toEqual(RequestContext.makeTrace())
+      // `locally` without a context starts one for the call too.
+      const inner = yield* RequestContext.locally(RequestContext.current, { attempt: 2 })
+      expect(inner.trace).toEqual(RequestContext.makeTrace())
+      // The tag's own default is what every context-less call shares: it cannot be written to.
+      const shared = yield* RequestContext.RequestContext
+      expect(Object.isFrozen(shared) && Object.isFrozen(shared.trace) && Object.isFrozen(shared.trace.failed)).toBe(true)
+      expect(() => shared.trace.retries++).toThrow(TypeError)
     }))
 })

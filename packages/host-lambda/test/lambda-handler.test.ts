@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { readFileSync } from "node:fs"
 
+const { Fault } = MockUpstream
+
 const fixture = (name: string): LambdaEvent.Event => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"))
 const context = (remainingMs = 30_000): LambdaEvent.Context => {
   const end = Date.now() + remainingMs
@@ -191,7 +193,7 @@ describe("LambdaHandler (response streaming)", () => {
         routes: { "gpt-test": { upstreams: ["mock"] } }
       }, {}))
       const h = LambdaHandler.make({ gateway: GatewayBuilder.make(config), ...quiet })
-      mock.script({ cutAfterChunks: 9, splitUtf8: true })
+      mock.script({ fault: Fault.Cut({ afterChunks: 9 }), splitUtf8: true })
       const { captured, writable } = local.stream()
       const event = withBody(fixture("function-url.json"), { model: "gpt-test", messages: [{ role: "user", content: "lambda" }], stream: true })
       await h.streaming(event, writable, context())

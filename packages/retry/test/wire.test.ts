@@ -5,6 +5,8 @@ import { MockUpstream } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 
+const { Fault } = MockUpstream
+
 const request: ChatCompletion.ChatRequest = { model: "gpt-wire", messages: [{ role: "user", content: "hi" }] }
 
 describe("retry over real HTTP", () => {
@@ -13,7 +15,7 @@ describe("retry over real HTTP", () => {
   it.live("a 429 with retry-after: 1, then success: the caller gets the success after one retry, at least 1 s later", () =>
     Effect.gen(function*() {
       const server = yield* MockUpstream.scoped()
-      server.script({ status: 429, headers: { "retry-after": "1" } }, {})
+      server.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } }, {})
       const model = yield* Retry.withPolicy(yield* OpenAiProvider.make({ name: "wire", baseUrl: server.url }))
       const ctx = RequestContext.make({ requestId: "wire-1" })
       const started = Date.now()
@@ -31,7 +33,7 @@ describe("retry over real HTTP", () => {
   it.live("a 400 is returned at once, after one request", () =>
     Effect.gen(function*() {
       const server = yield* MockUpstream.scoped()
-      server.script({ status: 400 })
+      server.script({ fault: Fault.Status({ status: 400 }) })
       const model = yield* Retry.withPolicy(yield* OpenAiProvider.make({ name: "wire", baseUrl: server.url }))
       const result = yield* Effect.either(model.generate(request))
       expect(result._tag === "Left" && result.left._tag).toBe("BadRequest")

@@ -14,6 +14,8 @@ import { Cause, Chunk, Effect, Exit, Stream } from "effect"
 import fc from "fast-check"
 import { longestOverlap } from "../src/internal/splice.js"
 
+const { Fault, ContinuationFault } = MockUpstream
+
 type Chunk_ = ChatCompletion.ChatCompletionChunk
 type Provider = "openai" | "anthropic"
 
@@ -77,7 +79,7 @@ for (const provider of ["openai", "anthropic"] as const) {
         for (const cutAfterChunks of [1, 3, 4, 11, 23]) {
           for (const splitUtf8 of [false, true]) {
             mock.reset()
-            mock.script({ cutAfterChunks, splitUtf8 }, { splitUtf8 })
+            mock.script({ fault: Fault.Cut({ afterChunks: cutAfterChunks }), splitUtf8 }, { splitUtf8 })
             const { chunks, ctx } = yield* run()
             expect(textOf(chunks)).toBe(expected)
             expectOneEnvelope(chunks)
@@ -94,7 +96,7 @@ for (const provider of ["openai", "anthropic"] as const) {
         // A prefill (Anthropic) continues exactly: only repeats of 16+ characters are taken as the model's.
         for (const overlap of provider === "anthropic" ? [16, 30] : [8, 13, 30]) {
           mock.reset()
-          mock.script({ cutAfterChunks: 7 }, { overlap })
+          mock.script({ fault: Fault.Cut({ afterChunks: 7 }) }, { continuation: ContinuationFault.Overlap({ chars: overlap }) })
           const { chunks } = yield* run()
           expect(textOf(chunks)).toBe(expected)
           expectOneEnvelope(chunks)
@@ -105,13 +107,13 @@ for (const provider of ["openai", "anthropic"] as const) {
       Effect.gen(function*() {
         // Cut after 20 words: more delivered than the hold-back, so the restart is held and verified.
         const verified = yield* setup(provider)
-        verified.mock.script({ cutAfterChunks: 20 }, { restart: true })
+        verified.mock.script({ fault: Fault.Cut({ afterChunks: 20 }) }, { continuation: ContinuationFault.Restart() })
         const first = yield* verified.run()
         expect(textOf(first.chunks)).toBe(verified.expected)
         expect(verified.mock.requests).toHaveLength(2)
         // Too long to verify: rejected, and the next strategy (user instruction) continues.
         const rejected = yield* setup(provider, { verifyLimit: 0 })
-        rejected.mock.script({ cutAfterChunks: 20 }, { restart: true }, {})
+        rejected.mock.script({ fault: Fault.Cut({ afterChunks: 20 }) }, { continuation: ContinuationFault.Restart() }, {})
         const second = yield* rejected.run()
         expect(textOf(second.chunks)).toBe(rejected.expected)
         expectOneEnvelope(second.chunks)
@@ -123,9 +125,9 @@ for (const provider of ["openai", "anthropic"] as const) {
     it.scopedLive("in-band error event, malformed frame and stall (idle timeout) are all resumed", () =>
       Effect.gen(function*() {
         const { mock, run, expected } = yield* setup(provider)
-        for (const fault of [{ errorEventAfterChunks: 5 }, { malformedAfterChunks: 5 }, { stallAfterChunks: 5 }, { endWithoutTerminator: true, words: 24 }]) {
+        for (const behavior of [{ fault: Fault.ErrorEvent({ afterChunks: 5 }) }, { fault: Fault.Malformed({ afterChunks: 5 }) }, { fault: Fault.Stall({ afterChunks: 5 }) }, { fault: Fault.NoTerminator(), words: 24 }]) {
           mock.reset()
-          mock.script(fault)
+          mock.script(behavior)
           const { chunks, exit } = yield* run()
           expect(Exit.isSuccess(exit)).toBe(true)
           expect(textOf(chunks)).toBe(expected)
@@ -136,7 +138,7 @@ for (const provider of ["openai", "anthropic"] as const) {
     it.scopedLive("a tool call cut mid-arguments reaches the client as one whole call whose arguments parse", () =>
       Effect.gen(function*() {
         const { mock, run, request } = yield* setup(provider)
-        mock.script({ toolCall: true, cutAfterChunks: 3 }, { toolCall: true })
+        mock.script({ toolCall: true, fault: Fault.Cut({ afterChunks: 3 }) }, { toolCall: true })
         const withTools: ChatCompletion.ChatRequest = {
           ...request,
           tools: [{ type: "function", function: { name: "get_forecast", parameters: { type: "object", properties: {} } } }]
@@ -156,7 +158,7 @@ for (const provider of ["openai", "anthropic"] as const) {
         mock.script({})
         const plain = (yield* run()).chunks.at(-1)!.usage!
         mock.reset()
-        mock.script({ cutAfterChunks: 10 })
+        mock.script({ fault: Fault.Cut({ afterChunks: 10 }) })
         const resumed = (yield* run()).chunks.at(-1)!.usage!
         expect(resumed.prompt_tokens).toBeGreaterThan(plain.prompt_tokens * 2)
         expect(resumed.completion_tokens).toBeGreaterThanOrEqual(plain.completion_tokens)
@@ -166,7 +168,7 @@ for (const provider of ["openai", "anthropic"] as const) {
     it.scopedLive("when resumes run out, the stream fails with StreamInterrupted (the host's error event, no [DONE])", () =>
       Effect.gen(function*() {
         const { mock, run } = yield* setup(provider, { maxResumes: 1 })
-        mock.script({ cutAfterChunks: 4 }, { cutAfterChunks: 4 })
+        mock.script({ fault: Fault.Cut({ afterChunks: 4 }) }, { fault: Fault.Cut({ afterChunks: 4 }) })
         const { exit } = yield* run()
         expect(Exit.isFailure(exit)).toBe(true)
         if (Exit.isFailure(exit)) expect(Chunk.unsafeHead(Cause.failures(exit.cause))._tag).toBe("StreamInterrupted")
@@ -179,12 +181,12 @@ describe("StreamResume over the wire: prefill", () => {
   it.scopedLive("an upstream that rejects prefill (Anthropic adapter): the continuation is asked again as a user instruction", () =>
     Effect.gen(function*() {
       const { mock, run, expected } = yield* setup("anthropic")
-      mock.script({ cutAfterChunks: 5 }, { rejectPrefill: true }, { rejectPrefill: true })
+      mock.script({ fault: Fault.Cut({ afterChunks: 5 }) }, { continuation: ContinuationFault.RejectPrefill() }, { continuation: ContinuationFault.RejectPrefill() })
       const { chunks } = yield* run()
       expect(textOf(chunks)).toBe(expected)
       expectOneEnvelope(chunks)
       expect(mock.requests).toHaveLength(3)
-      expect(mock.requests[1]!.behavior.rejectPrefill).toBe(true)
+      expect(mock.requests[1]!.behavior.continuation?._tag).toBe("RejectPrefill")
       expect((mock.requests[1]!.body.messages as Array<{ role: string }>).at(-1)!.role).toBe("assistant")
       const roles = (mock.requests[2]!.body.messages as Array<{ role: string }>).map((m) => m.role)
       expect(roles.slice(-2)).toEqual(["assistant", "user"])
@@ -193,7 +195,7 @@ describe("StreamResume over the wire: prefill", () => {
   it.scopedLive("terminate mode over the wire: the cut ends the stream with the break, no continuation", () =>
     Effect.gen(function*() {
       const { mock, run } = yield* setup("openai", { mode: "terminate" })
-      mock.script({ cutAfterChunks: 5 })
+      mock.script({ fault: Fault.Cut({ afterChunks: 5 }) })
       const { exit } = yield* run()
       expect(Exit.isFailure(exit)).toBe(true)
       if (Exit.isFailure(exit)) expect(Chunk.unsafeHead(Cause.failures(exit.cause))).toBeInstanceOf(ModelError.StreamInterrupted)
@@ -214,7 +216,15 @@ describe("StreamResume over the wire (property-based)", () => {
             fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
             async (cutAfterChunks, splitUtf8, overlap, secondCut) => {
               mock.reset()
-              mock.script({ cutAfterChunks, splitUtf8 }, { overlap, splitUtf8, cutAfterChunks: secondCut }, { splitUtf8 })
+              mock.script(
+                { fault: Fault.Cut({ afterChunks: cutAfterChunks }), splitUtf8 },
+                {
+                  continuation: ContinuationFault.Overlap({ chars: overlap }),
+                  splitUtf8,
+                  fault: secondCut === undefined ? undefined : Fault.Cut({ afterChunks: secondCut })
+                },
+                { splitUtf8 }
+              )
               const { chunks } = await Effect.runPromise(run())
               expect(textOf(chunks)).toBe(expected)
               expectOneEnvelope(chunks)

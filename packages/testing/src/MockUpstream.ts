@@ -14,34 +14,80 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import { type Behavior, MockServer, type RecordedRequest } from "./internal/mockServer.js"
+import * as internal from "./internal/behavior.js"
+import type { ChaosOptions } from "./internal/chaos.js"
+import { MockServer } from "./internal/mockServer.js"
+import type { RecordedRequest } from "./internal/requestLog.js"
 import * as Text from "./internal/mockText.js"
 
 /**
- * What the mock does with one request; fields combine. `{}` answers normally.
+ * How the upstream fails: at most one fault per request, built with the `Fault` constructors
+ * (`Fault.Status({ status: 429 })`, `Fault.Cut({ afterChunks: 3 })`). The `afterChunks` faults
+ * count content chunks and strike streams only.
+ *
+ * | fault | effect |
+ * |---|---|
+ * | `Status({ status, message? })` | an error response with the provider's error body |
+ * | `ResetBeforeHeaders()` | the connection is destroyed once the request is read, no response |
+ * | `StallBeforeHeaders()` | no response at all, until the client gives up or the mock stops |
+ * | `Cut({ afterChunks })` | the socket is destroyed after that many content chunks |
+ * | `Stall({ afterChunks })` | the stream goes silent after that many chunks, connection open |
+ * | `Malformed({ afterChunks })` | a truncated JSON frame after that many chunks, then the end |
+ * | `ErrorEvent({ afterChunks })` | an in-band error event (Anthropic: `overloaded_error`), then the end |
+ * | `NoTerminator()` | a clean end without `[DONE]` / `message_stop` |
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Fault = internal.Fault
+
+/**
+ * The constructors of `Fault` (and `$is`, `$match`): `Fault.Cut({ afterChunks: 3 })`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const Fault = internal.Fault
+
+/**
+ * How a request that continues a partial answer of the mock is mishandled, as real upstreams
+ * do: `Overlap({ chars })` repeats the last `chars` delivered characters first, `Restart()`
+ * answers from the start, `RejectPrefill()` is a 400 for a request ending with an assistant
+ * message.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ContinuationFault = internal.ContinuationFault
+
+/**
+ * The constructors of `ContinuationFault`: `ContinuationFault.Overlap({ chars: 5 })`.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const ContinuationFault = internal.ContinuationFault
+
+/**
+ * What the mock does with one request. `{}` answers normally; `fault` and `continuation` say
+ * what goes wrong (one of each at most); the other fields shape and pace the answer and combine
+ * freely with them and with each other.
  *
  * | field | effect |
  * |---|---|
- * | `status`, `headers`, `message` | answer with this error status (provider-shaped body) and headers (`retry-after`, …) |
- * | `refuse`, `resetBeforeHeaders` | destroy the connection before any response |
- * | `stallBeforeHeaders` | never answer (until the client gives up or the mock stops) |
+ * | `fault` | a `Fault` |
+ * | `continuation` | a `ContinuationFault` |
+ * | `headers` | added to the response, an error or not (`retry-after`, …) |
+ * | `words`, `text`, `model` | answer length, or the exact answer text; the model name echoed |
+ * | `toolCall` | answer with one tool call whose JSON arguments stream in pieces |
  * | `headersDelayMs`, `firstChunkDelayMs`, `chunkDelayMs` | delays before headers, the first content chunk, between chunks |
- * | `cutAfterChunks: n` | destroy the connection after n content chunks |
- * | `stallAfterChunks: n` | go silent after n content chunks, connection open |
- * | `endWithoutTerminator` | end cleanly but without `[DONE]` / `message_stop` |
- * | `malformedAfterChunks: n` | a truncated JSON frame after n chunks, then end |
- * | `errorEventAfterChunks: n` | an in-band error event after n chunks (Anthropic: `overloaded_error`), then end |
  * | `pingEveryMs` | keep-alive comments (OpenAI) or `ping` events (Anthropic) while the stream is open |
  * | `splitUtf8` | write every frame in two writes split inside a multi-byte character |
- * | `toolCall` | answer with one tool call whose JSON arguments stream in pieces |
- * | `words`, `text`, `model` | answer length, or the exact answer text; the model name echoed |
- * | `overlap: n`, `restart` | on a continuation: repeat the last n delivered characters, or start over |
- * | `rejectPrefill` | a 400 for a request ending with an assistant message |
  *
  * @since 0.1.0
  * @category models
  */
-export type { Behavior }
+export type Behavior = internal.Behavior
 
 /**
  * One request the mock received.
@@ -50,6 +96,15 @@ export type { Behavior }
  * @category models
  */
 export type { RecordedRequest }
+
+/**
+ * `chaos` settings: one of `behaviors` for a `rate` share (0 to 1) of unscripted requests,
+ * reproducibly from `seed` (default: the start option's `seed`, else 1).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type { ChaosOptions }
 
 /**
  * Start options: `port` (0: any free port), `host` (`127.0.0.1`), `words` (24: answer length),
@@ -92,7 +147,7 @@ export interface MockUpstream {
   /** The behavior when nothing is scripted (initially `{}`: answer normally). */
   readonly setDefault: (behavior: Behavior) => void
   /** Picks one of `behaviors` for a seeded random `rate` of unscripted requests; `undefined` turns it off. */
-  readonly chaos: (options: { readonly rate: number; readonly behaviors: ReadonlyArray<Behavior>; readonly seed?: number } | undefined) => void
+  readonly chaos: (options: ChaosOptions | undefined) => void
   /** Clears the request log, the script, the default and chaos. */
   readonly reset: () => void
   /** Resolves once `n` requests have arrived in all (rejects after `timeoutMs`, default 5 s). */
@@ -129,15 +184,15 @@ export const start = async (options: Options = {}): Promise<MockUpstream> => {
     url: `${origin}/v1`,
     origin,
     port: server.port,
-    requests: server.requests,
+    requests: server.log.requests,
     get received() {
-      return server.received
+      return server.log.received
     },
     script: (...behaviors) => server.script(behaviors),
     setDefault: (behavior) => server.setDefault(behavior),
     chaos: (chaos) => server.chaos(chaos),
     reset: () => server.reset(),
-    waitFor: (n, timeoutMs = 5_000) => server.waitFor(n, timeoutMs),
+    waitFor: (n, timeoutMs = 5_000) => server.log.waitFor(n, timeoutMs),
     textFor: (request, words) => Text.plan(request.messages as never, words ?? server.words).full,
     get openConnections() {
       return server.openConnections

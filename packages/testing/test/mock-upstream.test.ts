@@ -3,6 +3,8 @@ import { MockUpstream } from "@breakwater/testing"
 import OpenAI from "openai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 
+const { Fault, ContinuationFault } = MockUpstream
+
 let mock: MockUpstream.MockUpstream
 let openai: OpenAI
 let anthropic: Anthropic
@@ -50,7 +52,7 @@ describe("MockUpstream: OpenAI format", () => {
   })
 
   it("answers a scripted error status with the provider's error shape and headers", async () => {
-    mock.script({ status: 429, headers: { "retry-after": "7" } })
+    mock.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "7" } })
     const error = await openai.chat.completions.create(ask("x")).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(OpenAI.RateLimitError)
     expect((error as InstanceType<typeof OpenAI.APIError>).headers?.get("retry-after")).toBe("7")
@@ -59,14 +61,25 @@ describe("MockUpstream: OpenAI format", () => {
   })
 
   it("cuts a stream after n chunks: the client sees an error, not a complete stream", async () => {
-    mock.script({ cutAfterChunks: 3 })
+    mock.script({ fault: Fault.Cut({ afterChunks: 3 }) })
     const stream = await openai.chat.completions.create({ ...ask("cut"), stream: true })
     const error = await collectOpenAi(stream).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Error)
   })
 
+  it("takes faults as plain tagged data too (a behavior sent as JSON, as the benchmark does over IPC)", async () => {
+    const overTheWire: MockUpstream.Behavior = JSON.parse(JSON.stringify({ fault: Fault.Status({ status: 503, message: "down for now" }) }))
+    expect(overTheWire).toEqual({ fault: { _tag: "Status", status: 503, message: "down for now" } })
+    mock.script(overTheWire, { fault: { _tag: "Cut", afterChunks: 2 } })
+    const error = await openai.chat.completions.create(ask("p")).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError)
+    expect((error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/down for now/)
+    const cut = await collectOpenAi(await openai.chat.completions.create({ ...ask("p"), stream: true })).catch((e: unknown) => e)
+    expect(cut).toBeInstanceOf(Error)
+  })
+
   it("ends without the terminator, sends malformed frames and in-band errors on request", async () => {
-    mock.script({ endWithoutTerminator: true }, { malformedAfterChunks: 2 }, { errorEventAfterChunks: 2 })
+    mock.script({ fault: Fault.NoTerminator() }, { fault: Fault.Malformed({ afterChunks: 2 }) }, { fault: Fault.ErrorEvent({ afterChunks: 2 }) })
     const raw = async () => {
       const res = await fetch(`${mock.url}/chat/completions`, { method: "POST", body: JSON.stringify({ ...ask("f"), stream: true }) })
       return res.text()
@@ -115,7 +128,7 @@ describe("MockUpstream: OpenAI format", () => {
       messages: [...ask("go on").messages, { role: "assistant" as const, content: partial }, { role: "user" as const, content: "continue" }]
     }
     expect((await openai.chat.completions.create(withInstruction)).choices[0]?.message.content).toBe(full.slice(30))
-    mock.script({ overlap: 5 }, { restart: true }, { rejectPrefill: true })
+    mock.script({ continuation: ContinuationFault.Overlap({ chars: 5 }) }, { continuation: ContinuationFault.Restart() }, { continuation: ContinuationFault.RejectPrefill() })
     expect((await openai.chat.completions.create(withInstruction)).choices[0]?.message.content).toBe(full.slice(25))
     expect((await openai.chat.completions.create(withInstruction)).choices[0]?.message.content).toBe(full)
     const rejected = await openai.chat.completions.create(withPrefill).catch((e: unknown) => e)
@@ -133,7 +146,7 @@ describe("MockUpstream: OpenAI format", () => {
   })
 
   it("stalls before headers until the client gives up, and counts open responses", async () => {
-    mock.script({ stallBeforeHeaders: true })
+    mock.script({ fault: Fault.StallBeforeHeaders() })
     const controller = new AbortController()
     const pending = fetch(`${mock.url}/chat/completions`, { method: "POST", body: JSON.stringify(ask("s")), signal: controller.signal })
       .catch((e: unknown) => e)
@@ -146,7 +159,7 @@ describe("MockUpstream: OpenAI format", () => {
   it("applies chaos reproducibly from its seed", async () => {
     const outcomes = async () => {
       mock.reset()
-      mock.chaos({ rate: 0.5, behaviors: [{ status: 503 }], seed: 7 })
+      mock.chaos({ rate: 0.5, behaviors: [{ fault: Fault.Status({ status: 503 }) }], seed: 7 })
       const statuses: Array<number> = []
       for (let i = 0; i < 12; i++) {
         statuses.push((await fetch(`${mock.url}/chat/completions`, { method: "POST", body: JSON.stringify(ask("c")) })).status)
@@ -174,7 +187,7 @@ describe("MockUpstream: Anthropic format", () => {
   })
 
   it("maps 529 to overloaded_error and sends an in-band error event mid-stream", async () => {
-    mock.script({ status: 529 }, { errorEventAfterChunks: 2 })
+    mock.script({ fault: Fault.Status({ status: 529 }) }, { fault: Fault.ErrorEvent({ afterChunks: 2 }) })
     const params = { model: "claude-mock", max_tokens: 100, messages: [{ role: "user" as const, content: "x" }] }
     const error = await anthropic.messages.create(params).catch((e: unknown) => e)
     expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529)
@@ -260,7 +273,7 @@ describe("MockUpstream: wire format", () => {
 
 describe("MockUpstream: faults", () => {
   it("maps statuses to the SDKs' error classes, with the provider's error bodies and headers", async () => {
-    mock.script({ status: 401 }, { status: 404 }, { status: 500 }, { status: 503, headers: { "retry-after-ms": "1500" } }, { status: 400 })
+    mock.script({ fault: Fault.Status({ status: 401 }) }, { fault: Fault.Status({ status: 404 }) }, { fault: Fault.Status({ status: 500 }) }, { fault: Fault.Status({ status: 503 }), headers: { "retry-after-ms": "1500" } }, { fault: Fault.Status({ status: 400 }) })
     const errors = []
     for (let i = 0; i < 5; i++) errors.push(await rejection(openai.chat.completions.create(ask("e"))))
     expect(errors[0]).toBeInstanceOf(OpenAI.AuthenticationError)
@@ -272,15 +285,15 @@ describe("MockUpstream: faults", () => {
     expect(errors[4]).toBeInstanceOf(OpenAI.BadRequestError)
     expect(errors[4]?.type).toBe("invalid_request_error")
 
-    mock.script({ status: 429, headers: { "retry-after": "3" } })
+    mock.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "3" } })
     const limited = await rejection(anthropic.messages.create(claude("e")))
     expect(limited).toBeInstanceOf(Anthropic.RateLimitError)
     expect(limited.headers?.get("retry-after")).toBe("3")
     expect(limited.error).toMatchObject({ type: "error", error: { type: "rate_limit_error" } })
   })
 
-  it("refuse and resetBeforeHeaders: the connection is destroyed with no response; the attempt is recorded", async () => {
-    mock.script({ refuse: true }, { resetBeforeHeaders: true })
+  it("ResetBeforeHeaders: the connection is destroyed with no response; the attempt is recorded", async () => {
+    mock.script({ fault: Fault.ResetBeforeHeaders() }, { fault: Fault.ResetBeforeHeaders() })
     expect(await openai.chat.completions.create(ask("r")).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.APIConnectionError)
     expect(await anthropic.messages.create(claude("r")).catch((e: unknown) => e)).toBeInstanceOf(Anthropic.APIConnectionError)
     expect(mock.requests).toHaveLength(2)
@@ -305,8 +318,8 @@ describe("MockUpstream: faults", () => {
     for (let i = 1; i < content.length; i++) expect(content[i]!.at - content[i - 1]!.at).toBeGreaterThanOrEqual(20)
   })
 
-  it("stallAfterChunks keeps the connection open and silent (pings still flow) until the client gives up", async () => {
-    mock.script({ stallAfterChunks: 2, pingEveryMs: 15 }, { stallAfterChunks: 1, pingEveryMs: 15 })
+  it("Stall keeps the connection open and silent (pings still flow) until the client gives up", async () => {
+    mock.script({ fault: Fault.Stall({ afterChunks: 2 }), pingEveryMs: 15 }, { fault: Fault.Stall({ afterChunks: 1 }), pingEveryMs: 15 })
     const controller = new AbortController()
     const openaiStream = await rawFrames("/v1/chat/completions", chat("st"), controller.signal)
     const seen: Array<string> = []
@@ -327,7 +340,7 @@ describe("MockUpstream: faults", () => {
   })
 
   it("cuts, malformed frames, missing terminators and error events over the Anthropic SDK", async () => {
-    mock.script({ cutAfterChunks: 2 }, { malformedAfterChunks: 2 }, { errorEventAfterChunks: 2 })
+    mock.script({ fault: Fault.Cut({ afterChunks: 2 }) }, { fault: Fault.Malformed({ afterChunks: 2 }) }, { fault: Fault.ErrorEvent({ afterChunks: 2 }) })
     const drain = async () => {
       for await (const _ of await anthropic.messages.create(claudeStream("x"))) { /* drain */ }
     }
@@ -339,7 +352,7 @@ describe("MockUpstream: faults", () => {
     // A cut is the mock's doing, not the client's.
     expect(mock.requests[0]!.clientAborted).toBe(false)
 
-    mock.script({ endWithoutTerminator: true })
+    mock.script({ fault: Fault.NoTerminator() })
     const { all } = await rawFrames("/v1/messages", claudeStream("x"))
     const events = (await all()).map((f) => f.text.split("\n")[0])
     expect(events.at(-1)).toBe("event: message_delta")
@@ -396,7 +409,7 @@ describe("MockUpstream: continuations", () => {
     }
     expect(partial.trimEnd() + await rest()).toBe(full)
     expect(mock.textFor(prefill)).toBe(full)
-    mock.script({ overlap: 4 }, { restart: true }, { rejectPrefill: true })
+    mock.script({ continuation: ContinuationFault.Overlap({ chars: 4 }) }, { continuation: ContinuationFault.Restart() }, { continuation: ContinuationFault.RejectPrefill() })
     expect(await rest()).toBe(full.slice(partial.trimEnd().length - 4))
     expect(await rest()).toBe(full)
     const rejected = await rejection(rest())
@@ -418,7 +431,7 @@ describe("MockUpstream: continuations", () => {
 
 describe("MockUpstream: lifecycle", () => {
   it("waitFor resolves on arrival and rejects after its timeout", async () => {
-    mock.script({ stallBeforeHeaders: true })
+    mock.script({ fault: Fault.StallBeforeHeaders() })
     const controller = new AbortController()
     const pending = fetch(`${mock.url}/chat/completions`, { method: "POST", body: JSON.stringify(ask("w")), signal: controller.signal }).catch(() => undefined)
     await mock.waitFor(1)
@@ -429,7 +442,7 @@ describe("MockUpstream: lifecycle", () => {
   })
 
   it("stop ends open streams and connections without hanging; restart serves on the same port", async () => {
-    mock.script({ stallAfterChunks: 1 })
+    mock.script({ fault: Fault.Stall({ afterChunks: 1 }) })
     const open = await rawFrames("/v1/chat/completions", chat("stop"))
     await open.next()
     expect(mock.openConnections).toBeGreaterThan(0)
@@ -474,7 +487,7 @@ describe("MockUpstream: lifecycle", () => {
         expect((await client.chat.completions.create(ask("fast"))).choices[0]?.message.content).toBe(fast.textFor(ask("fast")))
         expect((await collectOpenAi(await client.chat.completions.create({ ...ask("fast"), stream: true }))).text).toBe(fast.textFor(ask("fast")))
       }
-      fast.script({ status: 429, headers: { "retry-after": "1" } }, { cutAfterChunks: 2 })
+      fast.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } }, { fault: Fault.Cut({ afterChunks: 2 }) })
       expect(await client.chat.completions.create(ask("fast")).catch((e: unknown) => e)).toBeInstanceOf(OpenAI.RateLimitError)
       expect(await collectOpenAi(await client.chat.completions.create({ ...ask("fast"), stream: true })).catch((e: unknown) => e)).toBeInstanceOf(Error)
       expect(fast.received).toBe(8)

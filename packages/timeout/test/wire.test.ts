@@ -9,6 +9,8 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 
+const { Fault } = MockUpstream
+
 // Real HTTP and real sockets; only the policies' timers run on the TestClock. Nothing sleeps:
 // each step waits for an I/O event (a request reached the upstream, a chunk reached the consumer).
 
@@ -29,7 +31,7 @@ describe("timeouts over real HTTP: an aborted attempt closes its upstream connec
   it.scoped("a stalled stream hit by the idle timeout is aborted upstream", () =>
     Effect.gen(function*() {
       // The role chunk and two words, then silence with the connection open.
-      const { server, adapter, received } = yield* upstream({ stallAfterChunks: 2 })
+      const { server, adapter, received } = yield* upstream({ fault: Fault.Stall({ afterChunks: 2 }) })
       const model = yield* AttemptTimeout.withPolicy(adapter, { idle: "5 seconds" })
       const got: Array<ChatCompletion.ChatCompletionChunk> = []
       const three = yield* Deferred.make<void>()
@@ -52,7 +54,7 @@ describe("timeouts over real HTTP: an aborted attempt closes its upstream connec
 
   it.scoped("a stream waiting for headers is aborted by the headers timeout", () =>
     Effect.gen(function*() {
-      const { adapter, received } = yield* upstream({ stallBeforeHeaders: true })
+      const { adapter, received } = yield* upstream({ fault: Fault.StallBeforeHeaders() })
       const model = yield* AttemptTimeout.withPolicy(adapter, { headers: "2 seconds" })
       const fiber = yield* Effect.fork(Effect.either(Stream.runDrain(model.stream(request))))
       const record = yield* received
@@ -66,7 +68,7 @@ describe("timeouts over real HTTP: an aborted attempt closes its upstream connec
 
   it.scoped("a generate past its deadline is aborted upstream", () =>
     Effect.gen(function*() {
-      const { adapter, received } = yield* upstream({ stallBeforeHeaders: true })
+      const { adapter, received } = yield* upstream({ fault: Fault.StallBeforeHeaders() })
       const model = yield* Deadline.withPolicy(adapter, { total: "3 seconds" })
       const fiber = yield* Effect.fork(Effect.either(model.generate(request)))
       const record = yield* received

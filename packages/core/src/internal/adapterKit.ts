@@ -220,7 +220,7 @@ export const generateCall = (
   model: string,
   decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
 ): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
-  Effect.flatMap(RequestContext.RequestContext, (context) => {
+  Effect.flatMap(RequestContext.current, (context) => {
     context.trace.attempts++
     const signal = context.signal
     // A limit above (the context's signal) stops the call wherever it is, with the limit's error.
@@ -241,7 +241,7 @@ export const runCall = (
   handler: Effect.Effect<FrameHandler>,
   sink: LanguageModel.ChunkSink
 ): Effect.Effect<void, ModelError.ModelError> =>
-  Effect.flatMap(RequestContext.RequestContext, (context) =>
+  Effect.flatMap(RequestContext.current, (context) =>
     Effect.flatMap(handler, (frames) => {
       context.trace.attempts++
       return http.stream(

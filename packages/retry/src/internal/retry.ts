@@ -76,10 +76,9 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
 
   const pause = (wait: number): Effect.Effect<void> => (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void)
 
-  // The context below says which attempt this is; the first attempt of a fresh context needs no
-  // new one (providing a service costs a context copy and a scoped set of the fiber's context).
+  // The context below says which attempt this is.
   const withAttempt = <A, E>(call: Effect.Effect<A, E>, ctx: Ctx, n: number): Effect.Effect<A, E> =>
-    ctx.attempt === n ? call : Effect.provideService(call, RequestContext.RequestContext, { ...ctx, attempt: n })
+    Effect.provideService(call, RequestContext.RequestContext, { ...ctx, attempt: n })
 
   const start: Effect.Effect<Ctx> =
     budget === undefined ? RequestContext.current : Effect.zipLeft(RequestContext.current, budget.recordRequest)

@@ -9,7 +9,7 @@ import OpenAI from "openai"
 
 it("README: any client, any test runner", async () => {
   const mock = await MockUpstream.start()
-  mock.script({ status: 429, headers: { "retry-after-ms": "20" } }) // the next request only
+  mock.script({ fault: MockUpstream.Fault.Status({ status: 429 }), headers: { "retry-after-ms": "20" } }) // the next request only
   const client = new OpenAI({ baseURL: mock.url, apiKey: "test", maxRetries: 1 })
   const request = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "Hello" }] }
   const reply = await client.chat.completions.create(request)
@@ -21,7 +21,7 @@ it("README: any client, any test runner", async () => {
 it.live("README: a policy over the real adapter in an Effect test", () =>
   Effect.gen(function*() {
     const mock = yield* MockUpstream.scoped() // stopped when the scope closes
-    mock.script({ status: 503 }, { headersDelayMs: 50 }) // then the default: answer normally
+    mock.script({ fault: MockUpstream.Fault.Status({ status: 503 }) }, { headersDelayMs: 50 }) // then the default: answer normally
     const model = yield* Retry.withPolicy(yield* OpenAiProvider.make({ baseUrl: mock.url }))
     const request: ChatCompletion.ChatRequest = { model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] }
     const reply = yield* model.generate(request)

@@ -12,6 +12,8 @@ import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 
+const { Fault } = MockUpstream
+
 const quiet = { log: () => {} }
 
 /** Builds the gateway from a config object and serves it over loopback for the test's scope. */
@@ -73,7 +75,7 @@ describe("routing through the HTTP host (issue #18)", () => {
         defaults: { retry: fastRetry, breaker: { minimumCalls: 3, window: { type: "count", size: 3 }, openDuration: "10 minutes" } }
       })
       // model-a's deployment fails every attempt (the first request's attempt and its 2 retries).
-      openai.script({ status: 500 }, { status: 500 }, { status: 500 })
+      openai.script({ fault: Fault.Status({ status: 500 }) }, { fault: Fault.Status({ status: 500 }) }, { fault: Fault.Status({ status: 500 }) })
       const first = yield* chat(url, "model-a")
       expect(first.status).toBe(200)
       expect(first.headers.get("x-breakwater-upstream")).toBe("backup")
@@ -112,7 +114,7 @@ describe("routing through the HTTP host (issue #18)", () => {
   it.scopedLive("a 429 with Retry-After: 1 is retried on the primary, which serves; the fallback receives nothing", () =>
     Effect.gen(function*() {
       const { backup, openai, url } = yield* primaryAndBackup({})
-      openai.script({ status: 429, headers: { "retry-after": "1" } })
+      openai.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } })
       const started = Date.now()
       const res = yield* chat(url, "gpt-4o")
       expect(res.status).toBe(200)
@@ -124,7 +126,7 @@ describe("routing through the HTTP host (issue #18)", () => {
       expect(backup.requests).toHaveLength(0)
 
       // Streaming the same way: the retry happens before anything reached the client.
-      openai.script({ status: 429, headers: { "retry-after": "1" } })
+      openai.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } })
       const streamed = yield* chat(url, "gpt-4o", { stream: true })
       expect(streamed.status).toBe(200)
       expect(streamed.body).toContain("data: [DONE]")
@@ -135,7 +137,7 @@ describe("routing through the HTTP host (issue #18)", () => {
   it.scopedLive("a stream that breaks after its role chunk but before any content is retried on the primary", () =>
     Effect.gen(function*() {
       const { backup, openai, url } = yield* primaryAndBackup({ retry: fastRetry })
-      openai.script({ cutAfterChunks: 0 })
+      openai.script({ fault: Fault.Cut({ afterChunks: 0 }) })
       const res = yield* chat(url, "gpt-4o", { stream: true })
       expect(res.status).toBe(200)
       expect(res.headers.get("x-breakwater-upstream")).toBe("openai")
@@ -156,7 +158,7 @@ describe("routing through the HTTP host (issue #18)", () => {
         routes: { chat: { upstreams: [{ upstream: "openai", model: "gpt-4o" }, { upstream: "openai", model: "gpt-4o-mini" }] } },
         defaults: { retry: fastRetry }
       })
-      openai.script({ status: 503 }, { status: 503 }, { status: 503 })
+      openai.script({ fault: Fault.Status({ status: 503 }) }, { fault: Fault.Status({ status: 503 }) }, { fault: Fault.Status({ status: 503 }) })
       const res = yield* chat(url, "chat")
       expect(res.status).toBe(200)
       expect(modelsOf(openai)).toEqual(["gpt-4o", "gpt-4o", "gpt-4o", "gpt-4o-mini"])
@@ -164,7 +166,7 @@ describe("routing through the HTTP host (issue #18)", () => {
       // A model the upstream does not have (404) says the target cannot serve: no retry, the
       // next model at once.
       openai.reset()
-      openai.script({ status: 404 })
+      openai.script({ fault: Fault.Status({ status: 404 }) })
       const streamed = yield* chat(url, "chat", { stream: true })
       expect(streamed.status).toBe(200)
       expect(streamed.body).toContain("data: [DONE]")
@@ -174,7 +176,7 @@ describe("routing through the HTTP host (issue #18)", () => {
   it.scopedLive("latency first (failover: immediate): the fallback serves at once, as before", () =>
     Effect.gen(function*() {
       const { backup, openai, url } = yield* primaryAndBackup({ failover: "immediate" })
-      openai.script({ status: 429, headers: { "retry-after": "1" } })
+      openai.script({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } })
       const res = yield* chat(url, "gpt-4o")
       expect(res.status).toBe(200)
       expect(res.headers.get("x-breakwater-upstream")).toBe("backup")
@@ -256,7 +258,7 @@ describe("route validation at load (issue #18)", () => {
 
   it.effect("the README's config example (a same-provider model fallback, both orders) loads", () =>
     Effect.gen(function*() {
-      const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
+      const readme = readFileSync(new URL("../../packages/gateway/README.md", import.meta.url), "utf8")
       const json = /```json\n([\s\S]*?)\n```/.exec(readme)![1]!
       const env = { GATEWAY_KEY_WEB: "gw-web-key-0001", GATEWAY_ADMIN_KEY: "gw-admin-key-000000001", OPENAI_API_KEY: "sk-x", ANTHROPIC_API_KEY: "sk-y" }
       const config = yield* ConfigLoader.fromObject(JSON.parse(json), env)
