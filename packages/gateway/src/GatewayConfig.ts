@@ -177,7 +177,8 @@ export const HedgingConfig = Schema.Struct({
  * @category schemas
  */
 export const UpstreamConfig = Schema.Struct({
-  provider: Schema.Literal("openai", "anthropic"),
+  /** The provider kind: `openai`, `anthropic`, or one registered with the builder (`Providers`). */
+  provider: Name,
   baseUrl: Schema.optional(Url),
   apiKey: Schema.optional(Schema.Redacted(Schema.String)),
   /** Client model names this upstream serves: a list (same name upstream) or a map client → upstream name. */

@@ -44,7 +44,6 @@ describe("ConfigLoader", () => {
       if (Either.isRight(result)) return
       const paths = result.left.issues.map((i) => i.path)
       expect(paths).toContain("upstreams.openai.apiKey")
-      expect(paths).toContain("upstreams.openai.provider")
       expect(paths).toContain("upstreams.other.baseUrl")
       expect(paths).toContain("routes.m.deadline")
       expect(paths).toContain("surprise")

@@ -4,7 +4,7 @@
  * upstream's other models stay closed everywhere.
  */
 import { type ChatCompletion, ModelError, RequestContext } from "@breakwater/core"
-import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import { ConfigLoader, GatewayBuilder, SharedState } from "@breakwater/gateway"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -37,8 +37,17 @@ describe.skipIf(!hasRedis)("per-model breakers in Redis", () => {
       const first = FakeLanguageModel.make(Array.from({ length: 3 }, () => ({ fail: down })))
       const second = FakeLanguageModel.make()
       const backup = FakeLanguageModel.make()
+      // The `redis` section served both ways: by default (store-redis loaded at run time, as the
+      // config asks), and by an app that names the import itself (what a bundled app does).
       const one = yield* GatewayBuilder.make(config, { adapters: { openai: first.model, backup: backup.model } })
-      const two = yield* GatewayBuilder.make(config, { adapters: { openai: second.model, backup: backup.model } })
+      const two = yield* GatewayBuilder.make(config, {
+        adapters: { openai: second.model, backup: backup.model },
+        sharedState: SharedState.redis(() => import("@breakwater/store-redis"))
+      })
+      for (const gateway of [one, two]) {
+        expect((yield* gateway.health).sharedState).toMatchObject({ status: "up", endpoint: expect.stringContaining(`127.0.0.1:${server.port}`) })
+        expect(gateway.journal).toBeDefined()
+      }
       const call = (gateway: typeof one, model: string) =>
         RequestContext.locally(gateway.model.generate(request(model)), {})
 
