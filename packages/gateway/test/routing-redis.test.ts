@@ -30,7 +30,7 @@ describe.skipIf(!hasRedis)("per-model breakers in Redis", () => {
           backup: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1", models: ["model-a", "model-b"] }
         },
         routes: { "model-a": { upstreams: ["openai", "backup"] }, "model-b": { upstreams: ["openai", "backup"] } },
-        defaults: { retry: { enabled: false }, breaker: { minimumCalls: 3, window: { type: "count", size: 3 }, openDuration: "10 minutes" } },
+        defaults: { retry: { enabled: false }, breaker: { minimumCalls: 3, window: { kind: "count", size: 3 }, openDuration: "10 minutes" } },
         redis: { url: server.url, prefix: "bw-routing-18:" }
       }, {})
       const down = new ModelError.UpstreamUnavailable({ message: "down", status: 503 })

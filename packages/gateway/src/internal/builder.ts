@@ -2,6 +2,7 @@ import { BreakerStore } from "@breakwater/circuit-breaker"
 import { LanguageModel, ModelError } from "@breakwater/core"
 import { RetryBudget, Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
+import { StreamResume } from "@breakwater/stream-resume"
 import { AttemptTimeout, Deadline } from "@breakwater/timeout"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,7 +17,6 @@ import type { GatewayConfig } from "../GatewayConfig.js"
 import * as Providers from "../Providers.js"
 import * as SharedState from "../SharedState.js"
 import * as Breakers from "./breakers.js"
-import * as Resume from "./resume.js"
 import * as Settings from "./settings.js"
 import * as Targets from "./targets.js"
 
@@ -42,11 +42,8 @@ const buildUpstream = (
   Effect.gen(function*() {
     const timeouts = Settings.timeouts(config, upstream)
     const base = typeof adapter === "function" ? yield* adapter({ name, config: upstream, connectTimeout: timeouts.connect }) : adapter
-    const timed = yield* AttemptTimeout.withPolicy(base, {
-      headers: timeouts.headers,
-      firstToken: timeouts.firstToken,
-      idle: timeouts.idle
-    })
+    const { connect: _connect, ...attempt } = timeouts
+    const timed = yield* AttemptTimeout.withPolicy(base, attempt)
     const guarded = yield* breakers.wrap(name, Settings.breaker(config, upstream), timed)
     return { name, provider: upstream.provider, model: guarded }
   })
@@ -92,32 +89,19 @@ const buildRoute = (
       }
     })
     const routing = Settings.routing(route)
-    const retry = Settings.retry(config, route)
-    const retryOptions = (retryOn?: (error: ModelError.ModelError) => boolean) => ({
-      maxRetries: retry.maxRetries,
-      baseDelay: retry.baseDelay,
-      maxDelay: retry.maxDelay,
-      maxRetryAfter: retry.maxRetryAfter,
-      budget: { ratio: retry.budgetRatio, minRetriesPerSecond: retry.budgetMinPerSecond },
-      ...(retryOn === undefined ? {} : { retryOn })
-    })
-    const retryFirst = retry.enabled && routing.failover === "after-retries"
-    const hedging = route.hedging
+    const { enabled: retryEnabled, ...retry } = Settings.retry(config, route)
+    const retryFirst = retryEnabled && routing.failover === "after-retries"
     const routed = yield* Router.make({
       upstreams: targets,
       strategy: routing.strategy,
       fallbackOn: routing.fallbackOn,
+      leastLatency: routing.leastLatency,
       ...(routing.maxAttempts === undefined ? {} : { maxAttempts: routing.maxAttempts }),
-      ...(retryFirst ? { eachTarget: Retry.withPolicy(retryOptions(retryHere(retry.maxRetryAfter))) } : {}),
-      ...(hedging === undefined ? {} : {
-        hedging: {
-          delay: hedging.delay,
-          ...(hedging.budgetRatio === undefined ? {} : { budget: { ratio: hedging.budgetRatio } })
-        }
-      })
+      ...(retryFirst ? { eachTarget: Retry.withPolicy({ ...retry, retryOn: retryHere(retry.maxRetryAfter) }) } : {}),
+      ...(route.hedging === undefined ? {} : { hedging: route.hedging })
     })
-    const retried = retry.enabled && !retryFirst ? yield* Retry.withPolicy(routed, retryOptions()) : routed
-    const resumed = yield* Resume.wrap(Settings.resume(config, route), retried)
+    const retried = retryEnabled && !retryFirst ? yield* Retry.withPolicy(routed, retry) : routed
+    const resumed = yield* StreamResume.withPolicy(retried, Settings.resume(config, route))
     return yield* Deadline.withPolicy(resumed, { total: Settings.deadline(config, route) })
   })
 
