@@ -12,7 +12,7 @@ type Inner<P> = P extends Schema.optionalWith<infer S, any> ? S
   : P extends Schema.Schema.All ? P
   : never
 
-export type Partial<F extends Schema.Struct.Fields, K extends keyof F> = { readonly [P in K]: Schema.optional<Inner<F[P]>> }
+export type PartialFields<F extends Schema.Struct.Fields, K extends keyof F> = { readonly [P in K]: Schema.optional<Inner<F[P]>> }
 
 const inner = (field: Schema.Struct.Field): Schema.Schema.All =>
   Schema.isPropertySignature(field) ? (field as unknown as { readonly from: Schema.Schema.All }).from : field as Schema.Schema.All
@@ -21,8 +21,8 @@ const inner = (field: Schema.Struct.Field): Schema.Schema.All =>
 export const partial = <F extends Schema.Struct.Fields, const K extends keyof F & string = keyof F & string>(
   fields: F,
   keys?: ReadonlyArray<K>
-): Partial<F, K> => {
+): PartialFields<F, K> => {
   const out: Record<string, Schema.Struct.Field> = {}
   for (const key of keys ?? (Object.keys(fields) as Array<K>)) out[key] = Schema.optional(inner(fields[key]!))
-  return out as unknown as Partial<F, K>
+  return out as unknown as PartialFields<F, K>
 }
