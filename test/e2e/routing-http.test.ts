@@ -72,7 +72,7 @@ describe("routing through the HTTP host (issue #18)", () => {
           backup: { provider: "openai", baseUrl: backup.url, models }
         },
         routes: Object.fromEntries(models.map((m) => [m, route])),
-        defaults: { retry: fastRetry, breaker: { minimumCalls: 3, window: { type: "count", size: 3 }, openDuration: "10 minutes" } }
+        defaults: { retry: fastRetry, breaker: { minimumCalls: 3, window: { kind: "count", size: 3 }, openDuration: "10 minutes" } }
       })
       // model-a's deployment fails every attempt (the first request's attempt and its 2 retries).
       openai.script({ fault: Fault.Status({ status: 500 }) }, { fault: Fault.Status({ status: 500 }) }, { fault: Fault.Status({ status: 500 }) })

@@ -1,25 +1,50 @@
 /**
- * The reliability baseline: the one place that holds every default. A route or upstream that
- * says nothing in the config gets exactly these.
- *
- * | setting | default | why |
- * |---|---|---|
- * | deadline | 120 s | bounds retries and resumes of one request |
- * | retry | 2 retries, 200 ms base, 10 s cap, full jitter; provider delays honoured up to 30 s | absorbs transient failures without multiplying load |
- * | retry budget | retries ≤ 20% of requests (floor 10/s) | an outage does not become a retry storm |
- * | attempt timeouts | connect 5 s, headers 30 s, first token 30 s, idle 30 s | a stalled upstream becomes a retryable error |
- * | breaker | one per model deployment (upstream + model); count window 20, ≥ 10 calls, 50% failures, open 30 s (×2 per trip, ≤ 5 min), 1 probe | fail fast on a failing deployment, probe it back; one model's faults leave the upstream's other models alone |
- * | resume | continue, ≤ 3 resumes, tool calls buffered | one stable stream for the client |
- * | routing | fallback in the listed order; a transient failure is retried on the same target before the next one is tried; fall over on the taxonomy's `failover` errors (never a content-policy refusal) | predictable; what a fallback means to LiteLLM, Portkey and Bifrost users |
- * | server | 127.0.0.1:8787, 4 MiB bodies, 16 KiB headers, 4096 concurrent (no per-key share), 30 s to send a request, 25 s shutdown grace, 10 s commit bound, 30 s detach grace | safe on a laptop and behind a load balancer |
- * | cors | no origin allowed; preflights cached 10 min | browsers kept out unless the config names their origin |
+ * The reliability baseline: what a route or upstream that says nothing in the config gets. It is
+ * data over the policies' options Schemas — each policy's defaults are decoded from its own
+ * Schema (the one place they are written) — plus the settings only the gateway has (server,
+ * CORS, `enabled`, breaker `scope`, `failover`), and `overrides`: the few places where the
+ * gateway deliberately differs from a policy's default, each with its reason.
  *
  * @since 0.1.0
  */
+import { CircuitBreaker } from "@breakwater/circuit-breaker"
+import { Retry, RetryBudget } from "@breakwater/retry"
+import { Router } from "@breakwater/router"
+import { StreamResume } from "@breakwater/stream-resume"
+import { AttemptTimeout, Deadline } from "@breakwater/timeout"
 import * as Duration from "effect/Duration"
+import * as Schema from "effect/Schema"
+
+/** A Schema's defaults: what it decodes an empty input to. */
+const defaultsOf = <A, I, R>(schema: Schema.Schema<A, I, R>): A => Schema.decodeUnknownSync(schema as Schema.Schema<A, I>)({})
+
+// Less what a config cannot hold (functions) or the gateway sets itself (the budget's key).
+const { budget: _budget, retryOn: _retryOn, ...retryDefaults } = defaultsOf(Retry.RetryOptions)
+const { key: _key, ...budgetDefaults } = defaultsOf(RetryBudget.BudgetOptions)
+const routingDefaults: Router.RoutingOptions = defaultsOf(Router.RoutingOptions)
 
 /**
- * Every default of the gateway.
+ * Where the gateway differs from a policy's own default, and why:
+ *
+ * - `retry.maxRetryAfter` 30 s (`Retry`: 60 s): inside the gateway a retry runs per target in a
+ *   router, and a provider delay above the cap is not waited for: the call falls over to the
+ *   next target at once. A lone `Retry` has nowhere else to go, so it waits longer; the gateway
+ *   would rather spend its 120 s deadline on a fallback than a quarter or half of it on a wait.
+ * - `timeouts.connect` 5 s (the adapters' transport: 10 s): a gateway route usually has
+ *   somewhere else to go, and a connection (or a pooled one) that has not come in 5 s is better
+ *   spent on the next target.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const overrides = {
+  retry: { maxRetryAfter: Duration.seconds(30) },
+  timeouts: { connect: Duration.seconds(5) }
+} as const
+
+/**
+ * Every default a gateway applies: the policies' Schema defaults, the `overrides`, and the
+ * gateway's own settings.
  *
  * @since 0.1.0
  * @category constants
@@ -36,46 +61,31 @@ export const baseline = {
     streamCommitTimeout: Duration.seconds(10),
     detachGrace: Duration.seconds(30)
   },
-  deadline: Duration.seconds(120),
-  strategy: "fallback" as const,
+  deadline: defaultsOf(Deadline.DeadlineOptions).total,
   routing: {
-    failover: "after-retries" as "after-retries" | "immediate",
-    fallbackOn: "failover" as const
+    strategy: routingDefaults.strategy,
+    fallbackOn: routingDefaults.fallbackOn as Exclude<Router.RoutingOptions["fallbackOn"], Function>,
+    leastLatency: routingDefaults.leastLatency,
+    /** Retry a transient failure on the same target before the next one is tried. */
+    failover: "after-retries" as "after-retries" | "immediate"
   },
   retry: {
     enabled: true,
-    maxRetries: 2,
-    baseDelay: Duration.millis(200),
-    maxDelay: Duration.seconds(10),
-    maxRetryAfter: Duration.seconds(30),
-    budgetRatio: 0.2,
-    budgetMinPerSecond: 10
+    ...retryDefaults,
+    budget: budgetDefaults,
+    ...overrides.retry
   },
   timeouts: {
-    connect: Duration.seconds(5),
-    headers: Duration.seconds(30),
-    firstToken: Duration.seconds(30),
-    idle: Duration.seconds(30)
+    ...defaultsOf(AttemptTimeout.AttemptTimeoutOptions),
+    ...overrides.timeouts
   },
   breaker: {
     enabled: true,
+    /** One breaker per model deployment (`upstream@model`): one model's faults leave the others alone. */
     scope: "per-model" as "per-model" | "per-upstream",
-    window: { type: "count" as const, size: 20 },
-    minimumCalls: 10,
-    failureRateThreshold: 50,
-    slowCallDuration: Duration.seconds(30),
-    slowCallRateThreshold: 100,
-    openDuration: Duration.seconds(30),
-    maxOpenDuration: Duration.minutes(5),
-    openBackoffFactor: 2,
-    halfOpenProbes: 1
+    ...defaultsOf(CircuitBreaker.BreakerOptions)
   },
-  resume: {
-    mode: "continue" as const,
-    maxResumes: 3,
-    toolCalls: "buffer" as const
-  },
-  hedgingBudgetRatio: 0.1,
+  resume: defaultsOf(StreamResume.ResumeOptions),
   /** How long a browser may cache a CORS preflight answer. */
   corsMaxAge: Duration.minutes(10)
 }

@@ -14,6 +14,7 @@ import * as Schema from "effect/Schema"
 import { readFile } from "node:fs/promises"
 import { parse as parseYaml } from "yaml"
 import { GatewayConfig } from "./GatewayConfig.js"
+import * as Aliases from "./internal/aliases.js"
 
 /**
  * One problem in a config.
@@ -106,7 +107,10 @@ const redact = (message: string, secrets: ReadonlyArray<string>): string => {
 const decode = Schema.decodeUnknownEither(GatewayConfig, { errors: "all", onExcessProperty: "error" })
 
 /**
- * Validates a config object (already parsed from JSON).
+ * Validates a config object (already parsed from JSON). The old names of settings that now
+ * carry their policy's name (`breaker.window.type`, `breaker.openBackoffFactor`,
+ * `retry.budgetRatio`, `retry.budgetMinPerSecond`, `resume.toolCalls`, `hedging.budgetRatio`)
+ * are still read, with a warning logged per use; writing both names is an issue.
  *
  * @since 0.1.0
  * @category loading
@@ -118,6 +122,10 @@ export const fromObject = (
   const issues: Array<ConfigIssue> = []
   const secrets = new Set<string>()
   const resolved = resolveEnv(input, env, issues, "", secrets)
+  const renames = Aliases.apply(resolved)
+  for (const r of renames) {
+    if (r.conflict) issues.push({ path: r.path, message: `the old name of ${r.now}: write only ${r.now}` })
+  }
   const decoded = decode(resolved)
   if (Either.isLeft(decoded)) {
     inlineSecrets(input, secrets)
@@ -128,7 +136,8 @@ export const fromObject = (
     }
   }
   if (issues.length > 0 || Either.isLeft(decoded)) return Effect.fail(new ConfigError({ issues }))
-  return Effect.succeed(decoded.right)
+  const deprecated = renames.map((r) => Effect.logWarning(`config: ${r.path} is deprecated; write ${r.now}`))
+  return Effect.as(Effect.all(deprecated, { discard: true }), decoded.right)
 }
 
 /**

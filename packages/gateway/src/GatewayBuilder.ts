@@ -20,29 +20,50 @@ import type { LanguageModel } from "@breakwater/core"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type { ConfigError } from "./ConfigLoader.js"
 import { GatewayService } from "./Gateway.js"
 import type { Gateway } from "./Gateway.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as internal from "./internal/builder.js"
+import type * as Providers from "./Providers.js"
+import type * as SharedState from "./SharedState.js"
 
 /**
- * Replaces the adapter of named upstreams (tests, or a provider Breakwater has no adapter for);
- * the upstream keeps its breaker and attempt timeouts from the config.
+ * What the builder takes besides the config; all optional.
+ *
+ * - `adapters`: replaces the adapter of named upstreams (tests, or a one-off model of your own);
+ *   the upstream keeps its breaker and attempt timeouts from the config.
+ * - `providers`: adapter constructors by provider kind, merged over `Providers.builtIn`
+ *   (`openai`, `anthropic`): an upstream whose `provider` names one of them is built with it.
+ * - `sharedState`: how the config's `redis` section is served (`SharedState.redis()` by
+ *   default: `@breakwater/store-redis`, loaded only when the section is there).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined
+  readonly providers?: Providers.Registry | undefined
+  readonly sharedState?: SharedState.Connect | undefined
+}
+
+/**
+ * The builder's options under their first name.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Overrides {
-  readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined
-}
+export type Overrides = Options
 
 /**
- * Builds the gateway; pools, breakers and budgets live as long as the scope.
+ * Builds the gateway; pools, breakers and budgets live as long as the scope. Fails with a
+ * `ConfigError` when the config names a provider kind no registry serves, or asks for shared
+ * state that cannot be provided.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: (config: GatewayConfig, overrides?: Overrides) => Effect.Effect<Gateway, never, Scope.Scope> =
+export const make: (config: GatewayConfig, options?: Options) => Effect.Effect<Gateway, ConfigError, Scope.Scope> =
   internal.make
 
 /**
@@ -51,5 +72,5 @@ export const make: (config: GatewayConfig, overrides?: Overrides) => Effect.Effe
  * @since 0.1.0
  * @category layers
  */
-export const layer = (config: GatewayConfig, overrides?: Overrides): Layer.Layer<GatewayService> =>
-  Layer.scoped(GatewayService, internal.make(config, overrides))
+export const layer = (config: GatewayConfig, options?: Options): Layer.Layer<GatewayService, ConfigError> =>
+  Layer.scoped(GatewayService, internal.make(config, options))

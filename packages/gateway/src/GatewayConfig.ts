@@ -5,13 +5,23 @@
  * load. Invalid config fails at start-up with every problem listed by path — never at the first
  * request.
  *
- * Every default lives in `Baseline.ts`; a route that says nothing gets the whole baseline.
+ * The policy sections (`retry`, `resume`, `timeouts`, `breaker`, a route's routing and
+ * `hedging`) are each policy's own options Schema — the same names, validation and defaults as
+ * the policy package — with every field optional, so that a setting falls through field by field:
+ * the route's (or upstream's), else `defaults`, else the baseline (`Baseline.ts`: the policies'
+ * defaults, and where the gateway differs, why).
  *
  * @since 0.1.0
  */
+import { CircuitBreaker } from "@breakwater/circuit-breaker"
+import { Durations } from "@breakwater/core"
+import { Retry, RetryBudget } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
+import { StreamResume } from "@breakwater/stream-resume"
+import { AttemptTimeout, Deadline } from "@breakwater/timeout"
 import * as Schema from "effect/Schema"
 import { ConfigDuration } from "./ConfigDuration.js"
+import { partial } from "./internal/partial.js"
 import * as Targets from "./internal/targets.js"
 
 const Name = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._:/-]{1,128}$/, {
@@ -25,8 +35,6 @@ const Url = Schema.String.pipe(Schema.filter((s) => {
     return `expected a URL, got ${JSON.stringify(s)}`
   }
 }))
-const Percent = Schema.Number.pipe(Schema.between(0, 100))
-const Ratio = Schema.Number.pipe(Schema.between(0, 1))
 const PositiveInt = Schema.Int.pipe(Schema.positive())
 
 /**
@@ -94,21 +102,21 @@ export const CorsConfig = Schema.Struct({
 })
 
 /**
- * Attempt timeouts (per upstream).
+ * Attempt timeouts (per upstream): `connect` (the adapter's connect timeout, pool wait included)
+ * and `AttemptTimeout`'s `headers`, `firstToken` and `idle`.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const AttemptTimeoutConfig = Schema.Struct({
-  connect: Schema.optional(ConfigDuration),
-  headers: Schema.optional(ConfigDuration),
-  firstToken: Schema.optional(ConfigDuration),
-  idle: Schema.optional(ConfigDuration)
+  connect: Schema.optional(Durations.DurationInput),
+  ...partial(AttemptTimeout.AttemptTimeoutOptions.fields)
 })
 
 /**
- * Circuit breaker settings (per upstream). `scope`: `"per-model"` (default) one breaker per model
- * deployment of the upstream, `"per-upstream"` one for all its models.
+ * Circuit breaker settings (per upstream): `CircuitBreaker`'s options (`window: { kind, ... }`,
+ * `openDurationMultiplier`, ...), plus `enabled` and `scope`: `"per-model"` (default) one breaker
+ * per model deployment of the upstream, `"per-upstream"` one for all its models.
  *
  * @since 0.1.0
  * @category schemas
@@ -116,59 +124,46 @@ export const AttemptTimeoutConfig = Schema.Struct({
 export const BreakerConfig = Schema.Struct({
   enabled: Schema.optional(Schema.Boolean),
   scope: Schema.optional(Schema.Literal("per-model", "per-upstream")),
-  window: Schema.optional(Schema.Union(
-    Schema.Struct({ type: Schema.Literal("count"), size: PositiveInt }),
-    Schema.Struct({ type: Schema.Literal("time"), duration: ConfigDuration })
-  )),
-  minimumCalls: Schema.optional(PositiveInt),
-  failureRateThreshold: Schema.optional(Percent),
-  slowCallDuration: Schema.optional(ConfigDuration),
-  slowCallRateThreshold: Schema.optional(Percent),
-  openDuration: Schema.optional(ConfigDuration),
-  maxOpenDuration: Schema.optional(ConfigDuration),
-  openBackoffFactor: Schema.optional(Schema.Number.pipe(Schema.greaterThanOrEqualTo(1))),
-  halfOpenProbes: Schema.optional(PositiveInt)
+  ...partial(CircuitBreaker.BreakerOptions.fields)
 })
 
 /**
- * Retry settings (per route).
+ * The retry budget of a route (`RetryBudget`'s options; the gateway names the budget itself).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const RetryBudgetConfig = Schema.Struct(partial(RetryBudget.BudgetOptions.fields, ["ratio", "minRetriesPerSecond", "window"]))
+
+/**
+ * Retry settings (per route): `Retry`'s options (`budget: { ratio, minRetriesPerSecond, window }`),
+ * plus `enabled`.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const RetryConfig = Schema.Struct({
   enabled: Schema.optional(Schema.Boolean),
-  maxRetries: Schema.optional(Schema.Int.pipe(Schema.between(0, 10))),
-  baseDelay: Schema.optional(ConfigDuration),
-  maxDelay: Schema.optional(ConfigDuration),
-  maxRetryAfter: Schema.optional(ConfigDuration),
-  budgetRatio: Schema.optional(Ratio),
-  budgetMinPerSecond: Schema.optional(Schema.NonNegative)
+  ...partial(Retry.RetryOptions.fields, ["maxRetries", "baseDelay", "maxDelay", "jitter", "maxRetryAfter"]),
+  budget: Schema.optional(RetryBudgetConfig)
 })
 
 /**
- * Stream-resume settings (per route).
+ * Stream-resume settings (per route): `StreamResume`'s options (`mode`, `maxResumes`,
+ * `toolStreaming`, ...).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const ResumeConfig = Schema.Struct({
-  mode: Schema.optional(Schema.Literal("continue", "replay-before-commit", "terminate")),
-  maxResumes: Schema.optional(Schema.Int.pipe(Schema.between(0, 10))),
-  toolCalls: Schema.optional(Schema.Literal("buffer", "pass-through")),
-  instruction: Schema.optional(Schema.String)
-})
+export const ResumeConfig = Schema.Struct(partial(StreamResume.ResumeOptions.fields))
 
 /**
- * Hedging settings (per route).
+ * Hedging settings (per route): `Router.HedgingOptions` (`delay`, `budget: { ratio, ... }`).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const HedgingConfig = Schema.Struct({
-  delay: ConfigDuration,
-  budgetRatio: Schema.optional(Ratio)
-})
+export const HedgingConfig = Router.HedgingOptions
 
 /**
  * An upstream: a provider endpoint with its key and the models it serves.
@@ -177,7 +172,8 @@ export const HedgingConfig = Schema.Struct({
  * @category schemas
  */
 export const UpstreamConfig = Schema.Struct({
-  provider: Schema.Literal("openai", "anthropic"),
+  /** The provider kind: `openai`, `anthropic`, or one registered with the builder (`Providers`). */
+  provider: Name,
   baseUrl: Schema.optional(Url),
   apiKey: Schema.optional(Schema.Redacted(Schema.String)),
   /** Client model names this upstream serves: a list (same name upstream) or a map client → upstream name. */
@@ -211,7 +207,9 @@ export const RouteTarget = Schema.Union(
 )
 
 /**
- * A route: how requests for one client model name are served.
+ * A route: how requests for one client model name are served: its targets, the router's
+ * options (`strategy`, `fallbackOn`, `maxAttempts`, `leastLatency`, `hedging`: `Router`'s names
+ * and defaults), and the route's `deadline`, `retry` and `resume`.
  *
  * - `failover`: `"after-retries"` (default) retries a transient failure on the same target (per
  *   `retry`) before the next target is tried; `"immediate"` moves to the next target at once and
@@ -225,12 +223,12 @@ export const RouteTarget = Schema.Union(
  * @category schemas
  */
 export const RouteConfig = Schema.Struct({
-  strategy: Schema.optional(Schema.Literal("fallback", "weighted", "least-latency", "least-in-flight")),
+  ...partial(Router.RoutingOptions.fields, ["strategy", "maxAttempts", "leastLatency"]),
   failover: Schema.optional(Schema.Literal("after-retries", "immediate")),
+  // The router's own `fallbackOn` less its predicate form, which a config cannot hold.
   fallbackOn: Schema.optional(Schema.Union(Schema.Literal("failover"), Schema.Array(Router.FallbackOnEntry))),
-  maxAttempts: Schema.optional(PositiveInt),
   upstreams: Schema.Array(RouteTarget),
-  deadline: Schema.optional(ConfigDuration),
+  deadline: Schema.optional(Deadline.DeadlineOptions.fields.total.from),
   retry: Schema.optional(RetryConfig),
   resume: Schema.optional(ResumeConfig),
   hedging: Schema.optional(HedgingConfig)
@@ -243,7 +241,7 @@ export const RouteConfig = Schema.Struct({
  * @category schemas
  */
 export const PolicyDefaults = Schema.Struct({
-  deadline: Schema.optional(ConfigDuration),
+  deadline: Schema.optional(Deadline.DeadlineOptions.fields.total.from),
   retry: Schema.optional(RetryConfig),
   resume: Schema.optional(ResumeConfig),
   timeouts: Schema.optional(AttemptTimeoutConfig),

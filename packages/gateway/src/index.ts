@@ -55,6 +55,20 @@ export * as Gateway from "./Gateway.js"
 export * as GatewayBuilder from "./GatewayBuilder.js"
 
 /**
+ * The provider registry: adapter constructors by provider kind.
+ *
+ * @since 0.2.0
+ */
+export * as Providers from "./Providers.js"
+
+/**
+ * Shared state (Redis) plugged in, loaded only when the config asks for it.
+ *
+ * @since 0.2.0
+ */
+export * as SharedState from "./SharedState.js"
+
+/**
  * The runtime and JSON logging hosts share.
  *
  * @since 0.1.0

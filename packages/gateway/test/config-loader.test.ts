@@ -44,12 +44,11 @@ describe("ConfigLoader", () => {
       if (Either.isRight(result)) return
       const paths = result.left.issues.map((i) => i.path)
       expect(paths).toContain("upstreams.openai.apiKey")
-      expect(paths).toContain("upstreams.openai.provider")
       expect(paths).toContain("upstreams.other.baseUrl")
       expect(paths).toContain("routes.m.deadline")
       expect(paths).toContain("surprise")
       expect(result.left.message).toMatch(/MISSING_KEY is not set/)
-      expect(result.left.message).toMatch(/duration like "30 seconds"/)
+      expect(result.left.message).toMatch(/expected a duration like "/)
     }))
 
   it.effect("rejects routes that name unknown upstreams, and options for the wrong provider", () =>

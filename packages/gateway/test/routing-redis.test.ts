@@ -4,7 +4,7 @@
  * upstream's other models stay closed everywhere.
  */
 import { type ChatCompletion, ModelError, RequestContext } from "@breakwater/core"
-import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import { ConfigLoader, GatewayBuilder, SharedState } from "@breakwater/gateway"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -30,15 +30,24 @@ describe.skipIf(!hasRedis)("per-model breakers in Redis", () => {
           backup: { provider: "openai", baseUrl: "http://127.0.0.1:9/v1", models: ["model-a", "model-b"] }
         },
         routes: { "model-a": { upstreams: ["openai", "backup"] }, "model-b": { upstreams: ["openai", "backup"] } },
-        defaults: { retry: { enabled: false }, breaker: { minimumCalls: 3, window: { type: "count", size: 3 }, openDuration: "10 minutes" } },
+        defaults: { retry: { enabled: false }, breaker: { minimumCalls: 3, window: { kind: "count", size: 3 }, openDuration: "10 minutes" } },
         redis: { url: server.url, prefix: "bw-routing-18:" }
       }, {})
       const down = new ModelError.UpstreamUnavailable({ message: "down", status: 503 })
       const first = FakeLanguageModel.make(Array.from({ length: 3 }, () => ({ fail: down })))
       const second = FakeLanguageModel.make()
       const backup = FakeLanguageModel.make()
+      // The `redis` section served both ways: by default (store-redis loaded at run time, as the
+      // config asks), and by an app that names the import itself (what a bundled app does).
       const one = yield* GatewayBuilder.make(config, { adapters: { openai: first.model, backup: backup.model } })
-      const two = yield* GatewayBuilder.make(config, { adapters: { openai: second.model, backup: backup.model } })
+      const two = yield* GatewayBuilder.make(config, {
+        adapters: { openai: second.model, backup: backup.model },
+        sharedState: SharedState.redis(() => import("@breakwater/store-redis"))
+      })
+      for (const gateway of [one, two]) {
+        expect((yield* gateway.health).sharedState).toMatchObject({ status: "up", endpoint: expect.stringContaining(`127.0.0.1:${server.port}`) })
+        expect(gateway.journal).toBeDefined()
+      }
       const call = (gateway: typeof one, model: string) =>
         RequestContext.locally(gateway.model.generate(request(model)), {})
 

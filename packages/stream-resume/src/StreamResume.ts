@@ -36,7 +36,6 @@ const ToolStreaming = Schema.Literal("buffer", "pass-through")
  * - `toolStreaming` (`"buffer"`): tool-call deltas are released only when a call is complete
  *   (the next call begins or the finish arrives), so a cut inside a call is invisible and the
  *   call is regenerated; `"pass-through"` streams them, and a break after one fails the stream.
- *   `toolCalls` is accepted as another name for it (the gateway config's).
  * - `strategies` (`["preferred", "user-instruction"]`): continuation strategies in the order they
  *   are tried; `"preferred"` lets the adapter choose (Anthropic: prefill; OpenAI: user
  *   instruction). A rejected continuation moves to the next; an upstream that rejects prefill
@@ -57,8 +56,7 @@ const ToolStreaming = Schema.Literal("buffer", "pass-through")
 export const ResumeOptions = Schema.Struct({
   mode: Schema.optionalWith(Schema.Literal("continue", "replay-before-commit", "terminate"), { default: () => "continue" as const }),
   maxResumes: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 20)), { default: () => 3 }),
-  toolStreaming: Schema.optional(ToolStreaming),
-  toolCalls: Schema.optional(ToolStreaming),
+  toolStreaming: Schema.optionalWith(ToolStreaming, { default: () => "buffer" as const }),
   strategies: Schema.optionalWith(Schema.NonEmptyArray(Strategy), {
     default: () => ["preferred", "user-instruction"] as const
   }),
@@ -139,7 +137,7 @@ export const withPolicy: {
       internal.wrap(model, {
         mode: o.mode,
         maxResumes: o.maxResumes,
-        toolStreaming: o.toolStreaming ?? o.toolCalls ?? "buffer",
+        toolStreaming: o.toolStreaming,
         strategies: o.strategies,
         instruction: o.instruction,
         holdBack: o.holdBack,

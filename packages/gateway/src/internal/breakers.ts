@@ -6,7 +6,6 @@
  */
 import { CircuitBreaker } from "@breakwater/circuit-breaker"
 import type { LanguageModel } from "@breakwater/core"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { BreakerSettings } from "./settings.js"
 
@@ -18,28 +17,15 @@ export interface Breakers {
   readonly state: (name: string, model: string) => Effect.Effect<CircuitBreaker.Phase>
 }
 
-const toOptions = (s: BreakerSettings): CircuitBreaker.BreakerOptionsInput => ({
-  window: s.window.type === "count"
-    ? { kind: "count", size: s.window.size }
-    : { kind: "time", duration: Duration.toMillis(s.window.duration) },
-  minimumCalls: s.minimumCalls,
-  failureRateThreshold: s.failureRateThreshold,
-  slowCallDuration: Duration.toMillis(s.slowCallDuration),
-  slowCallRateThreshold: s.slowCallRateThreshold,
-  openDuration: Duration.toMillis(s.openDuration),
-  maxOpenDuration: Duration.toMillis(s.maxOpenDuration),
-  openDurationMultiplier: s.openBackoffFactor,
-  halfOpenProbes: s.halfOpenProbes
-})
-
 export const make: Effect.Effect<Breakers> = Effect.sync(() => {
   const breakers = new Map<string, { readonly breaker: CircuitBreaker.CircuitBreaker; readonly scope: CircuitBreaker.KeyScope }>()
   return {
     wrap: (name, settings, model) => {
-      if (!settings.enabled) return Effect.succeed(model)
-      return Effect.map(CircuitBreaker.make(toOptions(settings)), (breaker) => {
-        breakers.set(name, { breaker, scope: settings.scope })
-        return CircuitBreaker.guard(breaker, model, { key: name, scope: settings.scope })
+      const { enabled, scope, ...options } = settings
+      if (!enabled) return Effect.succeed(model)
+      return Effect.map(CircuitBreaker.make(options), (breaker) => {
+        breakers.set(name, { breaker, scope })
+        return CircuitBreaker.guard(breaker, model, { key: name, scope })
       })
     },
     isAvailable: (name, model) => {

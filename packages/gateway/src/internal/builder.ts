@@ -1,59 +1,34 @@
+import { BreakerStore } from "@breakwater/circuit-breaker"
 import { LanguageModel, ModelError } from "@breakwater/core"
-import { AnthropicProvider } from "@breakwater/provider-anthropic"
-import { OpenAiProvider } from "@breakwater/provider-openai"
 import { RetryBudget, Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
+import { StreamResume } from "@breakwater/stream-resume"
 import { AttemptTimeout, Deadline } from "@breakwater/timeout"
-import { RedisStore, RedisStores } from "@breakwater/store-redis"
-import { StreamJournal } from "@breakwater/stream-resume"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import * as Layer from "effect/Layer"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { Gateway, Health, ServerSettings } from "../Gateway.js"
-import type { GatewayConfig } from "../GatewayConfig.js"
 import { baseline } from "../Baseline.js"
+import { ConfigError } from "../ConfigLoader.js"
+import type { Gateway, Health, ServerSettings } from "../Gateway.js"
+import type * as GatewayBuilder from "../GatewayBuilder.js"
+import type { GatewayConfig } from "../GatewayConfig.js"
+import * as Providers from "../Providers.js"
+import * as SharedState from "../SharedState.js"
 import * as Breakers from "./breakers.js"
-import * as Resume from "./resume.js"
 import * as Settings from "./settings.js"
 import * as Targets from "./targets.js"
 
 type UpstreamConfig = GatewayConfig["upstreams"][string]
 type RouteConfig = GatewayConfig["routes"][string]
 
+type Options = GatewayBuilder.Options
+
 interface BuiltUpstream {
   readonly name: string
   readonly provider: string
   readonly model: LanguageModel.Service
-}
-
-const adapter = (
-  name: string,
-  upstream: UpstreamConfig,
-  connect: Duration.Duration
-): Effect.Effect<LanguageModel.Service, never, Scope.Scope> => {
-  const transport = {
-    name,
-    ...(upstream.baseUrl === undefined ? {} : { baseUrl: upstream.baseUrl }),
-    ...(upstream.apiKey === undefined ? {} : { apiKey: upstream.apiKey }),
-    ...(upstream.headers === undefined ? {} : { headers: upstream.headers }),
-    ...(upstream.continuation === undefined ? {} : { continuation: upstream.continuation }),
-    ...(upstream.connections === undefined ? {} : { connections: upstream.connections }),
-    ...(upstream.http2 === undefined ? {} : { allowH2: upstream.http2 }),
-    ...(upstream.maxResponseBytes === undefined ? {} : { maxResponseBytes: upstream.maxResponseBytes }),
-    ...(upstream.maxStreamBytes === undefined ? {} : { maxStreamBytes: upstream.maxStreamBytes }),
-    connectTimeout: connect
-  }
-  return upstream.provider === "anthropic"
-    ? AnthropicProvider.make(transport)
-    : OpenAiProvider.make({
-      ...transport,
-      ...(upstream.azureApiVersion === undefined ? {} : { azure: { apiVersion: upstream.azureApiVersion } })
-    })
 }
 
 /** Per upstream: breaker → attempt timeout → adapter (or the override in its place). */
@@ -62,16 +37,13 @@ const buildUpstream = (
   upstream: UpstreamConfig,
   config: GatewayConfig,
   breakers: Breakers.Breakers,
-  override: LanguageModel.Service | undefined
+  adapter: LanguageModel.Service | Providers.Provider
 ): Effect.Effect<BuiltUpstream, never, Scope.Scope> =>
   Effect.gen(function*() {
     const timeouts = Settings.timeouts(config, upstream)
-    const base = override ?? (yield* adapter(name, upstream, timeouts.connect))
-    const timed = yield* AttemptTimeout.withPolicy(base, {
-      headers: timeouts.headers,
-      firstToken: timeouts.firstToken,
-      idle: timeouts.idle
-    })
+    const base = typeof adapter === "function" ? yield* adapter({ name, config: upstream, connectTimeout: timeouts.connect }) : adapter
+    const { connect: _connect, ...attempt } = timeouts
+    const timed = yield* AttemptTimeout.withPolicy(base, attempt)
     const guarded = yield* breakers.wrap(name, Settings.breaker(config, upstream), timed)
     return { name, provider: upstream.provider, model: guarded }
   })
@@ -117,32 +89,19 @@ const buildRoute = (
       }
     })
     const routing = Settings.routing(route)
-    const retry = Settings.retry(config, route)
-    const retryOptions = (retryOn?: (error: ModelError.ModelError) => boolean) => ({
-      maxRetries: retry.maxRetries,
-      baseDelay: retry.baseDelay,
-      maxDelay: retry.maxDelay,
-      maxRetryAfter: retry.maxRetryAfter,
-      budget: { ratio: retry.budgetRatio, minRetriesPerSecond: retry.budgetMinPerSecond },
-      ...(retryOn === undefined ? {} : { retryOn })
-    })
-    const retryFirst = retry.enabled && routing.failover === "after-retries"
-    const hedging = route.hedging
+    const { enabled: retryEnabled, ...retry } = Settings.retry(config, route)
+    const retryFirst = retryEnabled && routing.failover === "after-retries"
     const routed = yield* Router.make({
       upstreams: targets,
       strategy: routing.strategy,
       fallbackOn: routing.fallbackOn,
+      leastLatency: routing.leastLatency,
       ...(routing.maxAttempts === undefined ? {} : { maxAttempts: routing.maxAttempts }),
-      ...(retryFirst ? { eachTarget: Retry.withPolicy(retryOptions(retryHere(retry.maxRetryAfter))) } : {}),
-      ...(hedging === undefined ? {} : {
-        hedging: {
-          delay: hedging.delay,
-          ...(hedging.budgetRatio === undefined ? {} : { budget: { ratio: hedging.budgetRatio } })
-        }
-      })
+      ...(retryFirst ? { eachTarget: Retry.withPolicy({ ...retry, retryOn: retryHere(retry.maxRetryAfter) }) } : {}),
+      ...(route.hedging === undefined ? {} : { hedging: route.hedging })
     })
-    const retried = retry.enabled && !retryFirst ? yield* Retry.withPolicy(routed, retryOptions()) : routed
-    const resumed = yield* Resume.wrap(Settings.resume(config, route), retried)
+    const retried = retryEnabled && !retryFirst ? yield* Retry.withPolicy(routed, retry) : routed
+    const resumed = yield* StreamResume.withPolicy(retried, Settings.resume(config, route))
     return yield* Deadline.withPolicy(resumed, { total: Settings.deadline(config, route) })
   })
 
@@ -188,37 +147,55 @@ const serverSettings = (config: GatewayConfig): ServerSettings => {
   }
 }
 
-/** @internal */
-export const make = (
+/**
+ * Each upstream's adapter: the caller's replacement, else its provider kind's constructor. A kind
+ * no registry serves is a config error, every one listed by path.
+ */
+const adaptersOf = (
   config: GatewayConfig,
-  overrides?: { readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined }
-): Effect.Effect<Gateway, never, Scope.Scope> =>
+  options: Options | undefined
+): Effect.Effect<ReadonlyMap<string, LanguageModel.Service | Providers.Provider>, ConfigError> => {
+  const registry: Providers.Registry = { ...Providers.builtIn, ...options?.providers }
+  const adapters = new Map<string, LanguageModel.Service | Providers.Provider>()
+  const issues: Array<{ readonly path: string; readonly message: string }> = []
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    const adapter = options?.adapters?.[name] ?? (Object.hasOwn(registry, upstream.provider) ? registry[upstream.provider] : undefined)
+    if (adapter !== undefined) adapters.set(name, adapter)
+    else {
+      issues.push({
+        path: `upstreams.${name}.provider`,
+        message: `unknown provider "${upstream.provider}" (known: ${Object.keys(registry).join(", ")}; register others with the builder's \`providers\`)`
+      })
+    }
+  }
+  return issues.length > 0 ? Effect.fail(new ConfigError({ issues })) : Effect.succeed(adapters)
+}
+
+/** @internal */
+export const make = (config: GatewayConfig, options?: Options): Effect.Effect<Gateway, ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    // Shared state: one Redis connection for the budget, the breakers and the journal; the
-    // policies below find the stores in context when they are built.
-    if (config.redis === undefined) return yield* build(config, overrides, undefined)
-    const shared = yield* Layer.build(RedisStores.layer({
-      url: config.redis.url,
-      ...(config.redis.prefix === undefined ? {} : { prefix: config.redis.prefix }),
-      ...(config.redis.commandTimeout === undefined ? {} : { commandTimeout: config.redis.commandTimeout })
-    }))
-    return yield* Effect.provide(build(config, overrides, shared), shared)
+    const adapters = yield* adaptersOf(config, options)
+    // Shared state only when the config asks for it: without a `redis` section no store code is
+    // loaded at all.
+    if (config.redis === undefined) return yield* build(config, adapters, undefined)
+    const shared = yield* (options?.sharedState ?? SharedState.redis())(config.redis)
+    // The breakers find their store in context when they are built.
+    return yield* Effect.provideService(build(config, adapters, shared), BreakerStore.BreakerStoreTag, shared.breakers)
   })
 
 const build = (
   config: GatewayConfig,
-  overrides: { readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined } | undefined,
-  stores: Context.Context<RedisStores.Stores> | undefined
+  adapters: ReadonlyMap<string, LanguageModel.Service | Providers.Provider>,
+  shared: SharedState.SharedState | undefined
 ): Effect.Effect<Gateway, never, Scope.Scope> =>
   Effect.gen(function*() {
     const breakers = yield* Breakers.make
     const upstreams = new Map<string, BuiltUpstream>()
     for (const [name, upstream] of Object.entries(config.upstreams)) {
-      upstreams.set(name, yield* buildUpstream(name, upstream, config, breakers, overrides?.adapters?.[name]))
+      upstreams.set(name, yield* buildUpstream(name, upstream, config, breakers, adapters.get(name)!))
     }
-    // One budget store for the whole gateway unless the caller provided a shared one (Redis).
-    const shared = yield* Effect.serviceOption(RetryBudget.RetryBudgetStore)
-    const store = Option.isSome(shared) ? shared.value : yield* RetryBudget.makeMemory
+    // One budget store for the whole gateway: the shared one, else one in memory.
+    const store = shared?.retryBudget ?? (yield* RetryBudget.makeMemory)
     const routes = new Map<string, LanguageModel.Service>()
     // Every (upstream, upstream model) a route may call: what readiness reads the breakers of.
     const routeTargets = new Map<string, ReadonlyArray<readonly [string, string]>>()
@@ -247,7 +224,7 @@ const build = (
         model,
         ready: targets.some(([name, m]) => circuitOf(name, m) !== "open")
       }))
-      const redis = stores === undefined ? undefined : yield* Effect.provide(RedisStore.health, stores)
+      const sharedState = shared === undefined ? undefined : yield* shared.health
       return {
         ready: routeHealth.every((r) => r.ready),
         upstreams: [...upstreams.values()].map((u) => {
@@ -255,7 +232,7 @@ const build = (
           return { name: u.name, provider: u.provider, circuit: overall(models.map((m) => m.circuit)), models }
         }),
         routes: routeHealth,
-        ...(redis === undefined ? {} : { sharedState: { status: redis.status, since: redis.since, endpoint: redis.endpoint } })
+        ...(sharedState === undefined ? {} : { sharedState: { status: sharedState.status, since: sharedState.since, endpoint: sharedState.endpoint } })
       }
     })
     const secrets: Array<Redacted.Redacted<string>> = []
@@ -273,6 +250,6 @@ const build = (
       }),
       health,
       secrets,
-      ...(stores === undefined ? {} : { journal: Context.get(stores, StreamJournal.StreamJournalTag) })
+      ...(shared === undefined ? {} : { journal: shared.journal })
     }
   })

@@ -1,7 +1,8 @@
 /**
  * Resolution of every setting: the route's (or upstream's) own value, else the config's
  * `defaults` section, else the baseline. Field by field, so a route that sets one retry field
- * keeps the baseline for the others.
+ * keeps the baseline for the others; a nested record (the retry budget) the same way, one level
+ * down; a union (a breaker's `window`) is replaced whole.
  */
 import type * as Duration from "effect/Duration"
 import { baseline } from "../Baseline.js"
@@ -28,39 +29,30 @@ export const deadline = (config: GatewayConfig, route: RouteConfig): Duration.Du
   route.deadline ?? config.defaults?.deadline ?? baseline.deadline
 
 export const routing = (route: RouteConfig) => ({
-  strategy: route.strategy ?? baseline.strategy,
+  strategy: route.strategy ?? baseline.routing.strategy,
   failover: route.failover ?? baseline.routing.failover,
   fallbackOn: route.fallbackOn ?? baseline.routing.fallbackOn,
+  leastLatency: route.leastLatency ?? baseline.routing.leastLatency,
   maxAttempts: route.maxAttempts
 })
 
-export const retry = (config: GatewayConfig, route: RouteConfig) =>
-  merge(baseline.retry, config.defaults?.retry, route.retry)
+export type RetrySettings = typeof baseline.retry
 
-export const resume = (config: GatewayConfig, route: RouteConfig) =>
-  merge<{
-    readonly mode: "continue" | "replay-before-commit" | "terminate"
-    readonly maxResumes: number
-    readonly toolCalls: "buffer" | "pass-through"
-    readonly instruction?: string | undefined
-  }>(baseline.resume, config.defaults?.resume, route.resume)
+export const retry = (config: GatewayConfig, route: RouteConfig): RetrySettings => {
+  const { budget: defaultBudget, ...defaults } = config.defaults?.retry ?? {}
+  const { budget: routeBudget, ...own } = route.retry ?? {}
+  return { ...merge(baseline.retry, defaults, own), budget: merge(baseline.retry.budget, defaultBudget, routeBudget) }
+}
+
+export type ResumeSettings = typeof baseline.resume
+
+export const resume = (config: GatewayConfig, route: RouteConfig): ResumeSettings =>
+  merge<ResumeSettings>(baseline.resume, config.defaults?.resume, route.resume)
 
 export const timeouts = (config: GatewayConfig, upstream: UpstreamConfig) =>
   merge(baseline.timeouts, config.defaults?.timeouts, upstream.timeouts)
 
-export type BreakerSettings = {
-  readonly enabled: boolean
-  readonly scope: "per-model" | "per-upstream"
-  readonly window: { readonly type: "count"; readonly size: number } | { readonly type: "time"; readonly duration: Duration.Duration }
-  readonly minimumCalls: number
-  readonly failureRateThreshold: number
-  readonly slowCallDuration: Duration.Duration
-  readonly slowCallRateThreshold: number
-  readonly openDuration: Duration.Duration
-  readonly maxOpenDuration: Duration.Duration
-  readonly openBackoffFactor: number
-  readonly halfOpenProbes: number
-}
+export type BreakerSettings = typeof baseline.breaker
 
 export const breaker = (config: GatewayConfig, upstream: UpstreamConfig): BreakerSettings =>
   merge<BreakerSettings>(baseline.breaker, config.defaults?.breaker, upstream.breaker)

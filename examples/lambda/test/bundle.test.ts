@@ -1,0 +1,66 @@
+/**
+ * The Lambda example bundled the way its README deploys it (esbuild, one ESM file for Node):
+ * a gateway without Redis carries no Redis code. The gateway loads `@breakwater/store-redis` only
+ * for a config with a `redis` section, through an import no bundler follows; an app that wants
+ * Redis in its bundle names the import itself (the control case below), and then gets ioredis.
+ *
+ * Bundled from the packages' sources (`tsconfig.test.json` maps `@breakwater/*` to them), so the
+ * test reads the code as it is, not a stale `dist/`.
+ */
+import { build, type Metafile } from "esbuild"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
+
+const root = fileURLToPath(new URL("../../..", import.meta.url))
+const src = fileURLToPath(new URL("../src", import.meta.url))
+
+const bundle = async (entry: { readonly file: string } | { readonly contents: string }) => {
+  const result = await build({
+    ...("file" in entry
+      ? { entryPoints: [entry.file] }
+      : { stdin: { contents: entry.contents, resolveDir: src, sourcefile: "app.ts", loader: "ts" as const } }),
+    absWorkingDir: root,
+    tsconfig: `${root}tsconfig.test.json`,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: "build/index.mjs",
+    write: false,
+    metafile: true,
+    logLevel: "silent"
+  })
+  return { inputs: Object.keys((result.metafile as Metafile).inputs), text: result.outputFiles[0]!.text }
+}
+
+const redisModules = (inputs: ReadonlyArray<string>) =>
+  inputs.filter((path) => /(^|\/)node_modules\/ioredis\/|(^|\/)packages\/store-redis\/|@breakwater\/store-redis\//.test(path))
+
+describe("examples/lambda bundle", () => {
+  it("holds the gateway, its policies and adapters, and no Redis code (no ioredis, no store-redis)", async () => {
+    const { inputs, text } = await bundle({ file: `${src}/main.ts` })
+    // What the handler needs is there: the builder, the adapters, the Lambda host.
+    expect(inputs).toEqual(expect.arrayContaining([
+      "packages/gateway/src/internal/builder.ts",
+      "packages/provider-openai/src/OpenAiProvider.ts",
+      "packages/provider-anthropic/src/AnthropicProvider.ts",
+      "packages/host-lambda/src/LambdaHandler.ts"
+    ]))
+    expect(redisModules(inputs)).toEqual([])
+    expect(text).not.toMatch(/ioredis/)
+  })
+
+  it("an app that imports the Redis stores itself bundles them, ioredis included (the check can see them)", async () => {
+    const { inputs, text } = await bundle({
+      contents: [
+        `import { SharedState } from "@breakwater/gateway"`,
+        `export const sharedState = SharedState.redis(() => import("@breakwater/store-redis"))`
+      ].join("\n")
+    })
+    expect(redisModules(inputs)).toEqual(expect.arrayContaining([
+      "packages/store-redis/src/RedisStores.ts",
+      expect.stringMatching(/node_modules\/ioredis\//)
+    ]))
+    expect(text).toMatch(/ioredis/)
+  })
+})
