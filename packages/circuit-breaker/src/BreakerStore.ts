@@ -82,7 +82,23 @@ export interface BreakerStore {
  * @since 0.1.0
  * @category tags
  */
-export class BreakerStoreTag extends Context.Tag("@breakwater/circuit-breaker/BreakerStore")<BreakerStoreTag, BreakerStore>() {}
+export const BreakerStore: Context.Tag<BreakerStore, BreakerStore> = Context.GenericTag<BreakerStore>("@breakwater/circuit-breaker/BreakerStore")
+
+/**
+ * The former name of the `BreakerStore` tag.
+ *
+ * @deprecated Use `BreakerStore` (Effect's convention: the tag is named like its service).
+ * @since 0.1.0
+ * @category tags
+ */
+export const BreakerStoreTag: Context.Tag<BreakerStore, BreakerStore> = BreakerStore
+
+/**
+ * @deprecated Use `BreakerStore`.
+ * @since 0.1.0
+ * @category tags
+ */
+export type BreakerStoreTag = BreakerStore
 
 /** A conflict storm this long means something is wrong with the store, not bad luck. */
 const MAX_ATTEMPTS = 64

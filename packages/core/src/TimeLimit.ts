@@ -1,14 +1,12 @@
 /**
- * A time limit on an effect that costs one fiber and one timer. `Effect.timeoutTo` races the
- * effect against a sleeping fiber (two forks and a race per call); on the live clock this runs
- * the effect in one child fiber and arms a plain timer through the clock's scheduler, which the
- * benchmark showed to cut the policy's cost per request by more than half. Under `TestClock`
- * (which has no scheduler) it is `Effect.timeoutTo`, so tests drive it with `TestClock.adjust`.
+ * A time limit on an effect that costs at most one fiber and one timer. `Effect.timeoutTo` races
+ * the effect against a sleeping fiber (two forks and a race per call); `race` runs the effect in
+ * one child fiber and arms a timer from `Timer.current` (a plain timer on the default clock, a
+ * sleeping fiber on any other, so `TestClock` drives the same code path tests and production
+ * run). `limit` needs no fiber at all for a model that honours the request context's signal.
  *
  * @since 0.1.0
  */
-import type * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -29,39 +27,28 @@ export const race = <A, E, R, E2, R2>(
   millis: number,
   onTimeout: () => Effect.Effect<never, E2, R2>
 ): Effect.Effect<A, E | E2, R | R2> =>
-  Effect.flatMap(Effect.clock, (clock) => {
-    // The live clock exposes its timer scheduler; TestClock does not.
-    const live = clock as unknown as { readonly scheduler?: () => Effect.Effect<Clock.ClockScheduler> }
-    if (typeof live.scheduler !== "function") {
-      return Effect.flatten(Effect.timeoutTo(self, {
-        duration: Duration.millis(millis),
-        onSuccess: Effect.succeed<A>,
-        onTimeout: () => onTimeout() as Effect.Effect<A, E2, R2>
-      }))
-    }
-    return Effect.flatMap(Effect.zip(live.scheduler(), Effect.fork(self)), ([scheduler, fiber]) =>
-      Effect.async<A, E | E2, R2>((resume) => {
-        let settled = false
-        const cancel = scheduler.unsafeSchedule(() => {
-          if (settled) return
-          settled = true
-          resume(Effect.zipRight(Fiber.interrupt(fiber), onTimeout()))
-        }, Duration.millis(millis))
-        fiber.addObserver((exit) => {
-          if (settled) return
+  Effect.flatMap(Effect.zip(Timer.current, Effect.fork(self)), ([timer, fiber]) =>
+    Effect.async<A, E | E2, R2>((resume) => {
+      let settled = false
+      const cancel = timer.schedule(millis, () => {
+        if (settled) return
+        settled = true
+        resume(Effect.zipRight(Fiber.interrupt(fiber), onTimeout()))
+      })
+      fiber.addObserver((exit) => {
+        if (settled) return
+        settled = true
+        cancel()
+        resume(exit)
+      })
+      return Effect.suspend(() => {
+        if (!settled) {
           settled = true
           cancel()
-          resume(exit)
-        })
-        return Effect.suspend(() => {
-          if (!settled) {
-            settled = true
-            cancel()
-          }
-          return Fiber.interruptAs(fiber, FiberId.none)
-        })
-      }))
-  })
+        }
+        return Fiber.interruptAs(fiber, FiberId.none)
+      })
+    }))
 
 /**
  * Runs `call` under a time limit of `millis`, for the policy whose context is `ctx`. Where the

@@ -130,4 +130,20 @@ export interface Gateway {
  * @since 0.1.0
  * @category tags
  */
-export class GatewayService extends Context.Tag("@breakwater/gateway/Gateway")<GatewayService, Gateway>() {}
+export const Gateway: Context.Tag<Gateway, Gateway> = Context.GenericTag<Gateway>("@breakwater/gateway/Gateway")
+
+/**
+ * The former name of the `Gateway` tag.
+ *
+ * @deprecated Use `Gateway` (Effect's convention: the tag is named like its service).
+ * @since 0.1.0
+ * @category tags
+ */
+export const GatewayService: Context.Tag<Gateway, Gateway> = Gateway
+
+/**
+ * @deprecated Use `Gateway`.
+ * @since 0.1.0
+ * @category tags
+ */
+export type GatewayService = Gateway

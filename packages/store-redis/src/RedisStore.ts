@@ -99,7 +99,23 @@ export interface RedisStore {
  * @since 0.1.0
  * @category tags
  */
-export class RedisStoreTag extends Context.Tag("@breakwater/store-redis/RedisStore")<RedisStoreTag, RedisStore>() {}
+export const RedisStore: Context.Tag<RedisStore, RedisStore> = Context.GenericTag<RedisStore>("@breakwater/store-redis/RedisStore")
+
+/**
+ * The former name of the `RedisStore` tag.
+ *
+ * @deprecated Use `RedisStore` (Effect's convention: the tag is named like its service).
+ * @since 0.1.0
+ * @category tags
+ */
+export const RedisStoreTag: Context.Tag<RedisStore, RedisStore> = RedisStore
+
+/**
+ * @deprecated Use `RedisStore`.
+ * @since 0.1.0
+ * @category tags
+ */
+export type RedisStoreTag = RedisStore
 
 /**
  * Gauge: 1 while Redis is reachable and shared state is in use, 0 while serving locally.

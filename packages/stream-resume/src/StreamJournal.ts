@@ -241,7 +241,23 @@ export interface StreamJournal {
  * @since 0.1.0
  * @category tags
  */
-export class StreamJournalTag extends Context.Tag("@breakwater/stream-resume/StreamJournal")<StreamJournalTag, StreamJournal>() {}
+export const StreamJournal: Context.Tag<StreamJournal, StreamJournal> = Context.GenericTag<StreamJournal>("@breakwater/stream-resume/StreamJournal")
+
+/**
+ * The former name of the `StreamJournal` tag.
+ *
+ * @deprecated Use `StreamJournal` (Effect's convention: the tag is named like its service).
+ * @since 0.1.0
+ * @category tags
+ */
+export const StreamJournalTag: Context.Tag<StreamJournal, StreamJournal> = StreamJournal
+
+/**
+ * @deprecated Use `StreamJournal`.
+ * @since 0.1.0
+ * @category tags
+ */
+export type StreamJournalTag = StreamJournal
 
 /**
  * A journal in process memory (expiry by `Clock`, so `TestClock` drives it). Invalid options are

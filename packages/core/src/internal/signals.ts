@@ -1,8 +1,8 @@
 import type { Signal } from "../RequestContext.js"
 
 /**
- * The signal a time limit aborts a call with. A Node `AbortController` costs several µs to make
- * (an `EventTarget` underneath) and its listeners as much again; a call makes one or two per
+ * The signal a time limit aborts a call with. A Node `AbortController` is an `EventTarget`
+ * underneath, costly to make and to listen to (BENCHMARKS.md); a call makes one or two per
  * attempt, so this plain one is used instead. It implements what the context's `Signal` asks:
  * the `abort` event fires once, listeners added after it do not run, as with `AbortSignal`.
  */
