@@ -301,7 +301,7 @@ export const withPolicy: {
   (options?: BreakerOptionsInput & KeyOptions): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
   (model: LanguageModel.Service, options?: BreakerOptionsInput & KeyOptions): Effect.Effect<LanguageModel.Service>
 } = dual(
-  (args) => typeof args[0] === "object" && args[0] !== null && typeof (args[0] as LanguageModel.Service).generate === "function",
+  (args) => LanguageModel.isService(args[0]),
   (model: LanguageModel.Service, options: BreakerOptionsInput & KeyOptions = {}): Effect.Effect<LanguageModel.Service> =>
     Effect.map(make(options), (breaker) => guard(breaker, model, options))
 )

@@ -110,3 +110,18 @@ export * as LeanStream from "./LeanStream.js"
  * @since 0.2.0
  */
 export * as Timer from "./Timer.js"
+
+/**
+ * When a stream is committed (a chunk with content, a finish reason or usage went downstream):
+ * the one rule retry, the router, stream-resume and the hosts follow.
+ *
+ * @since 0.2.0
+ */
+export * as StreamCommit from "./StreamCommit.js"
+
+/**
+ * Tagged metrics made once per tag value, for metrics updated per request or attempt.
+ *
+ * @since 0.2.0
+ */
+export * as TaggedMetric from "./TaggedMetric.js"

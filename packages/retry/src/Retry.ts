@@ -2,7 +2,7 @@
  * Retry for LLM calls: exponential backoff with full jitter, decided only from the error
  * taxonomy (`error.retryable`), honouring the upstream's delay (`retryAfter`, re-read from each
  * failure), bounded by the request's deadline and by a retry budget shared across requests.
- * Streams are retried only while nothing has reached the consumer.
+ * Streams are retried only until they commit (`StreamCommit`).
  *
  * @since 0.1.0
  */

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, type LanguageModel, Policy } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel, Policy } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
@@ -118,10 +118,6 @@ export const isSeamMarker: (chunk: ChatCompletion.ChatCompletionChunk) => boolea
 
 const decode = Schema.decodeUnknown(ResumeOptions)
 
-const isService = (u: unknown): u is LanguageModel.Service =>
-  typeof u === "object" && u !== null && typeof (u as LanguageModel.Service).generate === "function" &&
-  typeof (u as LanguageModel.Service).stream === "function"
-
 /**
  * Wraps a model with stream resume. `generate` passes through (a failed non-streaming call has
  * delivered nothing: it is retry's). Invalid options are a defect, reported with every problem.
@@ -133,7 +129,7 @@ export const withPolicy: {
   (options?: ResumeOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
   (model: LanguageModel.Service, options?: ResumeOptionsInput): Effect.Effect<LanguageModel.Service>
 } = dual(
-  (args) => isService(args[0]),
+  (args) => LanguageModel.isService(args[0]),
   (model: LanguageModel.Service, options: ResumeOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
     Effect.map(Effect.orDie(decode(options, { errors: "all" })), (o) =>
       internal.wrap(model, {

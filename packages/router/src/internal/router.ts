@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, StreamCommit, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -56,23 +56,13 @@ export const upstreamTtft = Metric.histogram(
 
 type Outcome = "success" | "failure" | "rejected" | "cancelled" | "skipped"
 
-// Tagged metrics are built once per upstream (names are known when the layer is built).
-const outcomesFor = (upstream: string): Record<Outcome, Metric.Metric.Counter<number>> => {
-  const tagged = Metric.tagged(attemptsTotal, "upstream", upstream)
-  return {
-    success: Metric.tagged(tagged, "outcome", "success"),
-    failure: Metric.tagged(tagged, "outcome", "failure"),
-    rejected: Metric.tagged(tagged, "outcome", "rejected"),
-    cancelled: Metric.tagged(tagged, "outcome", "cancelled"),
-    skipped: Metric.tagged(tagged, "outcome", "skipped")
-  }
-}
+const outcomes: ReadonlyArray<Outcome> = ["success", "failure", "rejected", "cancelled", "skipped"]
 
-const hedgeOutcomes = {
-  started: Metric.tagged(hedgesTotal, "outcome", "started"),
-  won: Metric.tagged(hedgesTotal, "outcome", "won"),
-  refused: Metric.tagged(hedgesTotal, "outcome", "refused")
-}
+// Tagged metrics are built once per upstream (names are known when the layer is built).
+const outcomesFor = (upstream: string): Readonly<Record<Outcome, Metric.Metric.Counter<number>>> =>
+  TaggedMetric.forValues(Metric.tagged(attemptsTotal, "upstream", upstream), "outcome", outcomes)
+
+const hedgeOutcomes = TaggedMetric.forValues(hedgesTotal, "outcome", ["started", "won", "refused"])
 
 // Metrics are updated synchronously where the router already is (per attempt, at the first
 // content chunk), so that no effect is allocated on the chunk path.
@@ -93,10 +83,11 @@ export interface Upstream {
   readonly bulkhead: Bulkhead | undefined
   readonly stats: Record<Kind, Stats>
   inFlight: number
-  readonly outcomes: Record<Outcome, Metric.Metric.Counter<number>>
+  readonly outcomes: Readonly<Record<Outcome, Metric.Metric.Counter<number>>>
   readonly latency: Metric.Metric.Histogram<number>
   readonly ttft: Metric.Metric.Histogram<number>
-  readonly fallbacks: Map<string, Metric.Metric.Counter<number>>
+  /** `breakwater_router_fallbacks_total` from this upstream, by reason (error tag). */
+  readonly fallbacks: (reason: string) => Metric.Metric.Counter<number>
 }
 
 export const makeUpstream = (options: {
@@ -114,7 +105,7 @@ export const makeUpstream = (options: {
   outcomes: outcomesFor(options.name),
   latency: Metric.tagged(upstreamLatency, "upstream", options.name),
   ttft: Metric.tagged(upstreamTtft, "upstream", options.name),
-  fallbacks: new Map()
+  fallbacks: TaggedMetric.byValue(Metric.tagged(fallbacksTotal, "from", options.name), "reason")
 })
 
 export type Strategy = "fallback" | "weighted" | "least-latency" | "least-in-flight"
@@ -192,16 +183,11 @@ class Plan {
   }
 }
 
-const isCommit = (chunk: Chunk_): boolean => {
-  if (chunk.usage != null) return true
-  for (const choice of chunk.choices) if (choice.finish_reason != null) return true
-  return ChatCompletion.hasContent(chunk)
-}
-
 /**
- * One attempt's preamble gate: what precedes the first content (a role-only chunk) is held back
- * and released with that content (or a final chunk); heartbeats pass. Plain functions on the
- * chunk path; `onOpen` sees the chunk that opened it.
+ * One attempt's preamble gate: what precedes the chunk that commits the stream
+ * (`StreamCommit.commits`: content, a finish or usage) — a role-only chunk — is held back and
+ * released with it; heartbeats pass. Plain functions on the chunk path; `onOpen` sees the chunk
+ * that opened it.
  */
 const preamble = (onOpen: (chunk: Chunk_) => void) => {
   let open = false
@@ -212,7 +198,7 @@ const preamble = (onOpen: (chunk: Chunk_) => void) => {
       const out: Array<Chunk_> = []
       for (const chunk of chunks) {
         if (open || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
-        else if (isCommit(chunk)) {
+        else if (StreamCommit.commits(chunk)) {
           open = true
           onOpen(chunk)
           if (held !== undefined) out.push(...held)
@@ -421,12 +407,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     plan.lastError = error
     const next = plan.peek()
     if (next === undefined) return Effect.succeed(false)
-    let counter = from.fallbacks.get(error._tag)
-    if (counter === undefined) {
-      counter = Metric.tagged(Metric.tagged(fallbacksTotal, "from", from.name), "reason", error._tag)
-      from.fallbacks.set(error._tag, counter)
-    }
-    bump(counter)
+    bump(from.fallbacks(error._tag))
     return Effect.as(
       Effect.annotateLogs(Effect.logInfo("falling over to the next upstream"), {
         request_id: ctx.requestId,
@@ -619,7 +600,10 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       return completion
     })
 
-  /** Pulls a lane until its first non-heartbeat chunk (`undefined`: it ended empty). */
+  /**
+   * Pulls a lane until its first non-heartbeat chunk (`undefined`: it ended empty): the lane's
+   * gate holds its preamble back, so that is the batch that commits it.
+   */
   const untilCommit = (pull: Effect.Effect<Chunk.Chunk<Chunk_>, Option.Option<ModelError.ModelError>>) => {
     const loop: Effect.Effect<Chunk.Chunk<Chunk_> | undefined, ModelError.ModelError> = Effect.matchEffect(pull, {
       onFailure: (e) => (Option.isNone(e) ? Effect.succeed(undefined) : Effect.fail(e.value)),
