@@ -4,13 +4,14 @@
  * it), stream-resume (which continues a stream only after it), the host's SSE writer (which sends
  * the status and headers with it).
  *
- * A chunk **commits** its stream when it carries something a client keeps: content (text, a
- * refusal, a tool-call fragment: `ChatCompletion.hasContent`), a finish reason, or usage. Once
+ * A chunk **commits** its stream when it carries what a client appends or ends on: content
+ * (text, a refusal, a tool-call fragment: `ChatCompletion.hasContent`) or a finish reason. Once
  * such a chunk went downstream, starting the stream over would show the client something twice,
- * so a failure after it is stream-resume's to handle, or the client's to see. What may come
- * before it does not commit: heartbeats (liveness, never data) and the preamble (a role-only
- * delta), which the gates — the router's lanes, the host's writer — hold back until the chunk that
- * commits, and which a repeat does not harm (a role is set, not appended).
+ * so a failure after it is stream-resume's to handle, or the client's to see. Nothing else
+ * commits: heartbeats (liveness, never data), the role and usage (values a client sets, so a
+ * repeat overrides them: usage comes after the finish, or as running totals on other chunks).
+ * The gates — the router's lanes, the host's writer — hold back what precedes the chunk that
+ * commits (the preamble: a role-only delta) and release it with that chunk.
  *
  * The checks are plain functions for the chunk path: a layer scans its batches only until the
  * stream commits, then keeps one flag.
@@ -20,13 +21,12 @@
 import { type ChatCompletionChunk, hasContent } from "./ChatCompletion.js"
 
 /**
- * Whether a chunk commits its stream: it carries content, a finish reason or usage.
+ * Whether a chunk commits its stream: it carries content or a finish reason.
  *
  * @since 0.2.0
  * @category guards
  */
 export const commits = (chunk: ChatCompletionChunk): boolean => {
-  if (chunk.usage != null) return true
   const choices = chunk.choices
   for (let i = 0; i < choices.length; i++) if (choices[i]!.finish_reason != null) return true
   return hasContent(chunk)

@@ -112,7 +112,7 @@ export * as LeanStream from "./LeanStream.js"
 export * as Timer from "./Timer.js"
 
 /**
- * When a stream is committed (a chunk with content, a finish reason or usage went downstream):
+ * When a stream is committed (a chunk with content or a finish reason went downstream):
  * the one rule retry, the router, stream-resume and the hosts follow.
  *
  * @since 0.2.0

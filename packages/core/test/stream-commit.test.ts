@@ -19,17 +19,18 @@ const role = chunk({ role: "assistant", content: "" })
 const usage: Chunk = { ...beat, usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }
 
 describe("StreamCommit", () => {
-  it("content, a refusal, a tool-call fragment, a finish (on any choice) and usage commit a stream", () => {
+  it("content, a refusal, a tool-call fragment and a finish (on any choice) commit a stream", () => {
     expect(StreamCommit.commits(chunk({ content: "Hi" }))).toBe(true)
     expect(StreamCommit.commits(chunk({ refusal: "no" }))).toBe(true)
     expect(StreamCommit.commits(chunk({ tool_calls: [{ index: 0, function: { arguments: "{" } }] }))).toBe(true)
     expect(StreamCommit.commits(chunk({}, "stop"))).toBe(true)
     expect(StreamCommit.commits(twoChoices({ index: 1, delta: {}, finish_reason: "length" }))).toBe(true)
     expect(StreamCommit.commits(twoChoices({ index: 1, delta: { content: "x" }, finish_reason: null }))).toBe(true)
-    expect(StreamCommit.commits(usage)).toBe(true)
   })
 
-  it("a heartbeat and the preamble (a role-only delta, empty content) do not", () => {
+  it("a heartbeat, the preamble (a role-only delta, empty content) and usage do not", () => {
+    expect(StreamCommit.commits(usage)).toBe(false)
+    expect(StreamCommit.commits({ ...role, usage: usage.usage })).toBe(false)
     expect(StreamCommit.commits(beat)).toBe(false)
     expect(StreamCommit.commits(role)).toBe(false)
     expect(StreamCommit.commits(chunk({ content: null, refusal: "" }))).toBe(false)
@@ -39,7 +40,7 @@ describe("StreamCommit", () => {
     expect(StreamCommit.firstCommit([])).toBe(-1)
     expect(StreamCommit.firstCommit([beat, role, beat])).toBe(-1)
     expect(StreamCommit.firstCommit([beat, role, chunk({}, "stop"), chunk({ content: "a" })])).toBe(2)
-    expect(StreamCommit.firstCommit([role, usage])).toBe(1)
+    expect(StreamCommit.firstCommit([role, usage, chunk({ content: "a" })])).toBe(2)
   })
 })
 

@@ -1,8 +1,8 @@
 /**
  * Writes a model's chunk stream to a client as SSE, behind the commit gate: the status and
- * headers go out only with the chunk that commits the stream (`StreamCommit.commits`: content, a
- * finish or usage), or when the host's commit bound passes, so a failure before any content is
- * still a plain HTTP error with the right status. Heartbeats
+ * headers go out only with the chunk that commits the stream (`StreamCommit.commits`: content or
+ * a finish), or when the host's commit bound passes, so a failure before any content is still a
+ * plain HTTP error with the right status. Heartbeats
  * become keep-alive comments once committed; the usage chunk goes out only when the client asked
  * (`stream_options.include_usage`). Transport-independent: hosts supply `commit` and `write`.
  *

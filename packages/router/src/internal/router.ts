@@ -185,7 +185,7 @@ class Plan {
 
 /**
  * One attempt's preamble gate: what precedes the chunk that commits the stream
- * (`StreamCommit.commits`: content, a finish or usage) — a role-only chunk — is held back and
+ * (`StreamCommit.commits`: content or a finish) — a role-only chunk — is held back and
  * released with it; heartbeats pass. Plain functions on the chunk path; `onOpen` sees the chunk
  * that opened it.
  */

@@ -4,7 +4,7 @@
  * its finish and usage went out, the usage of the attempts before the current one, and the
  * replay buffer in front of the client. Lives as long as the client's stream.
  */
-import { ChatCompletion } from "@breakwater/core"
+import { ChatCompletion, StreamCommit } from "@breakwater/core"
 import * as Env from "./envelope.js"
 import { ReplayBuffer } from "./replay.js"
 
@@ -17,8 +17,11 @@ export class Delivered {
   roleSent = false
   /** The text delivered: what a continuation continues. */
   text = ""
-  /** Whether any content reached the client: after that a failure is stream-resume's to handle. */
-  any = false
+  /**
+   * Whether the client stream committed (`StreamCommit`: content or a finish went out): from then
+   * on a failure is stream-resume's, as retry and the router below pass it through by the same rule.
+   */
+  committed = false
   /** Whether it can be continued (no refusal or tool call was delivered, the output is not strict). */
   resumable: boolean
   seams = 0
@@ -33,15 +36,16 @@ export class Delivered {
     this.replay = replay
   }
 
-  /** Delivers text of the current attempt. */
+  /** Delivers text of the current attempt (text commits the stream). */
   deliver(text: string): void {
     this.text += text
-    this.any = true
+    this.committed = true
   }
 
   /** Writes a chunk for the client, through the replay buffer while it holds back. */
   emit(chunk: Out, out: Array<Out>, chars: number, last: boolean): void {
     if (this.env === undefined) this.env = Env.envelopeOf(chunk)
+    if (!this.committed && StreamCommit.commits(chunk)) this.committed = true
     if (chunk.usage != null) this.usageSent = true
     if (chunk.choices[0]?.finish_reason != null) this.finished = true
     this.replay.write(chunk, out, chars, last)
@@ -69,7 +73,7 @@ export class Delivered {
 
   /** Nothing reached the client: the next attempt's envelope and role are the client's. */
   forgetUnsent(): void {
-    if (this.replay.committed && this.env !== undefined) return
+    if (this.replay.released && this.env !== undefined) return
     this.env = undefined
     this.roleSent = false
     this.replay.clear()

@@ -71,10 +71,10 @@ export class Recovery {
   /** Decides what follows the failure of an attempt of `kind` that had (or had not) content. */
   decide(error: ModelError.ModelError | Signal, kind: Kind, hadContent: boolean): Effect.Effect<Decision, ModelError.ModelError> {
     const delivered = this.delivered
-    const committed = delivered.replay.committed
+    const released = delivered.replay.released
     let failure: ModelError.ModelError
     let rejected: string | undefined
-    if (delivered.finished && committed) {
+    if (delivered.finished && released) {
       // The answer was complete (its finish arrived); only the terminator is missing.
       const chunks: Array<ChatCompletion.ChatCompletionChunk> = []
       if (!delivered.usageSent && delivered.prior !== undefined && delivered.env !== undefined) {
@@ -95,13 +95,14 @@ export class Recovery {
       failure = this.lastBreak!
     } else {
       failure = error as ModelError.ModelError
-      if (!committed) {
+      if (!released) {
         // Replay-before-commit: nothing reached the client yet.
         return hadContent ? this.restart(failure) : Effect.fail(failure)
       }
-      if (!delivered.any) {
-        // Before any content reached the consumer the failure is retry's and the router's,
-        // unless this attempt's content was held here (a buffered tool call): start over.
+      if (!delivered.committed) {
+        // Before the client stream committed (`StreamCommit`) the failure is retry's and the
+        // router's, by the same rule, unless this attempt's content was held here (a buffered
+        // tool call): start over.
         return hadContent && this.settings.mode !== "terminate" ? this.restart(failure) : Effect.fail(failure)
       }
       if (this.lastBreak === undefined || failure._tag === "StreamInterrupted") this.lastBreak = failure

@@ -92,10 +92,13 @@ export class Session {
     return out === undefined ? chunks : out
   }
 
-  /** The undisturbed case: bookkeeping only, the chunk passes as it is. */
+  /**
+   * The undisturbed case: bookkeeping only, the chunk passes as it is. A chunk passes here only
+   * without a finish, usage, refusal or tool call, so it commits the stream exactly when it has text.
+   */
   private fast(attempt: Attempt, chunk: Out): boolean {
     const delivered = this.delivered
-    if (attempt.rewrite || attempt.seam.holding || !delivered.replay.committed) return false
+    if (attempt.rewrite || attempt.seam.holding || !delivered.replay.released) return false
     const choices = chunk.choices
     if (choices.length === 0) return chunk.usage == null
     if (choices.length !== 1 || chunk.usage != null) return false
@@ -169,7 +172,6 @@ export class Session {
     }
     if (refusal) {
       attempt.hadContent = true
-      delivered.any = true
       delivered.resumable = false
     }
     let toolCalls = calls
@@ -183,10 +185,7 @@ export class Session {
         }
         toolCalls = undefined
         changed = true
-      } else {
-        delivered.any = true
-        delivered.resumable = false
-      }
+      } else delivered.resumable = false
     }
     if (finish != null) this.release(attempt, out)
     let extra: Record<string, unknown> | undefined
@@ -227,7 +226,6 @@ export class Session {
   private releaseCall(call: Env.PendingCall, out: Array<Out>): void {
     const delivered = this.delivered
     // A delivered call cannot be continued: a later break ends the stream with an error.
-    delivered.any = true
     delivered.resumable = false
     const env = delivered.env ?? { id: "", created: 0, model: this.request.model }
     delivered.emit(Env.choiceChunk(env, Env.callDelta(call), null), out, 0, false)
@@ -292,7 +290,7 @@ export class Session {
     if (attempt.seam.holding) this.settle(attempt, true, out)
     if (attempt.signal === undefined) {
       this.release(attempt, out)
-      if (!this.delivered.replay.committed) this.delivered.replay.commit(out)
+      if (!this.delivered.replay.released) this.delivered.replay.release(out)
     }
     return out
   }
