@@ -31,7 +31,8 @@ export class Attempt {
   readonly rewrite: boolean
   /** The text already delivered that this attempt's request carries (a continuation's). */
   readonly partial: string | undefined
-  readonly seam: Seam
+  /** A continuation's seam, until it is decided. */
+  seam: Seam | undefined
   readonly tools = new ToolBuffer()
   /** Whether it produced content (text, a refusal, a tool call), delivered or held. */
   hadContent = false
@@ -45,7 +46,7 @@ export class Attempt {
   constructor(readonly kind: Kind, call: Call, rewrite: boolean, applied: Applied | undefined) {
     this.rewrite = rewrite
     this.partial = call.options?.continuation?.partial
-    this.seam = new Seam(kind === "continuation" ? applied : undefined)
+    this.seam = kind === "continuation" && applied !== undefined ? new Seam(applied) : undefined
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { ChatCompletion, StreamCommit } from "@breakwater/core"
 import * as Env from "./envelope.js"
-import { ReplayBuffer } from "./replay.js"
+import type { ReplayBuffer } from "./replay.js"
 
 type Out = ChatCompletion.ChatCompletionChunk
 type Usage = ChatCompletion.Usage
@@ -29,9 +29,10 @@ export class Delivered {
   usageSent = false
   /** The usage of the attempts before the current one. */
   prior: Usage | undefined = undefined
-  readonly replay: ReplayBuffer
+  /** The replay buffer while it holds chunks back (`replay-before-commit`); `undefined` once they pass on. */
+  replay: ReplayBuffer | undefined
 
-  constructor(resumable: boolean, replay: ReplayBuffer) {
+  constructor(resumable: boolean, replay: ReplayBuffer | undefined) {
     this.resumable = resumable
     this.replay = replay
   }
@@ -48,7 +49,17 @@ export class Delivered {
     if (!this.committed && StreamCommit.commits(chunk)) this.committed = true
     if (chunk.usage != null) this.usageSent = true
     if (chunk.choices[0]?.finish_reason != null) this.finished = true
-    this.replay.write(chunk, out, chars, last)
+    const replay = this.replay
+    if (replay === undefined) out.push(chunk)
+    else if (replay.write(chunk, out, chars, last)) this.replay = undefined
+  }
+
+  /** Sends on what the replay buffer still holds (the attempt ended cleanly). */
+  release(out: Array<Out>): void {
+    const replay = this.replay
+    if (replay === undefined) return
+    this.replay = undefined
+    replay.release(out)
   }
 
   /** Adds an ended attempt's usage to the sum. */
@@ -73,9 +84,9 @@ export class Delivered {
 
   /** Nothing reached the client: the next attempt's envelope and role are the client's. */
   forgetUnsent(): void {
-    if (this.replay.released && this.env !== undefined) return
+    if (this.replay === undefined && this.env !== undefined) return
     this.env = undefined
     this.roleSent = false
-    this.replay.clear()
+    this.replay?.clear()
   }
 }

@@ -71,7 +71,8 @@ export class Recovery {
   /** Decides what follows the failure of an attempt of `kind` that had (or had not) content. */
   decide(error: ModelError.ModelError | Signal, kind: Kind, hadContent: boolean): Effect.Effect<Decision, ModelError.ModelError> {
     const delivered = this.delivered
-    const released = delivered.replay.released
+    // Whether what was written went on to the client (no replay buffer holds it back).
+    const released = delivered.replay === undefined
     let failure: ModelError.ModelError
     let rejected: string | undefined
     if (delivered.finished && released) {

@@ -1,37 +1,33 @@
 /**
  * The replay buffer of `mode: "replay-before-commit"`: the client's chunks are held back until
  * `replayWindow` characters of content (or the end) arrived, so that an attempt that breaks
- * before that is started over without the client seeing any of it. In the other modes it is
- * released from the start and passes every chunk straight on.
+ * before that is started over without the client seeing any of it. It exists only while it holds
+ * chunks back: once released (and from the start in the other modes) chunks pass straight on.
  */
 import type { ChatCompletion } from "@breakwater/core"
 
 type Out = ChatCompletion.ChatCompletionChunk
 
 export class ReplayBuffer {
-  /** Whether what was written went on to the client: nothing is held back any more. */
-  released: boolean
   private pending: Array<Out> = []
   private chars = 0
 
-  constructor(readonly window: number, released: boolean) {
-    this.released = released
-  }
+  constructor(readonly window: number) {}
 
-  /** Passes a chunk on, or holds it (with its `chars` of content) until the window fills or `last`. */
-  write(chunk: Out, out: Array<Out>, chars: number, last: boolean): void {
-    if (this.released) {
-      out.push(chunk)
-      return
-    }
+  /**
+   * Holds a chunk (with its `chars` of content); when the window fills or the chunk is the
+   * `last`, releases everything held and returns `true`: the buffer is done.
+   */
+  write(chunk: Out, out: Array<Out>, chars: number, last: boolean): boolean {
     this.pending.push(chunk)
     this.chars += chars
-    if (last || this.chars >= this.window) this.release(out)
+    if (!(last || this.chars >= this.window)) return false
+    this.release(out)
+    return true
   }
 
-  /** Sends on what was held; from now on chunks pass straight on. */
+  /** Sends on what was held. */
   release(out: Array<Out>): void {
-    this.released = true
     for (const chunk of this.pending) out.push(chunk)
     this.pending = []
   }

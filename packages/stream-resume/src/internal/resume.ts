@@ -40,11 +40,12 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
           sink.start(c)
         },
         push: (chunks) => {
-          if (session.attempt.signal !== undefined) return false
-          const out = session.process(chunks)
+          const attempt = session.attempt
+          if (attempt.signal !== undefined) return false
+          const out = session.process(attempt, chunks)
           notes()
           const more = out.length === 0 ? true : sink.push(out)
-          if (session.attempt.signal !== undefined) {
+          if (attempt.signal !== undefined) {
             control?.abort(stopped)
             return false
           }

@@ -1,7 +1,8 @@
 /**
  * The seam of a continuation: its first characters are held back until `Splice.decide` says
  * where they join the text already delivered, and the overlap (a repeat of the delivered
- * text's end) is trimmed off. One per attempt; an attempt that is no continuation holds nothing.
+ * text's end) is trimmed off. An attempt has one from the start of a continuation until the seam
+ * is decided.
  */
 import type { Continuation } from "@breakwater/core"
 import * as Splice from "./splice.js"
@@ -10,13 +11,9 @@ import * as Splice from "./splice.js"
 export type Applied = { strategy?: Continuation.Strategy | undefined }
 
 export class Seam {
-  /** Whether the continuation's text is still held (the seam is not decided yet). */
-  holding: boolean
   private held = ""
 
-  constructor(private readonly applied: Applied | undefined) {
-    this.holding = applied !== undefined
-  }
+  constructor(private readonly applied: Applied) {}
 
   hold(text: string): void {
     this.held += text
@@ -25,14 +22,11 @@ export class Seam {
   /** Decides the seam on what arrived; `final`: no more text will come before it must be. */
   decide(delivered: string, final: boolean, settings: Splice.SpliceSettings): Splice.Decision {
     // An assistant prefill continues the delivered text exactly: only long repeats are dropped.
-    return Splice.decide(delivered, this.held, final, settings, this.applied?.strategy === "assistant-prefill")
+    return Splice.decide(delivered, this.held, final, settings, this.applied.strategy === "assistant-prefill")
   }
 
-  /** Ends the hold: the held text without its first `drop` characters (the overlap). */
+  /** The held text without its first `drop` characters (the overlap), once the seam is accepted. */
   accept(drop: number): string {
-    this.holding = false
-    const text = this.held.slice(drop)
-    this.held = ""
-    return text
+    return this.held.slice(drop)
   }
 }

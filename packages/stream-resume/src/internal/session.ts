@@ -13,7 +13,7 @@ import * as Env from "./envelope.js"
 import { outcomes } from "./outcomes.js"
 import { type Decision, Recovery, type Settings } from "./recovery.js"
 import { ReplayBuffer } from "./replay.js"
-import type { Applied } from "./seam.js"
+import type { Applied, Seam } from "./seam.js"
 import * as Splice from "./splice.js"
 
 type Out = ChatCompletion.ChatCompletionChunk
@@ -59,7 +59,7 @@ export class Session {
   ) {
     this.stops = stopsOf(request)
     this.bufferTools = settings.mode === "continue" && settings.toolStreaming === "buffer"
-    this.delivered = new Delivered(continuable(request), new ReplayBuffer(settings.replayWindow, settings.mode !== "replay-before-commit"))
+    this.delivered = new Delivered(continuable(request), settings.mode === "replay-before-commit" ? new ReplayBuffer(settings.replayWindow) : undefined)
     this.recovery = new Recovery(settings, ctx, request, options, this.delivered)
     this.attempt = new Attempt("first", { request, options }, false, undefined)
   }
@@ -77,8 +77,8 @@ export class Session {
 
   // ---- chunks ------------------------------------------------------------------------------
 
-  process(chunks: ReadonlyArray<Out>): ReadonlyArray<Out> {
-    const attempt = this.attempt
+  /** The batch the client stream gets for a batch of `attempt` (the current one). */
+  process(attempt: Attempt, chunks: ReadonlyArray<Out>): ReadonlyArray<Out> {
     let out: Array<Out> | undefined
     for (let i = 0; i < chunks.length; i++) {
       if (attempt.signal !== undefined) break
@@ -98,7 +98,7 @@ export class Session {
    */
   private fast(attempt: Attempt, chunk: Out): boolean {
     const delivered = this.delivered
-    if (attempt.rewrite || attempt.seam.holding || !delivered.replay.released) return false
+    if (attempt.rewrite || attempt.seam !== undefined || delivered.replay !== undefined) return false
     const choices = chunk.choices
     if (choices.length === 0) return chunk.usage == null
     if (choices.length !== 1 || chunk.usage != null) return false
@@ -122,7 +122,6 @@ export class Session {
 
   private handle(attempt: Attempt, chunk: Out, out: Array<Out>): void {
     const delivered = this.delivered
-    const seam = attempt.seam
     const choice = chunk.choices[0]
     if (choice === undefined) {
       if (chunk.usage == null) {
@@ -130,7 +129,7 @@ export class Session {
         return
       }
       attempt.usage = chunk.usage
-      if (seam.holding) this.settle(attempt, true, out)
+      if (attempt.seam !== undefined) this.settle(attempt, attempt.seam, true, out)
       if (attempt.signal !== undefined) return
       delivered.emit(this.withUsage(attempt, chunk, chunk.usage), out, 0, true)
       return
@@ -150,11 +149,12 @@ export class Session {
     if (nonEmpty(content)) {
       attempt.hadContent = true
       attempt.chars += content.length
-      if (seam.holding) {
+      const seam = attempt.seam
+      if (seam !== undefined) {
         seam.hold(content)
         content = undefined
         changed = true
-        this.settle(attempt, false, out)
+        this.settle(attempt, seam, false, out)
         if (attempt.signal !== undefined) return
       } else {
         delivered.deliver(content)
@@ -165,9 +165,9 @@ export class Session {
     const calls = delta.tool_calls
     const hasCalls = calls !== undefined && calls.length > 0
     const refusal = nonEmpty(delta.refusal)
-    if (seam.holding && (hasCalls || refusal || finish != null)) {
+    if (attempt.seam !== undefined && (hasCalls || refusal || finish != null)) {
       // No more text will come before these: decide the seam on what arrived.
-      this.settle(attempt, true, out)
+      this.settle(attempt, attempt.seam, true, out)
       if (attempt.signal !== undefined) return
     }
     if (refusal) {
@@ -233,15 +233,16 @@ export class Session {
 
   // ---- seams -------------------------------------------------------------------------------
 
-  private settle(attempt: Attempt, final: boolean, out: Array<Out>): void {
+  private settle(attempt: Attempt, seam: Seam, final: boolean, out: Array<Out>): void {
     const delivered = this.delivered
-    const decision = attempt.seam.decide(delivered.text, final, this.settings)
+    const decision = seam.decide(delivered.text, final, this.settings)
     if (decision._tag === "Hold") return
     if (decision._tag === "Reject") {
       attempt.signal = new Rejected({ reason: decision.reason })
       return
     }
-    const text = attempt.seam.accept(decision.drop)
+    const text = seam.accept(decision.drop)
+    attempt.seam = undefined
     const env = delivered.env!
     delivered.seams++
     this.ctx.trace.resumes++
@@ -287,10 +288,10 @@ export class Session {
   end(): ReadonlyArray<Out> {
     const attempt = this.attempt
     const out: Array<Out> = []
-    if (attempt.seam.holding) this.settle(attempt, true, out)
+    if (attempt.seam !== undefined) this.settle(attempt, attempt.seam, true, out)
     if (attempt.signal === undefined) {
       this.release(attempt, out)
-      if (!this.delivered.replay.released) this.delivered.replay.release(out)
+      this.delivered.release(out)
     }
     return out
   }
