@@ -14,7 +14,6 @@
  */
 import { type ChatCompletion, LanguageModel, Policy } from "@breakwater/core"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
@@ -125,24 +124,19 @@ const decode = Schema.decodeUnknown(ResumeOptions)
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy: {
-  (options?: ResumeOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: ResumeOptionsInput): Effect.Effect<LanguageModel.Service>
-} = dual(
-  (args) => LanguageModel.isService(args[0]),
-  (model: LanguageModel.Service, options: ResumeOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(Effect.orDie(decode(options, { errors: "all" })), (o) =>
-      internal.wrap(model, {
-        mode: o.mode,
-        maxResumes: o.maxResumes,
-        toolStreaming: o.toolStreaming ?? o.toolCalls ?? "buffer",
-        strategies: o.strategies,
-        instruction: o.instruction,
-        holdBack: o.holdBack,
-        minOverlap: o.minOverlap,
-        verifyLimit: o.verifyLimit,
-        replayWindow: o.replayWindow
-      }))
+export const withPolicy: Policy.Combinator<ResumeOptionsInput> = Policy.combinator((model, options: ResumeOptionsInput) =>
+  Effect.map(Effect.orDie(decode(options, { errors: "all" })), (o) =>
+    internal.wrap(model, {
+      mode: o.mode,
+      maxResumes: o.maxResumes,
+      toolStreaming: o.toolStreaming ?? o.toolCalls ?? "buffer",
+      strategies: o.strategies,
+      instruction: o.instruction,
+      holdBack: o.holdBack,
+      minOverlap: o.minOverlap,
+      verifyLimit: o.verifyLimit,
+      replayWindow: o.replayWindow
+    }))
 )
 
 /**
