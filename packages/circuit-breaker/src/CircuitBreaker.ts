@@ -14,7 +14,6 @@
 import { Durations, LanguageModel, ModelError, Policy, RequestContext } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -297,13 +296,8 @@ export const guard = (breaker: CircuitBreaker, model: LanguageModel.Service, opt
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy: {
-  (options?: BreakerOptionsInput & KeyOptions): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: BreakerOptionsInput & KeyOptions): Effect.Effect<LanguageModel.Service>
-} = dual(
-  (args) => typeof args[0] === "object" && args[0] !== null && typeof (args[0] as LanguageModel.Service).generate === "function",
-  (model: LanguageModel.Service, options: BreakerOptionsInput & KeyOptions = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(make(options), (breaker) => guard(breaker, model, options))
+export const withPolicy: Policy.Combinator<BreakerOptionsInput & KeyOptions> = Policy.combinator((model, options: BreakerOptionsInput & KeyOptions) =>
+  Effect.map(make(options), (breaker) => guard(breaker, model, options))
 )
 
 /**

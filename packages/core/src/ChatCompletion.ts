@@ -550,3 +550,16 @@ export const hasContent = (chunk: ChatCompletionChunk): boolean => {
   }
   return false
 }
+
+/**
+ * The index of the first chunk of a batch with content (`hasContent`), `-1` when none has: the
+ * scan the stream path's measures of the first token share (a time-to-first-token limit, a
+ * breaker's slow-call measure, the router's latency samples).
+ *
+ * @since 0.2.0
+ * @category utils
+ */
+export const firstContent = (chunks: ReadonlyArray<ChatCompletionChunk>): number => {
+  for (let i = 0; i < chunks.length; i++) if (hasContent(chunks[i]!)) return i
+  return -1
+}

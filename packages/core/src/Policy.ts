@@ -7,9 +7,10 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { LanguageModel, type Service } from "./LanguageModel.js"
+import { isService, LanguageModel, type Service } from "./LanguageModel.js"
 
 /**
  * A function that wraps a model with a policy.
@@ -40,3 +41,27 @@ export const build = <E, R>(
   stack: Layer.Layer<LanguageModel, E, R>
 ): Effect.Effect<Service, E, R | Scope.Scope> =>
   Effect.map(Layer.build(stack), Context.get(LanguageModel))
+
+/**
+ * A policy's `withPolicy` combinator: data-first (`withPolicy(model, options)`) and data-last
+ * (`pipe(model, withPolicy(options))`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Combinator<Options, E = never, R = never> {
+  (options?: Options): (model: Service) => Effect.Effect<Service, E, R>
+  (model: Service, options?: Options): Effect.Effect<Service, E, R>
+}
+
+/**
+ * Makes a policy's `withPolicy` from its wrap. The two forms are told apart by the first
+ * argument (a model: `LanguageModel.isService`); options left out are `{}`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const combinator = <Options extends object, E = never, R = never>(
+  wrap: (model: Service, options: Options) => Effect.Effect<Service, E, R>
+): Combinator<Options, E, R> =>
+  dual((args) => isService(args[0]), (model: Service, options?: Options) => wrap(model, options ?? ({} as Options)))

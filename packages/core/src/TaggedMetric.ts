@@ -1,19 +1,20 @@
 /**
- * A metric with fixed tags, updated without an effect and without rebuilding its key.
+ * Tagged metric series, resolved once and updated with a plain call.
  *
- * `Metric.tagged(m, k, v).unsafeUpdate(x, [])` joins its tags into a new array on every call,
- * which misses the metric's hook cache (keyed by the array itself), so every update builds and
- * hashes a `MetricKey` and looks it up in the registry. An updater from here passes one array,
- * made once: the hook is found once and each update is a direct write.
+ * `Metric.tagged(m, k, v).unsafeUpdate(x, [])` (and `Metric.increment` of a tagged metric) joins
+ * its tags into a new array on every update, which misses the metric's hook cache (keyed by the
+ * array itself), so every update builds and hashes a `MetricKey` and looks it up in the
+ * registry. An updater from here passes one array, made once: the hook is found once and each
+ * update is a direct write. One module for it, instead of a cache in each package.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 import type * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
 
 /**
  * Updates one tagged series of a metric (a counter's increment, a histogram's observation, a
- * gauge's value).
+ * gauge's value). Synchronous: in an effect, call it from `Effect.sync`.
  *
  * @since 0.3.0
  * @category models
@@ -33,25 +34,45 @@ export const make = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, tags: 
 }
 
 /**
- * Updaters by a tag value known only at run time (an error tag, a status), each made on first
- * use and kept (at most `limit` values, beyond which updates go uncached rather than grow the
- * cache without bound).
+ * The updaters of `metric` tagged `key` with each of a known set of values (and `tags`), all
+ * made at once.
  *
- * @since 0.3.0
+ * @since 0.2.0
+ * @category constructors
+ */
+export const forValues = <const V extends string, Type, In, Out>(
+  metric: Metric.Metric<Type, In, Out>,
+  key: string,
+  values: ReadonlyArray<V>,
+  tags: Readonly<Record<string, string>> = {}
+): Readonly<Record<V, Updater<In>>> => {
+  const out = {} as Record<V, Updater<In>>
+  for (const value of values) out[value] = make(metric, { ...tags, [key]: value })
+  return out
+}
+
+/**
+ * The updater of `metric` tagged `key` with a value known only when it is used (an error's tag,
+ * a status, a breaker's key), and `tags`: each value's updater is made on its first use and
+ * kept, up to `limit` values (1024); past that, a value's updater is made on each use, so values
+ * from outside cannot grow memory.
+ *
+ * @since 0.2.0
  * @category constructors
  */
 export const byValue = <Type, In, Out>(
   metric: Metric.Metric<Type, In, Out>,
-  tags: Readonly<Record<string, string>>,
   key: string,
-  limit = 256
+  tags: Readonly<Record<string, string>> = {},
+  limit = 1024
 ): (value: string) => Updater<In> => {
-  const cache = new Map<string, Updater<In>>()
+  const made = new Map<string, Updater<In>>()
   return (value) => {
-    const known = cache.get(value)
-    if (known !== undefined) return known
-    const updater = make(metric, { ...tags, [key]: value })
-    if (cache.size < limit) cache.set(value, updater)
+    let updater = made.get(value)
+    if (updater === undefined) {
+      updater = make(metric, { ...tags, [key]: value })
+      if (made.size < limit) made.set(value, updater)
+    }
     return updater
   }
 }

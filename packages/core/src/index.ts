@@ -112,8 +112,16 @@ export * as LeanStream from "./LeanStream.js"
 export * as Timer from "./Timer.js"
 
 /**
- * A metric with fixed tags, updated without an effect and without rebuilding its key.
+ * When a stream is committed (a chunk with content or a finish reason went downstream):
+ * the one rule retry, the router, stream-resume and the hosts follow.
  *
- * @since 0.3.0
+ * @since 0.2.0
+ */
+export * as StreamCommit from "./StreamCommit.js"
+
+/**
+ * Tagged metric series, resolved once and updated with a plain call.
+ *
+ * @since 0.2.0
  */
 export * as TaggedMetric from "./TaggedMetric.js"

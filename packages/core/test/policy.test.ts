@@ -1,6 +1,6 @@
 import { ChatCompletion, LanguageModel, Policy, RequestContext } from "@breakwater/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, Layer, Option, pipe, Stream, TestClock } from "effect"
 
 const request: ChatCompletion.ChatRequest = { model: "m", messages: [{ role: "user", content: "hi" }] }
 
@@ -47,6 +47,23 @@ describe("Policy", () => {
       yield* LanguageModel.generate(request).pipe(Effect.provide(stack))
       expect(log).toEqual(["outer", "inner"])
       expect(fake.calls).toHaveLength(1)
+    }))
+
+  it.effect("combinator: withPolicy(model, options) and pipe(model, withPolicy(options)); options left out are {}", () =>
+    Effect.gen(function*() {
+      const seen: Array<unknown> = []
+      const withPolicy = Policy.combinator((model, options: { readonly tag?: string }) => {
+        seen.push(options)
+        return Effect.succeed(model)
+      })
+      const fake = fixed()
+      // A model written with `run` only is a model too.
+      const runOnly = { generate: fake.model.generate, run: LanguageModel.runOf(fake.model) } as unknown as LanguageModel.Service
+      expect(yield* withPolicy(fake.model, { tag: "first" })).toBe(fake.model)
+      expect(yield* pipe(fake.model, withPolicy({ tag: "last" }))).toBe(fake.model)
+      expect(yield* withPolicy(runOnly)).toBe(runOnly)
+      expect(yield* pipe(runOnly, withPolicy())).toBe(runOnly)
+      expect(seen).toEqual([{ tag: "first" }, { tag: "last" }, {}, {}])
     }))
 
   it.scoped("builds a model from a stack (for routers holding several)", () =>

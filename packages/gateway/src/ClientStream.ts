@@ -1,7 +1,8 @@
 /**
  * Writes a model's chunk stream to a client as SSE, behind the commit gate: the status and
- * headers go out only with the first content (or when the host's commit bound passes), so a
- * failure before any content is still a plain HTTP error with the right status. Heartbeats
+ * headers go out only with the chunk that commits the stream (`StreamCommit.commits`: content or
+ * a finish), or when the host's commit bound passes, so a failure before any content is still a
+ * plain HTTP error with the right status. Heartbeats
  * become keep-alive comments once committed; the usage chunk goes out only when the client asked
  * (`stream_options.include_usage`). Transport-independent: hosts supply `commit` and `write`.
  *
@@ -14,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { ChatCompletion, type LanguageModel } from "@breakwater/core"
+import { type ChatCompletion, type LanguageModel, StreamCommit } from "@breakwater/core"
 import { StreamResume } from "@breakwater/stream-resume"
 
 /**
@@ -150,7 +151,7 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     const frame = frameOf(JSON.stringify(chunk))
     if (recorded !== undefined) recorded.push(frame)
     if (!committed) {
-      if (!ChatCompletion.hasContent(chunk) && chunk.choices[0]?.finish_reason == null) {
+      if (!StreamCommit.commits(chunk)) {
         pending += frame
         return ""
       }

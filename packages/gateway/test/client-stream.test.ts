@@ -82,6 +82,17 @@ describe("ClientStream", () => {
     void writer
   })
 
+  it("commits with the chunk that commits the stream (StreamCommit): a finish on any choice, never the role or usage", () => {
+    const { wire, writer } = harness(false)
+    const usage = { ...base, choices: [], usage: { prompt_tokens: 1, completion_tokens: 0, total_tokens: 1 } }
+    writer.onChunks([role, { ...role, usage: usage.usage }])
+    expect(writer.committed()).toBe(false)
+    const second = { ...base, choices: [{ index: 0, delta: {}, finish_reason: null }, { index: 1, delta: {}, finish_reason: "stop" }] }
+    writer.onChunks([second])
+    expect(writer.committed()).toBe(true)
+    expect(wire[0]!.startsWith(`<commit>data: ${JSON.stringify(role)}`)).toBe(true)
+  })
+
   it("says when the transport is full, so the upstream is paused", () => {
     let full = false
     const wire: Array<string> = []

@@ -2,14 +2,13 @@
  * Retry for LLM calls: exponential backoff with full jitter, decided only from the error
  * taxonomy (`error.retryable`), honouring the upstream's delay (`retryAfter`, re-read from each
  * failure), bounded by the request's deadline and by a retry budget shared across requests.
- * Streams are retried only while nothing has reached the consumer.
+ * Streams are retried only until they commit (`StreamCommit`).
  *
  * @since 0.1.0
  */
 import { Durations, LanguageModel, type ModelError, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -93,19 +92,14 @@ const decode = Schema.decodeUnknown(RetryOptions)
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy: {
-  (options?: RetryOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: RetryOptionsInput): Effect.Effect<LanguageModel.Service>
-} = dual(
-  (args) => LanguageModel.isService(args[0]),
-  (model: LanguageModel.Service, options: RetryOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.gen(function*() {
-      const settings = yield* Effect.orDie(decode(options))
-      if (settings.budget === false) return internal.wrap(model, settings, undefined)
-      const shared = yield* Effect.serviceOption(RetryBudget.RetryBudgetStore)
-      const store = Option.isSome(shared) ? shared.value : yield* RetryBudget.makeMemory
-      return internal.wrap(model, settings, RetryBudget.make(store, settings.budget))
-    })
+export const withPolicy: Policy.Combinator<RetryOptionsInput> = Policy.combinator((model, options: RetryOptionsInput) =>
+  Effect.gen(function*() {
+    const settings = yield* Effect.orDie(decode(options))
+    if (settings.budget === false) return internal.wrap(model, settings, undefined)
+    const shared = yield* Effect.serviceOption(RetryBudget.RetryBudgetStore)
+    const store = Option.isSome(shared) ? shared.value : yield* RetryBudget.makeMemory
+    return internal.wrap(model, settings, RetryBudget.make(store, settings.budget))
+  })
 )
 
 /**

@@ -1,4 +1,4 @@
-import { ChatCompletion, type LanguageModel, ModelError, RequestContext, RetryAfter } from "@breakwater/core"
+import { ChatCompletion, type LanguageModel, ModelError, RequestContext, RetryAfter, StreamCommit } from "@breakwater/core"
 import { Retry, RetryBudget } from "@breakwater/retry"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
@@ -356,6 +356,12 @@ describe("Retry: streams", () => {
     })
   const textOf = (chunks: ReadonlyArray<ChatCompletion.ChatCompletionChunk>) =>
     chunks.map((c) => c.choices[0]?.delta.content ?? "").join("")
+  /** What the consumer got, how the stream ended, and the request context. */
+  const streamed = (model: LanguageModel.Service) =>
+    Effect.map(run(collect(model.stream(request))), ({ ctx, exit }) => {
+      const { exit: inner, got } = (exit as Exit.Success<{ got: Array<ChatCompletion.ChatCompletionChunk>; exit: Exit.Exit<void, ModelError.ModelError> }, never>).value
+      return { ctx, got, inner }
+    })
 
   it.effect("a stream that fails before its first chunk is retried, and the consumer sees one whole stream", () =>
     Effect.gen(function*() {
@@ -377,8 +383,7 @@ describe("Retry: streams", () => {
       const error = new ModelError.StreamInterrupted({ message: "reset", reason: "reset", receivedChunks: 2 })
       const fake = FakeLanguageModel.make([{ failAfterChunks: 2, fail: error }])
       const model = yield* Retry.withPolicy(fake.model, noBudget)
-      const { exit, ctx } = yield* run(collect(model.stream(request)))
-      const { got, exit: inner } = (exit as Exit.Success<{ got: Array<ChatCompletion.ChatCompletionChunk>; exit: Exit.Exit<void, ModelError.ModelError> }, never>).value
+      const { ctx, got, inner } = yield* streamed(model)
       expect(inner).toEqual(Exit.fail(error))
       expect(got.length).toBe(3) // the role chunk and two content chunks
       expect(fake.calls.length).toBe(1)
@@ -389,8 +394,7 @@ describe("Retry: streams", () => {
     Effect.gen(function*() {
       const fake = FakeLanguageModel.make([{ fail: unavailable(), delay: "2500 millis", heartbeats: true }])
       const model = yield* Retry.withPolicy(fake.model, { ...noBudget, jitter: "none" })
-      const { exit, ctx } = yield* run(collect(model.stream(request)))
-      const { got, exit: inner } = (exit as Exit.Success<{ got: Array<ChatCompletion.ChatCompletionChunk>; exit: Exit.Exit<void, ModelError.ModelError> }, never>).value
+      const { ctx, got, inner } = yield* streamed(model)
       expect(inner).toEqual(Exit.void)
       expect(fake.calls.length).toBe(2)
       expect(ctx.trace.retries).toBe(1)
@@ -400,13 +404,25 @@ describe("Retry: streams", () => {
       expect(got.filter((c) => c.choices[0]?.delta.role === "assistant").length).toBe(1)
     }))
 
+  it.effect("a role-only first chunk does not commit the stream (StreamCommit): a stream that broke after it is retried", () =>
+    Effect.gen(function*() {
+      const fake = FakeLanguageModel.make([{ failAfterChunks: 0, fail: unavailable() }])
+      const model = yield* Retry.withPolicy(fake.model, { ...noBudget, jitter: "none" })
+      const { ctx, got, inner } = yield* streamed(model)
+      expect(inner).toEqual(Exit.void)
+      expect(fake.calls.length).toBe(2)
+      expect(ctx.trace.retries).toBe(1)
+      // The failed attempt's role chunk, then the whole retried stream.
+      expect(StreamCommit.commits(got[0]!)).toBe(false)
+      expect(textOf(got)).toBe(fake.textFor(request))
+    }))
+
   it.effect("heartbeats before content do not hide it: content then a failure is still not retried", () =>
     Effect.gen(function*() {
       const error = new ModelError.StreamInterrupted({ message: "reset", reason: "reset", receivedChunks: 1 })
       const fake = FakeLanguageModel.make([{ firstChunkDelay: "2500 millis", heartbeats: true, failAfterChunks: 1, fail: error }])
       const model = yield* Retry.withPolicy(fake.model, noBudget)
-      const { exit, ctx } = yield* run(collect(model.stream(request)))
-      const { got, exit: inner } = (exit as Exit.Success<{ got: Array<ChatCompletion.ChatCompletionChunk>; exit: Exit.Exit<void, ModelError.ModelError> }, never>).value
+      const { ctx, got, inner } = yield* streamed(model)
       expect(inner).toEqual(Exit.fail(error))
       expect(got.filter(ChatCompletion.isHeartbeat).length).toBe(2)
       expect(got.some(ChatCompletion.hasContent)).toBe(true)

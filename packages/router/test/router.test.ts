@@ -184,6 +184,26 @@ describe("Router: fallback", () => {
       }
     }))
 
+  it.scoped("a usage chunk does not commit a lane (StreamCommit): a stream that broke after its role and usage falls over", () =>
+    Effect.gen(function*() {
+      const usage: ChatCompletion.ChatCompletionChunk = {
+        id: "u", object: "chat.completion.chunk", created: 0, model: "m", choices: [], usage: { prompt_tokens: 1, completion_tokens: 0, total_tokens: 1 }
+      }
+      const role: ChatCompletion.ChatCompletionChunk = { ...usage, usage: undefined, choices: [{ index: 0, delta: { role: "assistant" }, finish_reason: null }] }
+      const broken: LanguageModel.Service = {
+        generate: () => Effect.die("not used"),
+        stream: () => Stream.concat(Stream.make(role, usage), Stream.fail(new ModelError.UpstreamUnavailable({ message: "reset" })))
+      }
+      const b = upstream()
+      const model = yield* Router.make({ upstreams: [{ name: "a", model: broken }, { name: "b", model: b.model }] })
+      const { exit } = yield* run(collect(model.stream(request)))
+      expect(Exit.isSuccess(exit)).toBe(true)
+      if (Exit.isSuccess(exit)) {
+        expect(exit.value.some((c) => c.id === "u")).toBe(false)
+        expect(textOf(exit.value)).toBe(b.fake.textFor(request))
+      }
+    }))
+
   it.scoped("when every upstream fails, the last error is returned; maxAttempts bounds the chain", () =>
     Effect.gen(function*() {
       const e = (n: string) => new ModelError.UpstreamUnavailable({ message: n })

@@ -12,9 +12,8 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, type LanguageModel, Policy } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel, Policy } from "@breakwater/core"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
@@ -116,10 +115,6 @@ export const isSeamMarker: (chunk: ChatCompletion.ChatCompletionChunk) => boolea
 
 const decode = Schema.decodeUnknown(ResumeOptions)
 
-const isService = (u: unknown): u is LanguageModel.Service =>
-  typeof u === "object" && u !== null && typeof (u as LanguageModel.Service).generate === "function" &&
-  typeof (u as LanguageModel.Service).stream === "function"
-
 /**
  * Wraps a model with stream resume. `generate` passes through (a failed non-streaming call has
  * delivered nothing: it is retry's). Invalid options are a defect, reported with every problem.
@@ -127,24 +122,19 @@ const isService = (u: unknown): u is LanguageModel.Service =>
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy: {
-  (options?: ResumeOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: ResumeOptionsInput): Effect.Effect<LanguageModel.Service>
-} = dual(
-  (args) => isService(args[0]),
-  (model: LanguageModel.Service, options: ResumeOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(Effect.orDie(decode(options, { errors: "all" })), (o) =>
-      internal.wrap(model, {
-        mode: o.mode,
-        maxResumes: o.maxResumes,
-        toolStreaming: o.toolStreaming,
-        strategies: o.strategies,
-        instruction: o.instruction,
-        holdBack: o.holdBack,
-        minOverlap: o.minOverlap,
-        verifyLimit: o.verifyLimit,
-        replayWindow: o.replayWindow
-      }))
+export const withPolicy: Policy.Combinator<ResumeOptionsInput> = Policy.combinator((model, options: ResumeOptionsInput) =>
+  Effect.map(Effect.orDie(decode(options, { errors: "all" })), (o) =>
+    internal.wrap(model, {
+      mode: o.mode,
+      maxResumes: o.maxResumes,
+      toolStreaming: o.toolStreaming,
+      strategies: o.strategies,
+      instruction: o.instruction,
+      holdBack: o.holdBack,
+      minOverlap: o.minOverlap,
+      verifyLimit: o.verifyLimit,
+      replayWindow: o.replayWindow
+    }))
 )
 
 /**

@@ -18,7 +18,6 @@
 import { Durations, LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Schema from "effect/Schema"
@@ -74,13 +73,8 @@ const decode = Schema.decodeUnknown(AttemptTimeoutOptions)
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy: {
-  (options?: AttemptTimeoutOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: AttemptTimeoutOptionsInput): Effect.Effect<LanguageModel.Service>
-} = dual(
-  (args) => LanguageModel.isService(args[0]),
-  (model: LanguageModel.Service, options: AttemptTimeoutOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
+export const withPolicy: Policy.Combinator<AttemptTimeoutOptionsInput> = Policy.combinator((model, options: AttemptTimeoutOptionsInput) =>
+  Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
 )
 
 /**

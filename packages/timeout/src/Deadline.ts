@@ -10,7 +10,6 @@
 import { Durations, LanguageModel, Policy } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { dual } from "effect/Function"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/deadline.js"
@@ -51,13 +50,8 @@ const decode = Schema.decodeUnknown(DeadlineOptions)
  * @since 0.1.0
  * @category combinators
  */
-export const withPolicy: {
-  (options?: DeadlineOptionsInput): (model: LanguageModel.Service) => Effect.Effect<LanguageModel.Service>
-  (model: LanguageModel.Service, options?: DeadlineOptionsInput): Effect.Effect<LanguageModel.Service>
-} = dual(
-  (args) => LanguageModel.isService(args[0]),
-  (model: LanguageModel.Service, options: DeadlineOptionsInput = {}): Effect.Effect<LanguageModel.Service> =>
-    Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
+export const withPolicy: Policy.Combinator<DeadlineOptionsInput> = Policy.combinator((model, options: DeadlineOptionsInput) =>
+  Effect.map(Effect.orDie(decode(options)), (settings) => internal.wrap(model, settings))
 )
 
 /**

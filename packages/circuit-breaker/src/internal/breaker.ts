@@ -1,5 +1,6 @@
-import { ChatCompletion, LanguageModel, LeanStream, ModelError, RequestContext } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, LeanStream, ModelError, RequestContext, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -76,6 +77,7 @@ export const make = (
     const ttl = Math.max(config.maxOpenMillis, windowMillis, config.probeTimeoutMillis) + 60 * 60 * 1000
     const instance = Math.random().toString(36).slice(2, 10)
     let probeCounter = 0
+    const rejectedFor = TaggedMetric.byValue(rejectedTotal, "key")
 
     const gauges = (key: string, phase: machine.Phase) =>
       Effect.forEach(
@@ -158,7 +160,7 @@ export const make = (
 
     const rejected = (key: string, retryAfterMillis: number) =>
       Effect.zipRight(
-        Metric.increment(Metric.tagged(rejectedTotal, "key", key)),
+        Effect.sync(() => rejectedFor(key)(1)),
         Effect.fail(
           new ModelError.CircuitOpen({
             message: `circuit for ${key} is open; it may close in ${Math.ceil(retryAfterMillis / 1000)} s`,
@@ -195,13 +197,8 @@ export const make = (
           const watched: LanguageModel.ChunkSink = {
             start: sink.start,
             push: (chunks) => {
-              if (ticket.firstContentAt === undefined) {
-                for (const chunk of chunks) {
-                  if (ChatCompletion.hasContent(chunk)) {
-                    ticket.firstContentAt = clock.unsafeCurrentTimeMillis()
-                    break
-                  }
-                }
+              if (ticket.firstContentAt === undefined && ChatCompletion.firstContent(chunks) >= 0) {
+                ticket.firstContentAt = clock.unsafeCurrentTimeMillis()
               }
               return sink.push(chunks)
             }
@@ -221,13 +218,8 @@ export const make = (
         (ticket): Stream.Stream<A, E | ModelError.CircuitOpen, R> => {
           if (ticket.permit._tag === "Rejected") return Stream.fromEffect(rejected(key, ticket.permit.retryAfterMillis))
           return Stream.mapChunks(self, (chunk) => {
-            if (ticket.firstContentAt === undefined) {
-              for (const item of chunk) {
-                if (ChatCompletion.hasContent(item as ChatCompletion.ChatCompletionChunk)) {
-                  ticket.firstContentAt = clock.unsafeCurrentTimeMillis()
-                  break
-                }
-              }
+            if (ticket.firstContentAt === undefined && ChatCompletion.firstContent(Chunk.toReadonlyArray(chunk) as ReadonlyArray<ChatCompletion.ChatCompletionChunk>) >= 0) {
+              ticket.firstContentAt = clock.unsafeCurrentTimeMillis()
             }
             return chunk
           })

@@ -85,7 +85,7 @@ const series = new Map<string, { readonly requests: (status: string) => TaggedMe
 const seriesOf = (route: string) => {
   let known = series.get(route)
   if (known === undefined) {
-    known = { requests: TaggedMetric.byValue(requestsTotal, { route }, "status"), duration: TaggedMetric.make(requestDuration, { route }) }
+    known = { requests: TaggedMetric.byValue(requestsTotal, "status", { route }), duration: TaggedMetric.make(requestDuration, { route }) }
     series.set(route, known)
   }
   return known

@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel, ModelError, RequestContext, StreamCommit, TaggedMetric } from "@breakwater/core"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -17,20 +17,8 @@ export const budgetExhaustedTotal = Metric.counter("breakwater_retry_budget_exha
   incremental: true
 })
 
-// Tagged metrics are built once per reason, not once per retry.
-const byReason = (metric: Metric.Metric.Counter<number>) => {
-  const cache = new Map<string, Metric.Metric.Counter<number>>()
-  return (reason: string) => {
-    let tagged = cache.get(reason)
-    if (tagged === undefined) {
-      tagged = Metric.tagged(metric, "reason", reason)
-      cache.set(reason, tagged)
-    }
-    return tagged
-  }
-}
-const retriesFor = byReason(retriesTotal)
-const refusalsFor = byReason(budgetExhaustedTotal)
+const retriesFor = TaggedMetric.byValue(retriesTotal, "reason")
+const refusalsFor = TaggedMetric.byValue(budgetExhaustedTotal, "reason")
 
 type Ctx = RequestContext.RequestContextShape
 
@@ -64,12 +52,12 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
         return yield* Effect.fail(error)
       }
       if (budget !== undefined && !(yield* budget.tryRetry)) {
-        yield* Metric.increment(refusalsFor(error._tag))
+        refusalsFor(error._tag)(1)
         yield* Effect.annotateLogs(Effect.logWarning("not retrying: the retry budget is spent"), annotations)
         return yield* Effect.fail(error)
       }
       ctx.trace.retries++
-      yield* Metric.increment(retriesFor(error._tag))
+      retriesFor(error._tag)(1)
       yield* Effect.annotateLogs(Effect.logInfo("retrying"), annotations)
       return wait
     })
@@ -97,29 +85,22 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
 
   const run: LanguageModel.Run = (request, callOptions, sink) =>
     Effect.flatMap(start, (ctx) => {
-      // Once anything reached the consumer, a repeat would duplicate it: the failure is then
-      // stream-resume's, and passes through untouched. A heartbeat carries nothing a repeat
-      // could duplicate, so a stream that only pinged stays retryable. Batches are scanned only
-      // until the first real chunk; after that, marking costs one check per batch.
-      let emitted = false
+      // Once the stream committed (`StreamCommit`), a repeat would show the consumer something
+      // twice: the failure is then stream-resume's, and passes through untouched. Heartbeats and
+      // a role-only preamble commit nothing, so a stream that only pinged stays retryable.
+      // Batches are scanned only until the stream commits; after that, one check per batch.
+      let committed = false
       const marked: LanguageModel.ChunkSink = {
         start: sink.start,
         push: (chunks) => {
-          if (!emitted) {
-            for (const chunk of chunks) {
-              if (!ChatCompletion.isHeartbeat(chunk)) {
-                emitted = true
-                break
-              }
-            }
-          }
+          if (!committed) committed = StreamCommit.firstCommit(chunks) >= 0
           return sink.push(chunks)
         }
       }
       const attempt = (n: number): Effect.Effect<void, ModelError.ModelError> =>
         Effect.catchAll(
           withAttempt(below(request, callOptions, marked), ctx, n),
-          (error) => emitted ? Effect.fail(error) : Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
+          (error) => committed ? Effect.fail(error) : Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
         )
       return attempt(1)
     })

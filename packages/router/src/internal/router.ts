@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, TaggedMetric } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, StreamCommit, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -56,19 +56,15 @@ export const upstreamTtft = Metric.histogram(
 
 type Outcome = "success" | "failure" | "rejected" | "cancelled" | "skipped"
 
+const outcomes: ReadonlyArray<Outcome> = ["success", "failure", "rejected", "cancelled", "skipped"]
+
 // Tagged series are resolved once per upstream (names are known when the layer is built), and
 // updated synchronously where the router already is (per attempt, at the first content chunk),
 // so that no effect is allocated on the chunk path.
-const outcomesFor = (upstream: string): Record<Outcome, TaggedMetric.Updater<number>> => {
-  const of = (outcome: Outcome) => TaggedMetric.make(attemptsTotal, { upstream, outcome })
-  return { success: of("success"), failure: of("failure"), rejected: of("rejected"), cancelled: of("cancelled"), skipped: of("skipped") }
-}
+const outcomesFor = (upstream: string): Readonly<Record<Outcome, TaggedMetric.Updater<number>>> =>
+  TaggedMetric.forValues(attemptsTotal, "outcome", outcomes, { upstream })
 
-const hedgeOutcomes = {
-  started: TaggedMetric.make(hedgesTotal, { outcome: "started" }),
-  won: TaggedMetric.make(hedgesTotal, { outcome: "won" }),
-  refused: TaggedMetric.make(hedgesTotal, { outcome: "refused" })
-}
+const hedgeOutcomes = TaggedMetric.forValues(hedgesTotal, "outcome", ["started", "won", "refused"])
 
 const bump = (counter: TaggedMetric.Updater<number>): void => counter(1)
 
@@ -87,9 +83,10 @@ export interface Upstream {
   readonly bulkhead: Bulkhead | undefined
   readonly stats: Record<Kind, Stats>
   inFlight: number
-  readonly outcomes: Record<Outcome, TaggedMetric.Updater<number>>
+  readonly outcomes: Readonly<Record<Outcome, TaggedMetric.Updater<number>>>
   readonly latency: TaggedMetric.Updater<number>
   readonly ttft: TaggedMetric.Updater<number>
+  /** `breakwater_router_fallbacks_total` from this upstream, by reason (error tag). */
   readonly fallbacks: (reason: string) => TaggedMetric.Updater<number>
 }
 
@@ -108,7 +105,7 @@ export const makeUpstream = (options: {
   outcomes: outcomesFor(options.name),
   latency: TaggedMetric.make(upstreamLatency, { upstream: options.name }),
   ttft: TaggedMetric.make(upstreamTtft, { upstream: options.name }),
-  fallbacks: TaggedMetric.byValue(fallbacksTotal, { from: options.name }, "reason")
+  fallbacks: TaggedMetric.byValue(fallbacksTotal, "reason", { from: options.name })
 })
 
 export type Strategy = "fallback" | "weighted" | "least-latency" | "least-in-flight"
@@ -186,16 +183,11 @@ class Plan {
   }
 }
 
-const isCommit = (chunk: Chunk_): boolean => {
-  if (chunk.usage != null) return true
-  for (const choice of chunk.choices) if (choice.finish_reason != null) return true
-  return ChatCompletion.hasContent(chunk)
-}
-
 /**
- * One attempt's preamble gate: what precedes the first content (a role-only chunk) is held back
- * and released with that content (or a final chunk); heartbeats pass. Plain functions on the
- * chunk path; `onOpen` sees the chunk that opened it.
+ * One attempt's preamble gate: what precedes the chunk that commits the stream
+ * (`StreamCommit.commits`: content or a finish) — a role-only chunk — is held back and
+ * released with it; heartbeats pass. Plain functions on the chunk path; `onOpen` sees the chunk
+ * that opened it.
  */
 const preamble = (onOpen: (chunk: Chunk_) => void) => {
   let open = false
@@ -206,7 +198,7 @@ const preamble = (onOpen: (chunk: Chunk_) => void) => {
       const out: Array<Chunk_> = []
       for (const chunk of chunks) {
         if (open || ChatCompletion.isHeartbeat(chunk)) out.push(chunk)
-        else if (isCommit(chunk)) {
+        else if (StreamCommit.commits(chunk)) {
           open = true
           onOpen(chunk)
           if (held !== undefined) out.push(...held)
@@ -608,7 +600,10 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       return completion
     })
 
-  /** Pulls a lane until its first non-heartbeat chunk (`undefined`: it ended empty). */
+  /**
+   * Pulls a lane until its first non-heartbeat chunk (`undefined`: it ended empty): the lane's
+   * gate holds its preamble back, so that is the batch that commits it.
+   */
   const untilCommit = (pull: Effect.Effect<Chunk.Chunk<Chunk_>, Option.Option<ModelError.ModelError>>) => {
     const loop: Effect.Effect<Chunk.Chunk<Chunk_> | undefined, ModelError.ModelError> = Effect.matchEffect(pull, {
       onFailure: (e) => (Option.isNone(e) ? Effect.succeed(undefined) : Effect.fail(e.value)),

@@ -94,14 +94,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
           push: (chunks) => {
             received += chunks.length
             lastAt = clock.unsafeCurrentTimeMillis()
-            if (!content) {
-              for (const c of chunks) {
-                if (ChatCompletion.hasContent(c)) {
-                  content = true
-                  break
-                }
-              }
-            }
+            if (!content) content = ChatCompletion.firstContent(chunks) >= 0
             const more = sink.push(chunks)
             if (!more) blocked = true
             return more

@@ -1,4 +1,4 @@
-import { ModelError, RequestContext } from "@breakwater/core"
+import { ModelError, RequestContext, TaggedMetric } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 
@@ -7,8 +7,7 @@ export const timeoutsTotal = Metric.counter("breakwater_timeouts_total", {
   incremental: true
 })
 
-const phases: ReadonlyArray<ModelError.TimeoutPhase> = ["connect", "headers", "first-token", "idle", "total"]
-const byPhase = new Map(phases.map((phase) => [phase, Metric.tagged(timeoutsTotal, "phase", phase)] as const))
+const byPhase = TaggedMetric.forValues(timeoutsTotal, "phase", ["connect", "headers", "first-token", "idle", "total"] satisfies ReadonlyArray<ModelError.TimeoutPhase>)
 
 const describe: Record<ModelError.TimeoutPhase, string> = {
   connect: "no connection",
@@ -47,7 +46,7 @@ export const fire = (
 ): Effect.Effect<never, ModelError.ModelError> =>
   Effect.zipRight(
     Effect.zipRight(
-      Metric.increment(byPhase.get(phase)!),
+      Effect.sync(() => byPhase[phase](1)),
       Effect.annotateLogs(Effect.logWarning("timed out"), {
         request_id: ctx.requestId,
         attempt: ctx.attempt,
