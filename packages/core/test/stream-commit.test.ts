@@ -1,7 +1,5 @@
 import { ChatCompletion, StreamCommit } from "@breakwater/core"
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
-import * as Metric from "effect/Metric"
 
 type Chunk = ChatCompletion.ChatCompletionChunk
 type Delta = Chunk["choices"][number]["delta"]
