@@ -72,20 +72,9 @@ describe("RequestPipeline", () => {
       const p = RequestPipeline.make(gatewayOf(fake), quiet)
       const request = ChatCompletion.decodeChatRequest({ ...ask, stream: true }).pipe(Either.getOrThrow)
       const harness = () => {
-        let text = ""
-        const writer = ClientStream.make({
-          includeUsage: false,
-          sink: {
-            commit: (held) => {
-              text += held
-            },
-            write: (frames) => {
-              text += frames
-              return true
-            }
-          }
-        })
-        return { writer, text: () => text }
+        const wire: Array<string> = []
+        const writer = ClientStream.make({ includeUsage: false, sink: { commit: (held) => void wire.push(held), write: (f) => wire.push(f) > 0 } })
+        return { writer, text: () => wire.join("") }
       }
       const ok = harness()
       yield* p.stream(request, RequestContext.make({ requestId: "r3" }), ok.writer, (resume) => resume())
