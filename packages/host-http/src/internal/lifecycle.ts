@@ -4,13 +4,14 @@
  */
 import type { Gateway } from "@breakwater/gateway"
 import { ClientApi } from "@breakwater/gateway"
-import type { StreamJournal } from "@breakwater/stream-resume"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import type * as http from "node:http"
 import type { Exchange } from "./exchange.js"
+import type { Host } from "./host.js"
+import type { Journaled } from "./journaling.js"
 
 const inflightGauge = Metric.gauge("breakwater_http_inflight_requests", { description: "Requests being served" })
 
@@ -86,23 +87,17 @@ export const claim = (l: Lifecycle, gateway: Gateway.Gateway, x: Exchange, key: 
 }
 
 /**
- * Lets a journaled generation go on after its client left, for `graceMs`; then it is cut, unless
- * a reader reconnected (checked again every `graceMs` while one follows).
+ * Lets a journaled generation go on after its client left, for the server's `detachGraceMs`;
+ * then it is cut, unless a reader reconnected (checked again a grace later while one follows).
  */
-export const detach = (
-  x: Exchange,
-  runtime: ManagedRuntime.ManagedRuntime<never, never>,
-  journal: StreamJournal.StreamJournal,
-  streamId: string,
-  graceMs: number
-): void => {
+export const detach = (h: Host, x: Exchange, { journal, streamId }: Journaled): void => {
   const arm = () => {
     x.detachTimer = setTimeout(() => {
-      runtime.runFork(journal.state(streamId)).addObserver((exit) => {
+      h.runtime.runFork(journal.state(streamId)).addObserver((exit) => {
         if (Exit.isSuccess(exit) && exit.value._tag === "Active" && exit.value.readers > 0 && !exit.value.finished) return arm()
         interrupt(x)
       })
-    }, graceMs)
+    }, h.settings.detachGraceMs)
   }
   arm()
 }

@@ -42,7 +42,7 @@ export const stream = (
     x.onClientGone = () => {
       if (h.settings.detachGraceMs <= 0 || !journaling() || (!writer.committed() && journaled.alias === undefined)) return false
       detached = true
-      Lifecycle.detach(x, h.runtime, journaled.journal, journaled.streamId, h.settings.detachGraceMs)
+      Lifecycle.detach(h, x, journaled)
       return true
     }
   }
