@@ -110,6 +110,17 @@ export const decode = <E, R>(bytes: Stream.Stream<Uint8Array | string, E, R>): S
   })
 
 /**
+ * Encodes an unnamed event whose data is one line, with an optional id: the frame a gateway
+ * writes per chunk. JSON text is always one line (`JSON.stringify` escapes line breaks), so
+ * this neither scans the data nor builds an event object; multi-line data needs `encodeEvent`.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const encodeLine = (data: string, id?: string): string =>
+  id === undefined ? `data: ${data}\n\n` : `id: ${id}\ndata: ${data}\n\n`
+
+/**
  * Encodes one event. Multi-line data becomes several `data:` lines.
  *
  * @since 0.1.0
@@ -120,7 +131,7 @@ export const encodeEvent = (event: { readonly data: string; readonly id?: string
   if (event.id !== undefined) out += `id: ${event.id}\n`
   if (event.event !== undefined) out += `event: ${event.event}\n`
   const data = event.data
-  out += data.indexOf("\n") === -1 ? `data: ${data}\n\n` : `data: ${data.split(/\r?\n/).join("\ndata: ")}\n\n`
+  out += data.indexOf("\n") === -1 ? encodeLine(data) : `data: ${data.split(/\r?\n/).join("\ndata: ")}\n\n`
   return out
 }
 

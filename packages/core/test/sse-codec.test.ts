@@ -66,4 +66,11 @@ describe("SseCodec", () => {
       { _tag: "Event", id: "abc:3", event: "x", data: "a\nb" }
     ])
   })
+
+  it("encodes a one-line event (the per-chunk frame) as encodeEvent does, and it decodes back", () => {
+    const data = JSON.stringify({ text: "line\nbreak" })
+    expect(SseCodec.encodeLine(data)).toBe(SseCodec.encodeEvent({ data }))
+    expect(SseCodec.encodeLine(data, "s:7")).toBe(SseCodec.encodeEvent({ data, id: "s:7" }))
+    expect(SseCodec.decodeAll(SseCodec.encodeLine(data, "s:7"))).toEqual([{ _tag: "Event", id: "s:7", event: undefined, data }])
+  })
 })

@@ -30,7 +30,17 @@ export interface ApiError {
   readonly retryAfterSeconds?: number | undefined
   /** Only local overload is worth a client retry: the gateway already retried everything else. */
   readonly shouldRetry?: boolean | undefined
+  /** The methods a 405 names in its `Allow` header. */
+  readonly allow?: string | undefined
 }
+
+/**
+ * Whether a value is an `ApiError` (as opposed to the client key an authentication answers).
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isApiError = (u: unknown): u is ApiError => typeof u === "object" && u !== null && "status" in u
 
 /**
  * Removes every configured secret (as is, URL-encoded or base64), and anything shaped like a
@@ -112,19 +122,33 @@ export const errorBody = (error: ApiError, requestId: string): string =>
   JSON.stringify({ error: { message: error.message, type: error.type, param: error.param ?? null, code: error.code, request_id: requestId } })
 
 /**
- * The headers of an error response.
+ * The headers of an error response; with `trace` (a call was made), the trace headers too.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const errorHeaders = (error: ApiError, requestId: string): Record<string, string> => {
+export const errorHeaders = (error: ApiError, requestId: string, trace?: RequestContext.RequestTrace | undefined): Record<string, string> => {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "x-request-id": requestId,
     "x-should-retry": error.shouldRetry === true ? "true" : "false"
   }
   if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(error.retryAfterSeconds)
+  if (error.allow !== undefined) headers["allow"] = error.allow
+  if (trace !== undefined) addTraceHeaders(headers, trace)
   return headers
+}
+
+/**
+ * Adds the trace headers to a response's headers (no intermediate object).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const addTraceHeaders = (headers: Record<string, string | number>, trace: RequestContext.RequestTrace): void => {
+  headers["x-breakwater-attempts"] = String(trace.attempts)
+  if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
+  if (trace.resumes > 0) headers["x-breakwater-resumes"] = String(trace.resumes)
 }
 
 /**
@@ -134,11 +158,50 @@ export const errorHeaders = (error: ApiError, requestId: string): Record<string,
  * @category encoding
  */
 export const traceHeaders = (trace: RequestContext.RequestTrace): Record<string, string> => {
-  const headers: Record<string, string> = { "x-breakwater-attempts": String(trace.attempts) }
-  if (trace.upstream !== undefined) headers["x-breakwater-upstream"] = trace.upstream
-  if (trace.resumes > 0) headers["x-breakwater-resumes"] = String(trace.resumes)
+  const headers: Record<string, string> = {}
+  addTraceHeaders(headers, trace)
   return headers
 }
+
+/**
+ * The headers of a JSON answer (`content-type`, `x-request-id`), with the trace headers when a
+ * call was made.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const jsonHeaders = (requestId: string, trace?: RequestContext.RequestTrace | undefined): Record<string, string> => {
+  const headers: Record<string, string> = { "content-type": "application/json", "x-request-id": requestId }
+  if (trace !== undefined) addTraceHeaders(headers, trace)
+  return headers
+}
+
+/**
+ * The 404 for a path no route serves.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const noRoute = (method: string, path: string): ApiError => ({
+  status: 404,
+  message: `no route for ${method} ${path}`,
+  type: "invalid_request_error",
+  code: "not_found"
+})
+
+/**
+ * The 405 for a method a route does not serve, naming the ones it does.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const methodNotAllowed = (method: string, path: string, allow: string): ApiError => ({
+  status: 405,
+  message: `${method} is not allowed on ${path}`,
+  type: "invalid_request_error",
+  code: "method_not_allowed",
+  allow
+})
 
 /**
  * A 400 in the OpenAI shape.

@@ -15,8 +15,9 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, type LanguageModel, StreamCommit } from "@breakwater/core"
+import { type ChatCompletion, type LanguageModel, type RequestContext, SseCodec, StreamCommit } from "@breakwater/core"
 import { StreamResume } from "@breakwater/stream-resume"
+import { addTraceHeaders, type ApiError, errorBody } from "./ClientApi.js"
 
 /**
  * What a host gives the writer.
@@ -79,7 +80,7 @@ export interface Writer {
  * @since 0.1.0
  * @category encoding
  */
-export const done = "data: [DONE]\n\n"
+export const done = SseCodec.encodeLine("[DONE]")
 
 /**
  * The keep-alive comment.
@@ -87,7 +88,7 @@ export const done = "data: [DONE]\n\n"
  * @since 0.1.0
  * @category encoding
  */
-export const keepAlive = ": keep-alive\n\n"
+export const keepAlive = SseCodec.encodeComment("keep-alive")
 
 /**
  * The comment written at a seam of a resumed stream (standard SSE clients ignore comments).
@@ -95,7 +96,7 @@ export const keepAlive = ": keep-alive\n\n"
  * @since 0.1.0
  * @category encoding
  */
-export const resumedComment = ": breakwater resumed the upstream stream here\n\n"
+export const resumedComment = SseCodec.encodeComment("breakwater resumed the upstream stream here")
 
 /**
  * The `retry:` hint that starts a journaled stream.
@@ -103,7 +104,59 @@ export const resumedComment = ": breakwater resumed the upstream stream here\n\n
  * @since 0.1.0
  * @category encoding
  */
-export const retryHint = (ms: number): string => `retry: ${Math.max(0, Math.round(ms))}\n\n`
+export const retryHint = (ms: number): string => SseCodec.encodeRetry(Math.round(ms))
+
+/**
+ * The headers of a streamed response: SSE, no caching or proxy buffering, the request id, and
+ * the trace headers (when a call was made) and the stream id (a journaled stream).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const headers = (
+  requestId: string,
+  trace: RequestContext.RequestTrace | undefined,
+  streamId: string | undefined
+): Record<string, string> => {
+  const out: Record<string, string> = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+    "x-request-id": requestId
+  }
+  if (trace !== undefined) addTraceHeaders(out, trace)
+  if (streamId !== undefined) out["x-breakwater-stream-id"] = streamId
+  return out
+}
+
+/**
+ * How a streamed response ends once its call is over: the terminal event (`[DONE]`, or the
+ * failure as an error event, never a silent truncation), committing first if nothing was;
+ * `undefined` when the call failed before anything was committed, so the failure is answered as
+ * a plain HTTP error with its status.
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const end = (
+  writer: Writer,
+  failure: ApiError | undefined,
+  requestId: string
+): { readonly frame: string; readonly seq: number } | undefined => {
+  if (failure === undefined) {
+    writer.commit()
+    return writer.terminal("[DONE]")
+  }
+  return writer.committed() ? writer.terminal(errorBody(failure, requestId)) : undefined
+}
+
+/**
+ * The error event that ends a stream whose headers are gone (a replay cut by the journal).
+ *
+ * @since 0.2.0
+ * @category encoding
+ */
+export const errorEvent = (error: ApiError, requestId: string): string => SseCodec.encodeLine(errorBody(error, requestId))
 
 /**
  * Creates the writer for one streamed response.
@@ -128,9 +181,9 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     sink.commit(heldBack)
   }
   const frameOf = (data: string): string => {
-    if (events === undefined) return `data: ${data}\n\n`
+    if (events === undefined) return SseCodec.encodeLine(data)
     seq++
-    const frame = `${comment}id: ${events.streamId}:${seq}\ndata: ${data}\n\n`
+    const frame = comment + SseCodec.encodeLine(data, `${events.streamId}:${seq}`)
     comment = ""
     return frame
   }

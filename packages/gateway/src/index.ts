@@ -27,6 +27,14 @@ export * as ClientApi from "./ClientApi.js"
 export * as ClientStream from "./ClientStream.js"
 
 /**
+ * The request pipeline every host runs: auth, request decoding, the model call under the
+ * request's context and deadline, failures as client answers, the request log.
+ *
+ * @since 0.2.0
+ */
+export * as RequestPipeline from "./RequestPipeline.js"
+
+/**
  * Durations in config files.
  *
  * @since 0.1.0

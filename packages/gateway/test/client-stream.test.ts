@@ -1,5 +1,5 @@
-import { ChatCompletion } from "@breakwater/core"
-import { ClientStream } from "@breakwater/gateway"
+import { ChatCompletion, RequestContext } from "@breakwater/core"
+import { ClientApi, ClientStream } from "@breakwater/gateway"
 import { describe, expect, it } from "@effect/vitest"
 
 const base = { id: "c1", object: "chat.completion.chunk" as const, created: 1, model: "m" }
@@ -108,5 +108,31 @@ describe("ClientStream", () => {
     resumers[0]!()
     expect(resumed).toBe(1)
     expect(wire).toHaveLength(2)
+  })
+
+  it("ends a stream: [DONE] (committing first), an error event once committed, nothing before", () => {
+    const error = ClientApi.badRequest("nope", "x")
+    const fresh = harness(false)
+    expect(ClientStream.end(fresh.writer, error, "r1")).toBeUndefined()
+    expect(fresh.wire).toEqual([])
+    expect(ClientStream.end(fresh.writer, undefined, "r1")?.frame).toBe(ClientStream.done)
+    expect(fresh.wire).toEqual(["<commit>"])
+    const journaled = harness(true)
+    journaled.writer.onChunks([text("Hi")])
+    expect(ClientStream.end(journaled.writer, error, "r2")).toEqual({ seq: 2, frame: `id: s:2\ndata: ${ClientApi.errorBody(error, "r2")}\n\n` })
+  })
+
+  it("names a streamed response's headers: SSE, the request id, the trace and the stream id when given", () => {
+    const trace = { ...RequestContext.make().trace, attempts: 2, upstream: "primary" }
+    expect(ClientStream.headers("r1", trace, "s1")).toEqual({
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+      "x-request-id": "r1",
+      "x-breakwater-attempts": "2",
+      "x-breakwater-upstream": "primary",
+      "x-breakwater-stream-id": "s1"
+    })
+    expect(Object.keys(ClientStream.headers("r1", undefined, undefined))).not.toContain("x-breakwater-attempts")
   })
 })

@@ -7,9 +7,8 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, LanguageModel, ModelError, RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, type Gateway, HostRuntime } from "@breakwater/gateway"
-import * as Duration from "effect/Duration"
+import { type ChatCompletion, RequestContext } from "@breakwater/core"
+import { ClientApi, ClientStream, type Gateway, type HostRuntime, RequestPipeline } from "@breakwater/gateway"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -49,15 +48,30 @@ export interface Handlers {
   readonly builds: () => number
 }
 
-interface Built {
-  readonly gateway: Gateway.Gateway
-  readonly api: ClientApi.Api
-  readonly host: HostRuntime.HostRuntime
-}
-
+/** A complete answer, or a stream still to run. */
 type Response =
-  | { readonly _tag: "Json"; readonly status: number; readonly headers: Record<string, string>; readonly body: string }
+  | { readonly _tag: "Json"; readonly status: number; readonly headers: Record<string, string>; readonly body: string; readonly requestId: string }
   | { readonly _tag: "Stream"; readonly request: ChatCompletion.ChatRequest; readonly ctx: RequestContext.RequestContextShape; readonly requestId: string }
+
+type Json = Extract<Response, { _tag: "Json" }>
+type Streamed = Extract<Response, { _tag: "Stream" }>
+
+const json = (status: number, body: string, requestId: string, trace?: RequestContext.RequestTrace): Json => ({
+  _tag: "Json",
+  status,
+  body,
+  headers: ClientApi.jsonHeaders(requestId, trace),
+  requestId
+})
+
+/** The one way this host answers an error (with `trace` once a call was made). */
+const error = (e: ClientApi.ApiError, requestId: string, trace?: RequestContext.RequestTrace): Json => ({
+  _tag: "Json",
+  status: e.status,
+  body: ClientApi.errorBody(e, requestId),
+  headers: ClientApi.errorHeaders(e, requestId, trace),
+  requestId
+})
 
 const endsWith = (path: string, route: string) => path === route || path.endsWith(route)
 
@@ -68,74 +82,49 @@ const endsWith = (path: string, route: string) => path === route || path.endsWit
  * @category constructors
  */
 export const make = <E>(options: Options<E>): Handlers => {
-  let built: Promise<Built> | undefined
+  let built: Promise<RequestPipeline.RequestPipeline> | undefined
   let builds = 0
   const margin = options.deadlineMarginMs ?? 500
-  const build = (): Promise<Built> =>
+  const build = (): Promise<RequestPipeline.RequestPipeline> =>
     (built ??= (async () => {
       builds++
       // The scope is never closed: pools and breakers live as long as the container.
       const scope = Effect.runSync(Scope.make())
       const gateway = await Effect.runPromise(Scope.extend(options.gateway, scope))
-      const api = ClientApi.make(gateway)
-      return { gateway, api, host: HostRuntime.make({ sink: options.log, level: options.logLevel, secrets: api.secrets }) }
+      // The invocation's remaining time is each request's deadline, whatever the model.
+      return RequestPipeline.make(gateway, { log: options.log, logLevel: options.logLevel, hostDeadlines: true })
     })().catch((error) => {
       built = undefined
       throw error
     }))
 
-  const json = (status: number, body: string, headers: Record<string, string>): Response => ({
-    _tag: "Json",
-    status,
-    body,
-    headers: { "content-type": "application/json", ...headers }
-  })
-  const error = (e: ClientApi.ApiError, requestId: string, extra?: Record<string, string>): Response => ({
-    _tag: "Json",
-    status: e.status,
-    body: ClientApi.errorBody(e, requestId),
-    headers: { ...ClientApi.errorHeaders(e, requestId), ...extra }
-  })
-
-  const withDeadline = <A>(self: Effect.Effect<A, ModelError.ModelError>, ms: number) =>
-    Effect.timeoutFail(self, {
-      duration: Duration.millis(ms),
-      onTimeout: () => new ModelError.Timeout({ message: "the Lambda invocation is about to time out", phase: "total" })
-    })
-
-  const route = async (req: LambdaEvent.Request, context: LambdaEvent.Context, { gateway, api, host }: Built): Promise<Response> => {
+  const route = async (req: LambdaEvent.Request, context: LambdaEvent.Context, pipeline: RequestPipeline.RequestPipeline): Promise<Response> => {
     const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"] ?? context.awsRequestId)
-    const base = { "x-request-id": requestId }
-    if (endsWith(req.path, "/healthz")) return json(200, JSON.stringify({ status: "ok" }), base)
+    const { api, host } = pipeline
+    if (endsWith(req.path, "/healthz")) return json(200, `{"status":"ok"}`, requestId)
     if (endsWith(req.path, "/readyz")) {
-      const answer = api.readiness(await host.runtime.runPromise(gateway.health), false, req.headers["authorization"])
-      return json(answer.status, answer.body, base)
+      const answer = api.readiness(await host.runtime.runPromise(pipeline.gateway.health), false, req.headers["authorization"])
+      return json(answer.status, answer.body, requestId)
     }
     const isModels = endsWith(req.path, "/v1/models")
     const isChat = endsWith(req.path, "/v1/chat/completions")
-    if (!isModels && !isChat) return error({ status: 404, message: `no route for ${req.method} ${req.path}`, type: "invalid_request_error", code: "not_found" }, requestId)
+    if (!isModels && !isChat) return error(ClientApi.noRoute(req.method, req.path), requestId)
     const expected = isModels ? "GET" : "POST"
-    if (req.method !== expected) {
-      return error({ status: 405, message: `${req.method} is not allowed on ${req.path}`, type: "invalid_request_error", code: "method_not_allowed" }, requestId, { allow: expected })
+    if (req.method !== expected) return error(ClientApi.methodNotAllowed(req.method, req.path, expected), requestId)
+    if (isModels) {
+      const key = pipeline.authenticate(req.headers["authorization"])
+      return ClientApi.isApiError(key) ? error(key, requestId) : json(200, api.modelsBodyFor(key), requestId)
     }
-    const key = api.auth.enabled ? api.auth.check(req.headers["authorization"]) : undefined
-    if (api.auth.enabled && key === undefined) return error(ClientApi.unauthorized, requestId)
-    if (isModels) return json(200, api.modelsBodyFor(key), base)
-    if (!ClientApi.isJsonContentType(req.headers["content-type"])) return error(ClientApi.unsupportedMediaType, requestId)
-    if (req.body.length > gateway.server.maxBodyBytes) return error(ClientApi.tooLarge(gateway.server.maxBodyBytes), requestId)
-    const text = ClientApi.decodeUtf8(req.body)
-    if (text._tag === "Left") return error(text.left, requestId)
-    const parsed = api.parseChat(text.right, key)
+    const key = pipeline.admitChat(req.headers["authorization"], req.headers["content-type"])
+    if (ClientApi.isApiError(key)) return error(key, requestId)
+    const parsed = pipeline.decodeChat(req.body, key)
     if (parsed._tag === "Left") return error(parsed.left, requestId)
     const request = parsed.right
-    const remaining = Math.max(0, context.getRemainingTimeInMillis() - margin)
-    const ctx = RequestContext.make({ requestId, deadline: Date.now() + remaining })
+    const ctx = RequestContext.make({ requestId, deadline: Date.now() + Math.max(0, context.getRemainingTimeInMillis() - margin) })
     if (request.stream === true) return { _tag: "Stream", request, ctx, requestId }
-    const exit = await host.runtime.runPromiseExit(
-      Effect.provideService(withDeadline(gateway.model.generate(request), remaining), RequestContext.RequestContext, ctx)
-    )
-    if (Exit.isSuccess(exit)) return json(200, JSON.stringify(exit.value), { ...base, ...ClientApi.traceHeaders(ctx.trace) })
-    return error(ClientApi.fromCause(exit.cause, ctx.trace, api.secrets), requestId, ClientApi.traceHeaders(ctx.trace))
+    const exit = await host.runtime.runPromiseExit(pipeline.generate(request, ctx))
+    if (Exit.isSuccess(exit)) return json(200, JSON.stringify(exit.value), requestId, ctx.trace)
+    return error(pipeline.failureOf(exit.cause, ctx.trace), requestId, ctx.trace)
   }
 
   /**
@@ -143,43 +132,32 @@ export const make = <E>(options: Options<E>): Handlers => {
    * the function that resumes the upstream once a full transport drains.
    */
   const runStream = (
-    { gateway, api, host }: Built,
-    r: Extract<Response, { _tag: "Stream" }>,
+    pipeline: RequestPipeline.RequestPipeline,
+    r: Streamed,
     writer: ClientStream.Writer,
     whenFull: (resume: () => void) => void = (resume) => resume()
-  ): Promise<ClientApi.ApiError | undefined> => {
-    const remaining = Math.max(0, (r.ctx.deadline ?? Date.now()) - Date.now())
-    const run = LanguageModel.runOf(gateway.model)(r.request, undefined, ClientStream.chunkSink(writer, whenFull)).pipe(
-      Effect.timeoutFail({
-        duration: Duration.millis(remaining),
-        onTimeout: () => new ModelError.Timeout({ message: "the Lambda invocation is about to time out", phase: "total" })
-      })
-    )
-    return host.runtime.runPromiseExit(Effect.provideService(run, RequestContext.RequestContext, r.ctx))
-      .then((exit) => (Exit.isSuccess(exit) ? undefined : ClientApi.fromCause(exit.cause, r.ctx.trace, api.secrets)))
-  }
+  ): Promise<ClientApi.ApiError | undefined> =>
+    pipeline.host.runtime.runPromiseExit(pipeline.stream(r.request, r.ctx, writer, whenFull))
+      .then((exit) => (Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, r.ctx.trace)))
 
-  const logLine = (b: Built, req: LambdaEvent.Request, status: number, startedAt: number, extra: Record<string, unknown> = {}) => {
-    const level = status >= 500 ? "error" : status >= 400 ? "warning" : "info"
-    b.host.log(level, { msg: "request", method: req.method, path: req.path, status, duration_ms: Math.round(performance.now() - startedAt), ...extra })
-  }
+  const logLine = (pipeline: RequestPipeline.RequestPipeline, req: LambdaEvent.Request, status: number, requestId: string, startedAt: number, failure?: ClientApi.ApiError) =>
+    pipeline.logRequest(req.method, req.path, status, requestId, performance.now() - startedAt, failure === undefined ? undefined : { error: failure.code })
 
   const buffered = async (event: LambdaEvent.Event, context: LambdaEvent.Context): Promise<LambdaEvent.Result> => {
     const startedAt = performance.now()
-    const b = await build()
+    const pipeline = await build()
     const req = LambdaEvent.toRequest(event)
-    const response = await route(req, context, b)
-    if (response._tag === "Json") {
-      logLine(b, req, response.status, startedAt)
-      return { statusCode: response.status, headers: response.headers, body: response.body, isBase64Encoded: false }
+    const response = await route(req, context, pipeline)
+    const result = (r: Json, failure?: ClientApi.ApiError): LambdaEvent.Result => {
+      logLine(pipeline, req, r.status, r.requestId, startedAt, failure)
+      return { statusCode: r.status, headers: r.headers, body: r.body, isBase64Encoded: false }
     }
+    if (response._tag === "Json") return result(response)
     let body = ""
-    let headers: Record<string, string> = {}
     const writer = ClientStream.make({
       includeUsage: response.request.stream_options?.include_usage === true,
       sink: {
         commit: (heldBack) => {
-          headers = sseHeaders(response.requestId, response.ctx.trace)
           body += heldBack
         },
         write: (frames) => {
@@ -188,59 +166,49 @@ export const make = <E>(options: Options<E>): Handlers => {
         }
       }
     })
-    const failure = await runStream(b, response, writer)
-    const trace = { ...ClientApi.traceHeaders(response.ctx.trace) }
-    if (failure !== undefined && !writer.committed()) {
-      logLine(b, req, failure.status, startedAt, { error: failure.code })
-      return { statusCode: failure.status, headers: { ...ClientApi.errorHeaders(failure, response.requestId), ...trace }, body: ClientApi.errorBody(failure, response.requestId), isBase64Encoded: false }
-    }
-    writer.commit()
-    body += failure === undefined ? ClientStream.done : `data: ${ClientApi.errorBody(failure, response.requestId)}\n\n`
-    logLine(b, req, 200, startedAt, failure === undefined ? {} : { error: failure.code })
-    return { statusCode: 200, headers: { ...headers, ...trace, "x-breakwater-streaming": "buffered" }, body, isBase64Encoded: false }
+    const failure = await runStream(pipeline, response, writer)
+    const trace = response.ctx.trace
+    const last = ClientStream.end(writer, failure, response.requestId)
+    if (last === undefined) return result(error(failure!, response.requestId, trace), failure)
+    body += last.frame
+    const headers = ClientStream.headers(response.requestId, trace, undefined)
+    headers["x-breakwater-streaming"] = "buffered"
+    logLine(pipeline, req, 200, response.requestId, startedAt, failure)
+    return { statusCode: 200, headers, body, isBase64Encoded: false }
   }
 
   const streaming = async (event: LambdaEvent.Event, responseStream: Writable, context: LambdaEvent.Context): Promise<void> => {
     const startedAt = performance.now()
     const awslambda = ResponseStream.runtimeGlobal()
     if (awslambda === undefined) throw new Error("Lambda response streaming is not available in this runtime")
-    const b = await build()
+    const pipeline = await build()
     const req = LambdaEvent.toRequest(event)
-    const response = await route(req, context, b)
+    const response = await route(req, context, pipeline)
     const end = (out: Writable) => new Promise<void>((resolve) => out.end(resolve))
-    if (response._tag === "Json") {
-      const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: response.status, headers: response.headers })
-      out.write(response.body)
+    const answer = async (r: Json, failure?: ClientApi.ApiError) => {
+      const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: r.status, headers: r.headers })
+      out.write(r.body)
       await end(out)
-      logLine(b, req, response.status, startedAt)
-      return
+      logLine(pipeline, req, r.status, r.requestId, startedAt, failure)
     }
+    if (response._tag === "Json") return answer(response)
     let out: Writable | undefined
     const writer = ClientStream.make({
       includeUsage: response.request.stream_options?.include_usage === true,
       sink: {
         commit: (heldBack) => {
-          out = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: sseHeaders(response.requestId, response.ctx.trace) })
+          out = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: ClientStream.headers(response.requestId, response.ctx.trace, undefined) })
           if (heldBack !== "") out.write(heldBack)
         },
         write: (frames) => out!.write(frames)
       }
     })
-    const failure = await runStream(b, response, writer, (resume) => out!.once("drain", resume))
-    if (failure !== undefined && !writer.committed()) {
-      const errOut = awslambda.HttpResponseStream.from(responseStream, {
-        statusCode: failure.status,
-        headers: { ...ClientApi.errorHeaders(failure, response.requestId), ...ClientApi.traceHeaders(response.ctx.trace) }
-      })
-      errOut.write(ClientApi.errorBody(failure, response.requestId))
-      await end(errOut)
-      logLine(b, req, failure.status, startedAt, { error: failure.code })
-      return
-    }
-    writer.commit()
-    out!.write(failure === undefined ? ClientStream.done : `data: ${ClientApi.errorBody(failure, response.requestId)}\n\n`)
+    const failure = await runStream(pipeline, response, writer, (resume) => out!.once("drain", resume))
+    const last = ClientStream.end(writer, failure, response.requestId)
+    if (last === undefined) return answer(error(failure!, response.requestId, response.ctx.trace), failure)
+    out!.write(last.frame)
     await end(out!)
-    logLine(b, req, 200, startedAt, failure === undefined ? {} : { error: failure.code })
+    logLine(pipeline, req, 200, response.requestId, startedAt, failure)
   }
 
   const runtime = ResponseStream.runtimeGlobal()
@@ -251,11 +219,3 @@ export const make = <E>(options: Options<E>): Handlers => {
     builds: () => builds
   }
 }
-
-const sseHeaders = (requestId: string, trace: RequestContext.RequestTrace): Record<string, string> => ({
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache",
-  "x-request-id": requestId,
-  ...ClientApi.traceHeaders(trace)
-})
-

@@ -1,0 +1,107 @@
+/**
+ * `POST /v1/chat/completions`: admission (shutdown, the server's limit, the pipeline's checks),
+ * the body, then a non-streaming call, a stream (journaled when the journal is on), or a
+ * reconnect by the same POST (`Last-Event-ID`, or an `Idempotency-Key` already seen).
+ */
+import { type ChatCompletion, RequestContext } from "@breakwater/core"
+import { ClientApi, type Gateway, RequestPipeline } from "@breakwater/gateway"
+import { StreamJournal } from "@breakwater/stream-resume"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { randomUUID } from "node:crypto"
+import { fail, finish, sendError, sendJson } from "./answer.js"
+import * as Body from "./body.js"
+import { chatFields, type Exchange, header } from "./exchange.js"
+import type { Host } from "./host.js"
+import * as Lifecycle from "./lifecycle.js"
+import { replay } from "./replay.js"
+import { stream } from "./stream.js"
+
+export const chat = (h: Host, x: Exchange): void => {
+  if (h.lifecycle.draining) return fail(h, x, Lifecycle.shuttingDown)
+  if (h.lifecycle.active.size >= h.settings.maxConcurrentRequests) return fail(h, x, Lifecycle.gatewayBusy)
+  const key = h.pipeline.admitChat(x.req.headers.authorization, header(x, "content-type"))
+  if (ClientApi.isApiError(key)) return fail(h, x, key)
+  Lifecycle.track(h.lifecycle, x)
+  Body.read(x.req, h.settings.maxBodyBytes, (body) => {
+    if (body._tag === "Aborted") return
+    if (body._tag === "TooLarge") {
+      x.res.setHeader("connection", "close")
+      return fail(h, x, ClientApi.tooLarge(h.settings.maxBodyBytes))
+    }
+    const parsed = h.pipeline.decodeChat(body.bytes, key)
+    if (parsed._tag === "Left") {
+      if (key !== undefined) x.fields = { key: key.name }
+      return fail(h, x, parsed.left)
+    }
+    dispatch(h, x, parsed.right, key)
+  })
+}
+
+/** Starts the call a decoded request asks for. */
+const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key: Gateway.ClientKey | undefined): void => {
+  const ctx = RequestContext.make({ requestId: x.requestId })
+  x.fields = chatFields(request.model, request.stream === true, key)
+  const journal = h.journal
+  if (request.stream !== true || journal === undefined) {
+    const full = Lifecycle.claim(h.lifecycle, h.gateway, x, key)
+    if (full !== undefined) return fail(h, x, full)
+    if (request.stream !== true) return generate(h, x, request, ctx)
+    return stream(h, x, request, ctx, undefined)
+  }
+  const owner = key?.name ?? ""
+  const lastEventId = header(x, "last-event-id")
+  if (lastEventId !== undefined) {
+    // A reconnect by the same POST: the events after Last-Event-ID, whoever generates them.
+    const at = StreamJournal.parseEventId(lastEventId)
+    if (at === undefined) return fail(h, x, ClientApi.badRequest("Last-Event-ID is not an event id of this gateway", "invalid_last_event_id"))
+    x.fields = undefined
+    return replay(h, x, journal, owner, at.streamId, at.seq)
+  }
+  const idempotencyKey = header(x, "idempotency-key")
+  const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
+  const streamId = `bws_${randomUUID().replaceAll("-", "")}`
+  h.runtime.runFork(journal.open(streamId, { owner, alias })).addObserver((exit) => {
+    if (x.res.destroyed) return Lifecycle.release(h.lifecycle, x)
+    if (Exit.isSuccess(exit) && exit.value._tag === "Exists") {
+      x.fields = undefined
+      return replay(h, x, journal, owner, exit.value.streamId, 0)
+    }
+    const full = Lifecycle.claim(h.lifecycle, h.gateway, x, key)
+    if (full !== undefined) {
+      // Not started: a retry with the same Idempotency-Key must start afresh.
+      if (Exit.isSuccess(exit)) h.runtime.runFork(Effect.ignore(journal.remove(streamId)))
+      return fail(h, x, full)
+    }
+    if (Exit.isFailure(exit)) {
+      // No journal: the stream is served anyway, without reconnect.
+      h.runtime.runFork(Effect.logWarning("stream journal unavailable", Cause.pretty(exit.cause)).pipe(Effect.annotateLogs("request_id", x.requestId)))
+      return stream(h, x, request, ctx, undefined)
+    }
+    x.fields = { ...x.fields, stream_id: streamId }
+    stream(h, x, request, ctx, { streamId, journal, alias })
+  })
+}
+
+/** A non-streaming call. */
+const generate = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, ctx: RequestContext.RequestContextShape): void => {
+  const fiber = h.runtime.runFork(h.pipeline.generate(request, ctx))
+  x.fiber = fiber
+  fiber.addObserver((exit) => {
+    const trace = ctx.trace
+    const fields = RequestPipeline.traceFields(trace)
+    if (Exit.isSuccess(exit)) {
+      if (!x.res.destroyed) sendJson(x, 200, JSON.stringify(exit.value), trace)
+      finish(h, x, 200, fields)
+    } else if (Cause.isInterruptedOnly(exit.cause)) {
+      fields["error"] = "client_closed"
+      finish(h, x, 499, fields)
+    } else {
+      const error = h.pipeline.failureOf(exit.cause, trace)
+      sendError(x, error, trace)
+      fields["error"] = error.code
+      finish(h, x, error.status, fields)
+    }
+  })
+}

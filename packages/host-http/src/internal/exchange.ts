@@ -1,0 +1,61 @@
+/**
+ * One request being served: the one object a request allocates, passed to every step instead of
+ * a list of positional parameters. It also carries what the lifecycle needs to stop its work
+ * (the fiber, the client-gone hook, the detach timer) and the key share it holds.
+ */
+import type { Gateway } from "@breakwater/gateway"
+import type * as Fiber from "effect/Fiber"
+import type * as http from "node:http"
+
+export interface Exchange {
+  readonly req: http.IncomingMessage
+  readonly res: http.ServerResponse
+  /** The path as logged and measured (the chat route's alias resolved). */
+  path: string
+  readonly method: string
+  readonly requestId: string
+  /** `performance.now()` when the request arrived. */
+  readonly startedAt: number
+  /** The log fields that say what was asked (model, stream, key, stream id), once known. */
+  fields: Record<string, unknown> | undefined
+  /** The work running for it, stopped when the client leaves (unless it detaches) or at shutdown. */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** Called when the client left before the response ended; true when the work goes on (detached). */
+  onClientGone: (() => boolean) | undefined
+  detachTimer: NodeJS.Timeout | undefined
+  /** The client key whose concurrency share this request holds, once it started a generation. */
+  share: string | undefined
+}
+
+export const make = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  path: string,
+  requestId: string,
+  startedAt: number
+): Exchange => ({
+  req,
+  res,
+  path,
+  method: req.method ?? "GET",
+  requestId,
+  startedAt,
+  fields: undefined,
+  fiber: undefined,
+  onClientGone: undefined,
+  detachTimer: undefined,
+  share: undefined
+})
+
+/** A request header's (first) value. */
+export const header = (x: Exchange, name: string): string | undefined => {
+  const value = x.req.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** The log fields of a chat request once it is decoded. */
+export const chatFields = (model: string, stream: boolean, key: Gateway.ClientKey | undefined): Record<string, unknown> => ({
+  model,
+  stream,
+  key: key?.name
+})
