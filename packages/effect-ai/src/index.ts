@@ -10,3 +10,10 @@
  * @since 0.3.0
  */
 export * as BreakwaterLanguageModel from "./BreakwaterLanguageModel.js"
+
+/**
+ * An `@effect/ai` provider layer as a Breakwater upstream.
+ *
+ * @since 0.3.0
+ */
+export * as EffectAiUpstream from "./EffectAiUpstream.js"
