@@ -11,58 +11,80 @@
  *
  * @since 0.3.0
  */
-import type { ChatCompletion, ModelError } from "@breakwater/core"
-import { LanguageModel } from "@breakwater/core"
+import type { ModelError } from "@breakwater/core"
+import { ChatCompletion, LanguageModel } from "@breakwater/core"
 import type * as AiError from "@effect/ai/AiError"
 import * as AiLanguageModel from "@effect/ai/LanguageModel"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Struct from "effect/Struct"
 import * as internal from "./internal/languageModel.js"
 
 /**
- * Request fields a layer adds to every call (the call's own prompt, tools and output format
- * always win). Unknown fields reach the upstream as they are.
+ * The layer's settings:
+ *
+ * - `model` (required): the model name every request carries — a gateway's route name
+ *   (`gateway.model` dispatches on it) or the upstream's model for a stack over one adapter.
+ * - `request` (none): fields added to every request (`temperature`, `max_tokens`, `seed`, …,
+ *   checked as the canonical request checks them; any other field reaches the upstream as it
+ *   is). The call's own prompt, tools and output format always win.
  *
  * @since 0.3.0
- * @category models
+ * @category schemas
  */
-export type RequestFields = Partial<
-  Pick<
-    ChatCompletion.ChatRequest,
-    | "temperature"
-    | "top_p"
-    | "max_tokens"
-    | "max_completion_tokens"
-    | "stop"
-    | "presence_penalty"
-    | "frequency_penalty"
-    | "seed"
-    | "user"
-    | "parallel_tool_calls"
-  >
-> & { readonly [key: string]: unknown }
+export const Options = Schema.Struct({
+  model: Schema.NonEmptyString,
+  request: Schema.optionalWith(
+    Schema.Struct(
+      Struct.pick(
+        ChatCompletion.ChatRequest.fields,
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "presence_penalty",
+        "frequency_penalty",
+        "seed",
+        "user",
+        "parallel_tool_calls"
+      ),
+      Schema.Record({ key: Schema.String, value: Schema.Unknown })
+    ),
+    { default: () => ({}) }
+  )
+})
 
 /**
- * What the layer sends: `model` is the model name of every request — a gateway's route name
- * (`gateway.model` dispatches on it) or the upstream's model for a bare adapter stack.
+ * The layer's settings, resolved.
  *
  * @since 0.3.0
  * @category models
  */
-export interface Options {
-  readonly model: string
-  readonly request?: RequestFields | undefined
-}
+export type Options = typeof Options.Type
+
+/**
+ * The layer's settings as a user writes them.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type OptionsInput = typeof Options.Encoded
+
+const decode = Schema.decodeUnknown(Options)
 
 /**
  * The @effect/ai `LanguageModel` service over a Breakwater model (a gateway's `model`, or any
- * policy stack over the adapters).
+ * policy stack over the adapters). Invalid options are a defect, reported with every problem by
+ * path.
  *
  * @since 0.3.0
  * @category constructors
  */
-export const make: (model: LanguageModel.Service, options: Options) => Effect.Effect<AiLanguageModel.Service> = internal.make
+export const make = (model: LanguageModel.Service, options: OptionsInput): Effect.Effect<AiLanguageModel.Service> =>
+  Effect.flatMap(Effect.orDie(decode(options)), (settings) => internal.make(model, settings))
 
 /**
  * The @effect/ai `LanguageModel` over the Breakwater `LanguageModel` in the context (a policy
@@ -71,7 +93,7 @@ export const make: (model: LanguageModel.Service, options: Options) => Effect.Ef
  * @since 0.3.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<AiLanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+export const layer = (options: OptionsInput): Layer.Layer<AiLanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
   Layer.effect(AiLanguageModel.LanguageModel, Effect.flatMap(LanguageModel.LanguageModel, (model) => make(model, options)))
 
 /**
@@ -84,7 +106,7 @@ export const layer = (options: Options): Layer.Layer<AiLanguageModel.LanguageMod
  */
 export const layerFrom = <E, R>(
   model: Effect.Effect<LanguageModel.Service, E, R>,
-  options: Options
+  options: OptionsInput
 ): Layer.Layer<AiLanguageModel.LanguageModel, E, Exclude<R, Scope.Scope>> =>
   Layer.scoped(AiLanguageModel.LanguageModel, Effect.flatMap(model, (m) => make(m, options)))
 

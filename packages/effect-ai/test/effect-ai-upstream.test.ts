@@ -139,7 +139,7 @@ describe("EffectAiUpstream: an @effect/ai provider as a Breakwater upstream", ()
         routes: { chat: { upstreams: ["claude"], retry: { baseDelay: "1 millis", maxDelay: "1 millis" } } }
       }, {})
       const gateway = yield* GatewayBuilder.make(config, {
-        adapters: { claude: EffectAiUpstream.make(provider, { name: "claude", continuation: "assistant-prefill" }) }
+        adapters: { claude: yield* EffectAiUpstream.make(provider, { name: "claude", continuation: "assistant-prefill" }) }
       })
       const chunks = yield* Stream.runCollect(gateway.model.stream({ model: "chat", messages: request.messages, stream: true }))
       const text = Chunk.toArray(chunks).map((c) => c.choices[0]?.delta.content ?? "").join("")

@@ -9,7 +9,7 @@ import { BreakwaterLanguageModel } from "@breakwater/effect-ai"
 import { FakeLanguageModel } from "@breakwater/testing"
 import { LanguageModel, Prompt, Tool, Toolkit } from "@effect/ai"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Schema, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Schema, Stream } from "effect"
 
 const Forecast = Tool.make("get_forecast", {
   description: "The weather forecast",
@@ -24,7 +24,7 @@ const LookupTools = Toolkit.make(Lookup)
 const LookupLive = LookupTools.toLayer({ lookup: () => Effect.succeed("found") })
 const ToolsLive = Tools.toLayer({ get_forecast: () => Effect.succeed("sunny"), get_time: () => Effect.succeed("noon") })
 
-const over = (fake: FakeLanguageModel.FakeLanguageModel, request?: BreakwaterLanguageModel.RequestFields) =>
+const over = (fake: FakeLanguageModel.FakeLanguageModel, request: BreakwaterLanguageModel.OptionsInput["request"] = {}) =>
   Effect.provide(BreakwaterLanguageModel.layerFrom(Effect.succeed(fake.model), { model: "chat", request }))
 
 describe("BreakwaterLanguageModel translation", () => {
@@ -121,5 +121,14 @@ describe("BreakwaterLanguageModel translation", () => {
       expect([cause?._tag, cause?.message, cause?.retryable, cause?.code]).toEqual(["ContentRefused", "refused", false, "content_filter"])
       const streamed = yield* Effect.flip(Stream.runDrain(LanguageModel.streamText({ prompt: "hi" })).pipe(over(fake)))
       expect(BreakwaterLanguageModel.modelErrorOf(streamed)?._tag).toBe("ContentRefused")
+    }))
+
+  it.effect("invalid options are a defect naming the field", () =>
+    Effect.gen(function*() {
+      const fake = FakeLanguageModel.make()
+      const empty = yield* Effect.exit(BreakwaterLanguageModel.make(fake.model, { model: "" }))
+      expect(Exit.isFailure(empty) && Cause.isDie(empty.cause)).toBe(true)
+      const hot = yield* Effect.exit(BreakwaterLanguageModel.make(fake.model, { model: "chat", request: { temperature: 5 } }))
+      expect(Exit.isFailure(hot) && Cause.pretty(hot.cause)).toContain("temperature")
     }))
 })

@@ -15,9 +15,9 @@ import type { Span } from "effect/Tracer"
 import { chatRequest } from "./request.js"
 import { fromCompletion, streamTranslator } from "./response.js"
 
-export interface Options {
+export interface Settings {
   readonly model: string
-  readonly request?: Readonly<Record<string, unknown>> | undefined
+  readonly request: Readonly<Record<string, unknown>>
 }
 
 const MODULE = "BreakwaterLanguageModel"
@@ -47,7 +47,7 @@ const annotate = (span: Span, request: ChatCompletion.ChatRequest): void =>
 const withContext = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
   Effect.flatMap(RequestContext.current, (ctx) => Effect.provideService(effect, RequestContext.RequestContext, ctx))
 
-export const make = (model: LanguageModel.Service, options: Options): Effect.Effect<AiLanguageModel.Service> =>
+export const make = (model: LanguageModel.Service, options: Settings): Effect.Effect<AiLanguageModel.Service> =>
   AiLanguageModel.make({
     generateText: (provider) =>
       Effect.gen(function*() {

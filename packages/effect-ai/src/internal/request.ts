@@ -104,7 +104,7 @@ const tools = (options: AiLanguageModel.ProviderOptions): Either.Either<
  */
 export const chatRequest = (
   model: string,
-  fields: Readonly<Record<string, unknown>> | undefined,
+  fields: Readonly<Record<string, unknown>>,
   options: AiLanguageModel.ProviderOptions
 ): Either.Either<ChatCompletion.ChatRequest, AiError.MalformedInput> =>
   Either.gen(function*() {

@@ -17,9 +17,9 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 
-export interface Options {
+export interface Settings {
   readonly name: string
-  readonly continuation?: Continuation.Strategy | undefined
+  readonly continuation: Continuation.Strategy
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,9 +292,9 @@ const withContinuation = (request: ChatCompletion.ChatRequest, options: Language
     ? request
     : Continuation.toRequest(request, options.continuation, options.continuation.strategy ?? preferred)
 
-export const make = (model: AiLanguageModel.Service, options: Options): LanguageModel.Service => {
-  const name = options.name
-  const preferred = options.continuation ?? "user-instruction"
+export const make = (model: AiLanguageModel.Service, settings: Settings): LanguageModel.Service => {
+  const name = settings.name
+  const preferred = settings.continuation
   const now = Clock.currentTimeMillis
 
   const generate = (input: ChatCompletion.ChatRequest, callOpts?: LanguageModel.CallOptions) =>
