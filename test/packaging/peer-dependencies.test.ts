@@ -3,7 +3,8 @@
  * copy of `effect`, shared with Breakwater, never a second one nested under a package (two
  * copies break `Context` tags and FiberRefs silently). Packs every package as npm would publish
  * it, installs the tarballs into a fresh app beside `effect@3.22.3` (not the 3.22.4 the repo
- * develops against), and checks the tree and that every package loads on the app's copy.
+ * develops against), and checks the tree and that every package loads on the app's copy (and on
+ * the app's copy of its other peers: `@effect/ai` for `@breakwater/effect-ai`).
  */
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -64,16 +65,24 @@ describe("packed packages in a user's app", () => {
     expect(copies.map((f) => f.slice(app.length))).toEqual(["/node_modules/effect/package.json"])
     expect(JSON.parse(readFileSync(copies[0]!, "utf8")).version).toBe(USER_EFFECT)
 
-    // Each package loads, and the effect it sees is the app's (one module instance).
-    const names = packages.map((p) => JSON.parse(readFileSync(join(root, "packages", p, "package.json"), "utf8")).name as string)
+    // Each package loads, and every peer it names (effect; @effect/ai for effect-ai) is the
+    // app's copy (one module instance).
+    const manifests = packages.map((p) => JSON.parse(readFileSync(join(root, "packages", p, "package.json"), "utf8")) as {
+      readonly name: string
+      readonly peerDependencies?: Record<string, string>
+    })
+    const peers = manifests.map((m) => [m.name, Object.keys(m.peerDependencies ?? {})] as const)
+    expect(peers.filter(([, names]) => !names.includes("effect")).map(([name]) => name)).toEqual([])
     const script = `
       import { createRequire } from "node:module"
       const require = createRequire(import.meta.url)
-      const app = require.resolve("effect")
-      for (const name of ${JSON.stringify(names)}) {
+      for (const [name, peers] of ${JSON.stringify(peers)}) {
         await import(name)
-        const seen = createRequire(require.resolve(name)).resolve("effect")
-        if (seen !== app) throw new Error(name + " resolves effect to " + seen)
+        for (const peer of peers) {
+          const app = require.resolve(peer)
+          const seen = createRequire(require.resolve(name)).resolve(peer)
+          if (seen !== app) throw new Error(name + " resolves " + peer + " to " + seen)
+        }
       }
       console.log("ok")
     `
