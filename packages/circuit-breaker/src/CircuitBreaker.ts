@@ -217,7 +217,7 @@ export const toConfig = (o: BreakerOptions): BreakerState.Config => ({
 export const make = (options: BreakerOptionsInput = {}): Effect.Effect<CircuitBreaker> =>
   Effect.gen(function*() {
     const settings = yield* Effect.orDie(decode(options, { errors: "all" }))
-    const shared = yield* Effect.serviceOption(BreakerStore.BreakerStoreTag)
+    const shared = yield* Effect.serviceOption(BreakerStore.BreakerStore)
     const store = Option.isSome(shared) ? shared.value : yield* BreakerStore.makeMemory
     const counted = new Set(settings.countAs)
     const counts = (error: unknown) => {

@@ -210,8 +210,8 @@ describe("CircuitBreaker transitions (TestClock)", () => {
   it.effect("a shared store in context is used by every breaker built with it", () =>
     Effect.gen(function*() {
       const store = yield* BreakerStore.makeMemory
-      const a = yield* Effect.provideService(CircuitBreaker.make(small), BreakerStore.BreakerStoreTag, store)
-      const b = yield* Effect.provideService(CircuitBreaker.make(small), BreakerStore.BreakerStoreTag, store)
+      const a = yield* Effect.provideService(CircuitBreaker.make(small), BreakerStore.BreakerStore, store)
+      const b = yield* Effect.provideService(CircuitBreaker.make(small), BreakerStore.BreakerStore, store)
       yield* calls(a, 4, fail)
       const error = yield* Effect.flip(b.withBreaker("up")(ok))
       expect(error._tag).toBe("CircuitOpen")
@@ -316,7 +316,7 @@ describe("CircuitBreaker over a store", () => {
       const { stats, store } = yield* yieldingStore
       const breaker = yield* Effect.provideService(
         CircuitBreaker.make({ window: { kind: "count", size: 500 }, minimumCalls: 500 }),
-        BreakerStore.BreakerStoreTag,
+        BreakerStore.BreakerStore,
         store
       )
       const outcome = (i: number) => Effect.zipRight(Effect.sleep(`${i % 7} millis`), i % 3 === 0 ? fail : ok)
@@ -336,7 +336,7 @@ describe("CircuitBreaker over a store", () => {
   it.effect("instances sharing a store: a trip on one stops the other within syncInterval; probes are fleet-wide", () =>
     Effect.gen(function*() {
       const store = yield* BreakerStore.makeMemory
-      const shared = (o: CircuitBreaker.BreakerOptionsInput) => Effect.provideService(CircuitBreaker.make(o), BreakerStore.BreakerStoreTag, store)
+      const shared = (o: CircuitBreaker.BreakerOptionsInput) => Effect.provideService(CircuitBreaker.make(o), BreakerStore.BreakerStore, store)
       const a = yield* shared({ ...small, syncInterval: "2 seconds" })
       const b = yield* shared({ ...small, syncInterval: "2 seconds" })
       let reached = 0
@@ -370,7 +370,7 @@ describe("CircuitBreaker over a store", () => {
         get: (key) => broken(memory.get(key)),
         compareAndSet: (key, v, next, ttl) => broken(memory.compareAndSet(key, v, next, ttl))
       }
-      const breaker = yield* Effect.provideService(CircuitBreaker.make({ ...small, syncInterval: 0 }), BreakerStore.BreakerStoreTag, store)
+      const breaker = yield* Effect.provideService(CircuitBreaker.make({ ...small, syncInterval: 0 }), BreakerStore.BreakerStore, store)
       down = true
       expect(yield* breaker.withBreaker("up")(ok)).toBe("ok")
       down = false
@@ -474,7 +474,7 @@ describe("CircuitBreaker (property-based, effectful)", () => {
               const store = yield* BreakerStore.makeMemory
               const breaker = yield* Effect.provideService(
                 CircuitBreaker.make({ window: { kind: "count", size: 4 }, minimumCalls: 2, openDuration: 1_000, halfOpenProbes: probes }),
-                BreakerStore.BreakerStoreTag,
+                BreakerStore.BreakerStore,
                 store
               )
               let running = 0

@@ -21,8 +21,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { ConfigError } from "./ConfigLoader.js"
-import { GatewayService } from "./Gateway.js"
-import type { Gateway } from "./Gateway.js"
+import { Gateway } from "./Gateway.js"
 import type { GatewayConfig } from "./GatewayConfig.js"
 import * as internal from "./internal/builder.js"
 import type * as Providers from "./Providers.js"
@@ -67,10 +66,10 @@ export const make: (config: GatewayConfig, options?: Options) => Effect.Effect<G
   internal.make
 
 /**
- * The gateway as a layer providing `GatewayService`.
+ * The gateway as a layer providing the `Gateway` service.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (config: GatewayConfig, options?: Options): Layer.Layer<GatewayService, ConfigError> =>
-  Layer.scoped(GatewayService, internal.make(config, options))
+export const layer = (config: GatewayConfig, options?: Options): Layer.Layer<Gateway, ConfigError> =>
+  Layer.scoped(Gateway, internal.make(config, options))

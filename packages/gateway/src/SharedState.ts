@@ -103,8 +103,8 @@ export const redis = (load: () => Promise<StoreRedisModule> = () => importAtRunT
     }))
     return {
       retryBudget: Context.get(stores, RetryBudget.RetryBudgetStore),
-      breakers: Context.get(stores, BreakerStore.BreakerStoreTag),
-      journal: Context.get(stores, StreamJournal.StreamJournalTag),
+      breakers: Context.get(stores, BreakerStore.BreakerStore),
+      journal: Context.get(stores, StreamJournal.StreamJournal),
       health: Effect.provide(module.RedisStore.health, stores) as Effect.Effect<NonNullable<Health["sharedState"]>>
     }
   })

@@ -91,8 +91,8 @@ export const serve = (gateway: Gateway.Gateway, options?: Options): Effect.Effec
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<never, never, Gateway.GatewayService> =>
-  Layer.scopedDiscard(Effect.flatMap(Gateway.GatewayService, (gateway) => serve(gateway, options)))
+export const layer = (options?: Options): Layer.Layer<never, never, Gateway.Gateway> =>
+  Layer.scopedDiscard(Effect.flatMap(Gateway.Gateway, (gateway) => serve(gateway, options)))
 
 /**
  * Closes the server gracefully on SIGTERM / SIGINT, then exits the process.

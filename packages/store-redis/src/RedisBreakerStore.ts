@@ -29,7 +29,7 @@ import { BreakerStore } from "@breakwater/circuit-breaker"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as internal from "./internal/breaker.js"
-import { type RedisStore, RedisStoreTag } from "./RedisStore.js"
+import { RedisStore } from "./RedisStore.js"
 
 /**
  * A breaker state store over a Redis connection.
@@ -45,7 +45,7 @@ export const make: (redis: RedisStore) => Effect.Effect<BreakerStore.BreakerStor
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<BreakerStore.BreakerStoreTag, never, RedisStoreTag> = Layer.effect(
-  BreakerStore.BreakerStoreTag,
-  Effect.flatMap(RedisStoreTag, internal.make)
+export const layer: Layer.Layer<BreakerStore.BreakerStore, never, RedisStore> = Layer.effect(
+  BreakerStore.BreakerStore,
+  Effect.flatMap(RedisStore, internal.make)
 )

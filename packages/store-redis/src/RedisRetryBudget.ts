@@ -13,7 +13,7 @@ import { RetryBudget } from "@breakwater/retry"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as internal from "./internal/budget.js"
-import { type RedisStore, RedisStoreTag } from "./RedisStore.js"
+import { RedisStore } from "./RedisStore.js"
 
 /**
  * A retry budget store over a Redis connection.
@@ -29,7 +29,7 @@ export const make: (redis: RedisStore) => Effect.Effect<RetryBudget.RetryBudgetS
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<RetryBudget.RetryBudgetStore, never, RedisStoreTag> = Layer.effect(
+export const layer: Layer.Layer<RetryBudget.RetryBudgetStore, never, RedisStore> = Layer.effect(
   RetryBudget.RetryBudgetStore,
-  Effect.flatMap(RedisStoreTag, internal.make)
+  Effect.flatMap(RedisStore, internal.make)
 )

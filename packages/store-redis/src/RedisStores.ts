@@ -31,10 +31,10 @@ export type StoresOptionsInput = RedisStore.RedisOptionsInput & {
  * @category models
  */
 export type Stores =
-  | RedisStore.RedisStoreTag
+  | RedisStore.RedisStore
   | RetryBudget.RetryBudgetStore
-  | BreakerStore.BreakerStoreTag
-  | StreamJournal.StreamJournalTag
+  | BreakerStore.BreakerStore
+  | StreamJournal.StreamJournal
 
 /**
  * One connection and the three stores over it. Never fails to build: an unreachable Redis

@@ -31,7 +31,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as internal from "./internal/journal.js"
-import { type RedisStore, RedisStoreTag } from "./RedisStore.js"
+import { RedisStore } from "./RedisStore.js"
 
 /**
  * The journal's settings: `StreamJournal.JournalOptions` (bounds and TTLs, same defaults) and
@@ -71,5 +71,5 @@ export const make = (redis: RedisStore, options: RedisJournalOptionsInput = {}):
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: RedisJournalOptionsInput = {}): Layer.Layer<StreamJournal.StreamJournalTag, never, RedisStoreTag> =>
-  Layer.effect(StreamJournal.StreamJournalTag, Effect.flatMap(RedisStoreTag, (redis) => make(redis, options)))
+export const layer = (options: RedisJournalOptionsInput = {}): Layer.Layer<StreamJournal.StreamJournal, never, RedisStore> =>
+  Layer.effect(StreamJournal.StreamJournal, Effect.flatMap(RedisStore, (redis) => make(redis, options)))

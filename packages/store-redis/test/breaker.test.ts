@@ -49,7 +49,7 @@ describe.skipIf(!hasRedis)("RedisBreakerStore against a real redis-server", () =
         Layer.provideMerge(RedisBreakerStore.layer, RedisStore.layer({ url: server.url, prefix, commandTimeout: "2 seconds", ...extra }))
       )
       const breaker = yield* Effect.provide(CircuitBreaker.make(breakerOptions), ctx)
-      return { redis: Context.get(ctx, RedisStore.RedisStoreTag), store: Context.get(ctx, BreakerStore.BreakerStoreTag), breaker }
+      return { redis: Context.get(ctx, RedisStore.RedisStore), store: Context.get(ctx, BreakerStore.BreakerStore), breaker }
     })
 
   const call = (breaker: CircuitBreaker.CircuitBreaker, effect: Effect.Effect<string, unknown>, key = "up") =>

@@ -32,7 +32,7 @@ describe.skipIf(!hasRedis)("RedisRetryBudget against a real redis-server", () =>
   const instance = (options: Partial<RedisStore.RedisOptionsInput> & { prefix: string }) =>
     Effect.map(
       Layer.build(Layer.provideMerge(RedisRetryBudget.layer, RedisStore.layer({ url: server.url, commandTimeout: "2 seconds", ...options }))),
-      (ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStoreTag), store: Context.get(ctx, RetryBudget.RetryBudgetStore) })
+      (ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStore), store: Context.get(ctx, RetryBudget.RetryBudgetStore) })
     )
 
   const budgetOptions = { ratio: 0.1, minRetriesPerSecond: 10, window: "10 seconds", key: "retry" } as const
@@ -190,7 +190,7 @@ describe.skipIf(!hasRedis)("RedisRetryBudget against a real redis-server", () =>
       const { redis, store } = yield* Layer.build(Layer.provideMerge(
         RedisRetryBudget.layer,
         RedisStore.layer({ url: later.url, prefix: freshPrefix(), connectTimeout: "1 hour", healthCheckInterval: 50 })
-      )).pipe(Effect.map((ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStoreTag), store: Context.get(ctx, RetryBudget.RetryBudgetStore) })))
+      )).pipe(Effect.map((ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStore), store: Context.get(ctx, RetryBudget.RetryBudgetStore) })))
       const health = yield* redis.health
       expect(health).toMatchObject({ status: "down", endpoint: `127.0.0.1:${later.port}/0` })
       expect(health.lastError).toBeDefined()

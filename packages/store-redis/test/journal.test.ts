@@ -39,7 +39,7 @@ describe.skipIf(!hasRedis)("RedisStreamJournal against a real redis-server", () 
         RedisStreamJournal.layer({ pollInterval: 20, ...options }),
         RedisStore.layer({ url: server.url, prefix, commandTimeout: "2 seconds", ...extra })
       )),
-      (ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStoreTag), journal: Context.get(ctx, StreamJournal.StreamJournalTag) })
+      (ctx) => ({ redis: Context.get(ctx, RedisStore.RedisStore), journal: Context.get(ctx, StreamJournal.StreamJournal) })
     )
 
   /** Follows in a fiber, collecting events as they come. */

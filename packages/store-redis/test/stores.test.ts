@@ -25,10 +25,10 @@ describe.skipIf(!hasRedis)("RedisStores: the stores as a gateway instance uses t
   it.scoped("one layer provides the connection and the three stores", () =>
     Effect.gen(function*() {
       const ctx = yield* Layer.build(RedisStores.layer({ url: server.url, prefix: "bw-stores-1:", journal: { maxEventsPerStream: 5 } }))
-      expect(Context.getOption(ctx, RedisStore.RedisStoreTag)._tag).toBe("Some")
+      expect(Context.getOption(ctx, RedisStore.RedisStore)._tag).toBe("Some")
       expect(Context.getOption(ctx, RetryBudget.RetryBudgetStore)._tag).toBe("Some")
-      expect(Context.getOption(ctx, BreakerStore.BreakerStoreTag)._tag).toBe("Some")
-      const journal = Context.get(ctx, StreamJournal.StreamJournalTag)
+      expect(Context.getOption(ctx, BreakerStore.BreakerStore)._tag).toBe("Some")
+      const journal = Context.get(ctx, StreamJournal.StreamJournal)
       yield* journal.open("s", { owner: "" })
       for (let seq = 1; seq <= 7; seq++) yield* journal.append("s", seq, `data: ${seq}\n\n`)
       expect(yield* journal.state("s")).toMatchObject({ firstSeq: 3, lastSeq: 7 })

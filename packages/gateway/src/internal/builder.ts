@@ -180,7 +180,7 @@ export const make = (config: GatewayConfig, options?: Options): Effect.Effect<Ga
     if (config.redis === undefined) return yield* build(config, adapters, undefined)
     const shared = yield* (options?.sharedState ?? SharedState.redis())(config.redis)
     // The breakers find their store in context when they are built.
-    return yield* Effect.provideService(build(config, adapters, shared), BreakerStore.BreakerStoreTag, shared.breakers)
+    return yield* Effect.provideService(build(config, adapters, shared), BreakerStore.BreakerStore, shared.breakers)
   })
 
 const build = (
