@@ -83,6 +83,8 @@ export type PolicyEvent =
     readonly limitMillis: number
     readonly receivedChunks: number
   }
+  /** Router: a target was passed over, unavailable (its circuit breaker open). */
+  | { readonly _tag: "TargetSkipped"; readonly target: string }
   /** Router: a failed target is left for the next one. */
   | { readonly _tag: "Fallback"; readonly from: string; readonly to: string; readonly reason: string }
   /** Router: a hedged second attempt was started after `delayMillis`, or won its race. */

@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, StreamCommit, TaggedMetric } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, type RequestObserver, StreamCommit, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -151,7 +151,8 @@ class Plan {
   constructor(
     readonly routes: ReadonlyArray<Route>,
     readonly maxAttempts: number,
-    readonly clientModel: string
+    readonly clientModel: string,
+    readonly observer: RequestObserver.RequestObserver | undefined
   ) {}
 
   /** The next route that will be tried, passing over (and counting) unavailable ones. */
@@ -162,6 +163,7 @@ class Plan {
       const available = route.upstream.isAvailable
       if (available === undefined || available(route.upstream.name, route.model)) return route
       bump(route.upstream.outcomes.skipped)
+      this.observer?.event({ _tag: "TargetSkipped", target: route.key })
       this.index++
     }
     return undefined
@@ -350,7 +352,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         )
       }
       const start = (random: () => number): Begin => {
-        const plan = new Plan(avoidFailed(order(routes, kind, random), ctx.trace.failed), settings.maxAttempts, request.model)
+        const plan = new Plan(avoidFailed(order(routes, kind, random), ctx.trace.failed), settings.maxAttempts, request.model, ctx.observer)
         let hedgeAfter: number | undefined
         if (hedging !== undefined) {
           hedging.budget.recordRequest(clock.unsafeCurrentTimeMillis())
