@@ -18,7 +18,7 @@ const traced = (options: TelemetryOptions.TelemetryOptionsInput = { enabled: tru
   const exporter = new InMemorySpanExporter()
   const telemetry = Telemetry.make(options, {
     spanProcessors: [new SimpleSpanProcessor(exporter)],
-    upstreams: { primary: { provider: "openai" }, fragile: { provider: "openai" }, secondary: { provider: "openai" } },
+    upstreams: { primary: { provider: "openai" }, slow: { provider: "openai" }, fragile: { provider: "openai" }, secondary: { provider: "openai" } },
     env: {}
   })
   return { telemetry, spans: () => exporter.getFinishedSpans() }
@@ -36,12 +36,14 @@ const gatewayOver = (primary: MockUpstream.MockUpstream, secondary: MockUpstream
           models: ["chat"],
           breaker: { window: { kind: "count", size: 2 }, minimumCalls: 1, failureRateThreshold: 50 }
         },
+        slow: { provider: "openai", baseUrl: primary.url, apiKey: "sk-test-primary-0000", models: ["chat"], timeouts: { headers: "100 millis" } },
         secondary: { provider: "openai", baseUrl: secondary.url, apiKey: "sk-test-secondary-0000", models: ["chat"] }
       },
       routes: {
         chat: { upstreams: ["primary", "secondary"], retry: { baseDelay: "1 millis", jitter: "none" } },
         solo: { upstreams: [{ upstream: "primary", model: "chat" }] },
-        fragile: { upstreams: [{ upstream: "fragile", model: "chat" }], retry: { enabled: false } }
+        fragile: { upstreams: [{ upstream: "fragile", model: "chat" }], retry: { enabled: false } },
+        slow: { upstreams: [{ upstream: "slow", model: "chat" }], retry: { baseDelay: "1 millis", jitter: "none" } }
       }
     }, {}),
     (config) => GatewayBuilder.make(config)
@@ -145,6 +147,20 @@ describe("Telemetry", () => {
       expect(attemptsOf(spans(), second)).toEqual([])
       expect(second.attributes["error.type"]).toBe("CircuitOpen")
       expect(primary.requests).toHaveLength(1)
+    }).pipe(Effect.scoped))
+
+  it.live("a timeout: its phase and limit as an event, then the retry", () =>
+    Effect.gen(function*() {
+      const { gateway, primary } = yield* setup
+      const { spans, telemetry } = traced()
+      primary.script({ fault: MockUpstream.Fault.StallBeforeHeaders() })
+      yield* asHost(telemetry, { requestId: "t-1", request: request("slow") }, gateway.model.generate(request("slow")))
+      const root = requestSpan(spans())
+      expect(eventsNamed(root, "breakwater.timeout").map((e) => e.attributes)).toEqual([
+        { "breakwater.timeout.phase": "headers", "breakwater.timeout.limit_ms": 100, "breakwater.timeout.received_chunks": 0, "breakwater.upstream": "slow" }
+      ])
+      expect(eventsNamed(root, "breakwater.retry")).toHaveLength(1)
+      expect(attemptsOf(spans(), root).map((s) => s.attributes["error.type"])).toEqual(["Timeout", undefined])
     }).pipe(Effect.scoped))
 
   it.live("a breaker used alone: its rejection as an event, with the key and when it may close", () =>
