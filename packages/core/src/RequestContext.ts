@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import * as LeanStream from "./LeanStream.js"
+import type * as RequestObserver from "./RequestObserver.js"
 import { randomUUID } from "node:crypto"
 
 /**
@@ -82,6 +83,13 @@ export interface RequestContextShape {
    * limit's error); set by the timeout policies for models that declare `honoursSignal`.
    */
   readonly signal?: Signal | undefined
+  /**
+   * Told of the request's upstream attempts and policy decisions (tracing); none by default, and
+   * then a layer pays one `undefined` check at an event.
+   *
+   * @since 0.4.0
+   */
+  readonly observer?: RequestObserver.RequestObserver | undefined
   readonly trace: RequestTrace
 }
 
@@ -130,11 +138,18 @@ export class RequestContext extends Context.Reference<RequestContext>()("@breakw
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: { readonly requestId?: string | undefined; readonly deadline?: number | undefined } = {}): RequestContextShape => ({
+export const make = (
+  options: {
+    readonly requestId?: string | undefined
+    readonly deadline?: number | undefined
+    readonly observer?: RequestObserver.RequestObserver | undefined
+  } = {}
+): RequestContextShape => ({
   requestId: options.requestId ?? randomUUID(),
   deadline: options.deadline,
   attempt: 1,
   upstream: undefined,
+  observer: options.observer,
   trace: makeTrace()
 })
 

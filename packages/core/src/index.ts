@@ -48,6 +48,13 @@ export * as Policy from "./Policy.js"
 export * as RequestContext from "./RequestContext.js"
 
 /**
+ * What a request's observer (tracing) is told: upstream attempts and policy decisions.
+ *
+ * @since 0.4.0
+ */
+export * as RequestObserver from "./RequestObserver.js"
+
+/**
  * Provider-given delays from response headers.
  *
  * @since 0.1.0

@@ -87,8 +87,9 @@ export const make = (
       )
 
     const announce = (key: string, from: machine.Phase, state: machine.State, now: number) =>
-      Effect.flatMap(RequestContext.current, (ctx) =>
-        Effect.all([
+      Effect.flatMap(RequestContext.current, (ctx) => {
+        ctx.observer?.event({ _tag: "BreakerTransition", key, from, to: state.phase })
+        return Effect.all([
           PubSub.publish(hub, { key, from, to: state.phase, at: now }),
           Metric.increment(
             Metric.tagged(Metric.tagged(Metric.tagged(transitionsTotal, "key", key), "from", from), "to", state.phase)
@@ -101,7 +102,8 @@ export const make = (
             : Effect.logInfo(`circuit ${state.phase}`)).pipe(
               Effect.annotateLogs({ circuit: key, from, request_id: ctx.requestId })
             )
-        ], { discard: true }))
+        ], { discard: true })
+      })
 
     /** Updates the local view from a state read or written in the store; announces a change. */
     const observe = (key: string, state: machine.State, now: number): Effect.Effect<void> => {
@@ -160,7 +162,10 @@ export const make = (
 
     const rejected = (key: string, retryAfterMillis: number) =>
       Effect.zipRight(
-        Effect.sync(() => rejectedFor(key)(1)),
+        Effect.map(RequestContext.RequestContext, (ctx) => {
+          rejectedFor(key)(1)
+          ctx.observer?.event({ _tag: "BreakerRejected", key, retryAfterMillis })
+        }),
         Effect.fail(
           new ModelError.CircuitOpen({
             message: `circuit for ${key} is open; it may close in ${Math.ceil(retryAfterMillis / 1000)} s`,

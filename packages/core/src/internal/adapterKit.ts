@@ -5,6 +5,7 @@ import * as ModelError from "../ModelError.js"
 import * as RequestContext from "../RequestContext.js"
 import * as SseCodec from "../SseCodec.js"
 import * as UpstreamHttp from "../UpstreamHttp.js"
+import * as observe from "./observer.js"
 import * as push from "./push.js"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -223,13 +224,16 @@ export const generateCall = (
   Effect.flatMap(RequestContext.current, (context) => {
     context.trace.attempts++
     const signal = context.signal
+    const observed = context.observer?.attempt({ upstream: http.name, model, attempt: context.attempt, stream: false })
+    if (observed !== undefined) request = observe.withHeaders(request, observed)
     // A limit above (the context's signal) stops the call wherever it is, with the limit's error.
-    return Effect.flatMap(http.json(signal === undefined ? request : { ...request, signal }, readError), (json) =>
+    const call = Effect.flatMap(http.json(signal === undefined ? request : { ...request, signal }, readError), (json) =>
       Effect.map(decode(json), (completion) => {
         context.trace.upstream = http.name
         context.trace.model = completion.model || model
         return completion
       }))
+    return observed === undefined ? call : observe.endOnExit(call, observed)
   })
 
 /** @internal */
@@ -244,10 +248,11 @@ export const runCall = (
   Effect.flatMap(RequestContext.current, (context) =>
     Effect.flatMap(handler, (frames) => {
       context.trace.attempts++
-      return http.stream(
-        request,
+      const observed = context.observer?.attempt({ upstream: http.name, model, attempt: context.attempt, stream: true })
+      const call = http.stream(
+        observed === undefined ? request : observe.withHeaders(request, observed),
         readError,
-        sseReader(http.name, model, frames, sink, {
+        sseReader(http.name, model, frames, observed === undefined ? sink : observe.observedSink(sink, observed), {
           accepted: () => {
             context.trace.upstream = http.name
             context.trace.model = model
@@ -257,6 +262,7 @@ export const runCall = (
           }
         })
       )
+      return observed === undefined ? call : observe.endOnExit(call, observed)
     }))
 
 /**

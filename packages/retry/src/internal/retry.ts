@@ -48,16 +48,19 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       if (retryAfterMillis !== undefined) wait = Math.max(wait, Math.min(retryAfterMillis, maxRetryAfter))
       const annotations = { request_id: ctx.requestId, attempt: attempt + 1, reason: error._tag, delay_ms: wait }
       if (ctx.deadline !== undefined && (yield* Clock.currentTimeMillis) + wait >= ctx.deadline) {
+        ctx.observer?.event({ _tag: "RetryRefused", attempt, reason: error._tag, why: "deadline" })
         yield* Effect.annotateLogs(Effect.logDebug("not retrying: the wait would pass the deadline"), annotations)
         return yield* Effect.fail(error)
       }
       if (budget !== undefined && !(yield* budget.tryRetry)) {
         refusalsFor(error._tag)(1)
+        ctx.observer?.event({ _tag: "RetryRefused", attempt, reason: error._tag, why: "budget" })
         yield* Effect.annotateLogs(Effect.logWarning("not retrying: the retry budget is spent"), annotations)
         return yield* Effect.fail(error)
       }
       ctx.trace.retries++
       retriesFor(error._tag)(1)
+      ctx.observer?.event({ _tag: "Retry", attempt, reason: error._tag, waitMillis: wait })
       yield* Effect.annotateLogs(Effect.logInfo("retrying"), annotations)
       return wait
     })

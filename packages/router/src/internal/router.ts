@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, StreamCommit, TaggedMetric } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, type RequestObserver, StreamCommit, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -151,7 +151,8 @@ class Plan {
   constructor(
     readonly routes: ReadonlyArray<Route>,
     readonly maxAttempts: number,
-    readonly clientModel: string
+    readonly clientModel: string,
+    readonly observer: RequestObserver.RequestObserver | undefined
   ) {}
 
   /** The next route that will be tried, passing over (and counting) unavailable ones. */
@@ -162,6 +163,7 @@ class Plan {
       const available = route.upstream.isAvailable
       if (available === undefined || available(route.upstream.name, route.model)) return route
       bump(route.upstream.outcomes.skipped)
+      this.observer?.event({ _tag: "TargetSkipped", target: route.key })
       this.index++
     }
     return undefined
@@ -350,7 +352,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         )
       }
       const start = (random: () => number): Begin => {
-        const plan = new Plan(avoidFailed(order(routes, kind, random), ctx.trace.failed), settings.maxAttempts, request.model)
+        const plan = new Plan(avoidFailed(order(routes, kind, random), ctx.trace.failed), settings.maxAttempts, request.model, ctx.observer)
         let hedgeAfter: number | undefined
         if (hedging !== undefined) {
           hedging.budget.recordRequest(clock.unsafeCurrentTimeMillis())
@@ -408,6 +410,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     const next = plan.peek()
     if (next === undefined) return Effect.succeed(false)
     bump(from.fallbacks(error._tag))
+    ctx.observer?.event({ _tag: "Fallback", from: route.key, to: next.key, reason: error._tag })
     return Effect.as(
       Effect.annotateLogs(Effect.logInfo("falling over to the next upstream"), {
         request_id: ctx.requestId,
@@ -557,8 +560,10 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     return true
   }
 
-  const logHedge = (b: Begin, delay: number) =>
-    Effect.annotateLogs(Effect.logDebug("hedging: starting a second attempt"), { request_id: b.ctx.requestId, delay_ms: delay })
+  const logHedge = (b: Begin, delay: number) => {
+    b.ctx.observer?.event({ _tag: "Hedge", outcome: "started", delayMillis: delay })
+    return Effect.annotateLogs(Effect.logDebug("hedging: starting a second attempt"), { request_id: b.ctx.requestId, delay_ms: delay })
+  }
 
   /**
    * Settles a race of two lanes: the first success wins and the other is cancelled; a failure
@@ -594,7 +599,10 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       yield* logHedge(b, delay)
       const second = yield* Effect.fork(generateLane(b, request, options, lanes[1]))
       const [winner, completion] = yield* settle([first, second], [Effect.asVoid(Fiber.interrupt(first)), Effect.asVoid(Fiber.interrupt(second))])
-      if (winner === 1) bump(hedgeOutcomes.won)
+      if (winner === 1) {
+        bump(hedgeOutcomes.won)
+        b.ctx.observer?.event({ _tag: "Hedge", outcome: "won", delayMillis: undefined })
+      }
       // Both lanes may have finished before the race was settled: the trace names the winner.
       b.ctx.trace.upstream = lanes[winner].upstream
       return completion
@@ -649,7 +657,10 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       yield* logHedge(b, delay)
       const h = yield* open
       const [winner, first] = yield* settle([a.fiber, h.fiber], [a.close, h.close])
-      if (winner === 1) bump(hedgeOutcomes.won)
+      if (winner === 1) {
+        bump(hedgeOutcomes.won)
+        b.ctx.observer?.event({ _tag: "Hedge", outcome: "won", delayMillis: undefined })
+      }
       const won = winner === 0 ? a : h
       b.ctx.trace.upstream = won.lane.upstream
       return continueWith(won, first)

@@ -108,7 +108,10 @@ export class Recovery {
       if (this.lastBreak === undefined || failure._tag === "StreamInterrupted") this.lastBreak = failure
     }
     const notes: Effect.Effect<void> = rejected === undefined ? Effect.void : Effect.zipRight(
-      Effect.sync(() => outcomes.rejected(1)),
+      Effect.sync(() => {
+        outcomes.rejected(1)
+        this.ctx.observer?.event({ _tag: "Resume", outcome: "rejected", reason: rejected, seam: undefined, splice: undefined, droppedChars: undefined })
+      }),
       Effect.annotateLogs(Effect.logInfo("continuation rejected"), { request_id: this.ctx.requestId, why: rejected, strategy: this.strategyUsed ?? "preferred" })
     )
     return Effect.zipRight(notes, this.resume(failure))
@@ -120,7 +123,10 @@ export class Recovery {
       this.calls++
       return Effect.as(
         Effect.zipRight(
-          Effect.sync(() => outcomes.restarted(1)),
+          Effect.sync(() => {
+            outcomes.restarted(1)
+            this.ctx.observer?.event({ _tag: "Resume", outcome: "restarted", reason: failure._tag, seam: undefined, splice: undefined, droppedChars: undefined })
+          }),
           Effect.annotateLogs(Effect.logInfo("stream restarted: nothing had reached the client"), { request_id: this.ctx.requestId, error: failure._tag })
         ),
         RESTART
@@ -183,7 +189,10 @@ export class Recovery {
     const failure = this.asInterrupted(error, why)
     return Effect.zipRight(
       Effect.zipRight(
-        Effect.sync(() => outcomes[outcome](1)),
+        Effect.sync(() => {
+          outcomes[outcome](1)
+          this.ctx.observer?.event({ _tag: "Resume", outcome, reason: why, seam: undefined, splice: undefined, droppedChars: undefined })
+        }),
         Effect.annotateLogs(Effect.logWarning("stream not resumed"), {
           request_id: this.ctx.requestId,
           why,

@@ -246,7 +246,10 @@ export class Session {
     delivered.seams++
     this.ctx.trace.resumes++
     this.effect = Effect.zipRight(
-      Effect.sync(() => outcomes.resumed(1)),
+      Effect.sync(() => {
+        outcomes.resumed(1)
+        this.ctx.observer?.event({ _tag: "Resume", outcome: "resumed", reason: undefined, seam: delivered.seams, splice: decision.kind, droppedChars: decision.drop })
+      }),
       Effect.annotateLogs(Effect.logInfo("stream resumed"), {
         request_id: this.ctx.requestId,
         seam: delivered.seams,

@@ -46,7 +46,10 @@ export const fire = (
 ): Effect.Effect<never, ModelError.ModelError> =>
   Effect.zipRight(
     Effect.zipRight(
-      Effect.sync(() => byPhase[phase](1)),
+      Effect.sync(() => {
+        byPhase[phase](1)
+        ctx.observer?.event({ _tag: "Timeout", phase, upstream: ctx.upstream, limitMillis: millis, receivedChunks })
+      }),
       Effect.annotateLogs(Effect.logWarning("timed out"), {
         request_id: ctx.requestId,
         attempt: ctx.attempt,
