@@ -19,7 +19,7 @@ describe("a policy used without a host", () => {
         ...fake.model,
         generate: (r, o) => Effect.zipRight(Effect.map(RequestContext.current, (ctx) => seen.push(ctx.trace)), fake.model.generate(r, o))
       }
-      const model = yield* Retry.withPolicy(observed, { maxRetries: 2, baseDelay: "10 millis", budget: false })
+      const model = yield* Retry.withPolicy(observed, { maxRetries: 2, baseDelay: "10 millis", jitter: "none", budget: false })
       const calls = yield* Effect.fork(Effect.all([model.generate(request), model.generate(request)], { concurrency: 2 }))
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(calls)
