@@ -27,6 +27,14 @@ export * as ClientApi from "./ClientApi.js"
 export * as ClientStream from "./ClientStream.js"
 
 /**
+ * Anthropic's Messages API over the canonical model: request decoding, message and event-stream
+ * encoding, errors in Anthropic's shape.
+ *
+ * @since 0.2.0
+ */
+export * as MessagesApi from "./MessagesApi.js"
+
+/**
  * Durations in config files.
  *
  * @since 0.1.0
