@@ -105,18 +105,20 @@ describe("MessagesApi.decodeRequest", () => {
     })
   })
 
-  it("takes system blocks, tool choices, top_k, unknown block types, images in tool results, and a stream", () => {
+  it("takes system blocks, tool choices, top_k, unknown block types, images in tool results, a stream; drops thinking blocks", () => {
     const canonical = decoded({
       model: "claude",
       max_tokens: 10,
       system: [{ type: "text", text: "Be ", cache_control: { type: "ephemeral" } }, { type: "text", text: "brief." }],
       messages: [
         { role: "user", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "doc" } }, { type: "text", text: "hi" }] },
-        { role: "assistant", content: [{ type: "tool_use", id: "t1", name: "shot", input: {} }] },
+        { role: "assistant", content: [{ type: "thinking", thinking: "hmm", signature: "sig" }, { type: "tool_use", id: "t1", name: "shot", input: {} }] },
         {
           role: "user",
           content: [{ type: "tool_result", tool_use_id: "t1", is_error: false, content: [{ type: "text", text: "done" }, { type: "image", source: { type: "url", url: "https://x/y.png" } }] }]
-        }
+        },
+        { role: "assistant", content: [{ type: "tool_use", id: "t2", name: "shot", input: {} }] },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "t2" }] }
       ],
       tool_choice: { type: "tool", name: "shot" },
       top_k: 5,
@@ -128,7 +130,9 @@ describe("MessagesApi.decodeRequest", () => {
       { role: "user", content: [{ type: "document", source: { type: "text", media_type: "text/plain", data: "doc" } }, { type: "text", text: "hi" }] },
       { role: "assistant", content: null, tool_calls: [{ id: "t1", type: "function", function: { name: "shot", arguments: "{}" } }] },
       { role: "tool", tool_call_id: "t1", content: [{ type: "text", text: "done" }] },
-      { role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }
+      { role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] },
+      { role: "assistant", content: null, tool_calls: [{ id: "t2", type: "function", function: { name: "shot", arguments: "{}" } }] },
+      { role: "tool", tool_call_id: "t2", content: "" }
     ])
     expect(canonical.tool_choice).toEqual({ type: "function", function: { name: "shot" } })
     expect(canonical.stream).toBe(true)

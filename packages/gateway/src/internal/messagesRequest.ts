@@ -130,6 +130,9 @@ const imagePart = (block: typeof ImageBlock.Type): Part => ({
   image_url: { url: AnthropicWire.imageUrlOf(block.source as { type: string }) }
 })
 
+// Extended-thinking blocks of earlier turns: not carried (see `assistantMessage`).
+const thinking = new Set(["thinking", "redacted_thinking"])
+
 /** A user turn: tool results first (each a `tool` message), then the rest as one user message. */
 const userMessages = (content: string | ReadonlyArray<Block>, out: Array<Message>): void => {
   if (typeof content === "string") {
@@ -158,13 +161,15 @@ const userMessages = (content: string | ReadonlyArray<Block>, out: Array<Message
         out.push({
           role: "tool",
           tool_call_id: result.tool_use_id,
-          content: typeof result.content === "string" ? result.content : texts
+          // No text at all is an empty string: not every upstream takes an empty list of parts.
+          content: typeof result.content === "string" ? result.content : texts.length > 0 ? texts : ""
         })
         break
       }
       case "tool_use":
         throw new Untranslatable("a user message cannot hold a tool_use block")
       default:
+        if (thinking.has(block.type)) break
         parts.push(block as Part)
     }
   }
@@ -184,6 +189,10 @@ const assistantMessage = (content: string | ReadonlyArray<Block>): Message => {
       parts.push(textPart((block as typeof TextBlock.Type).text))
     } else if (block.type === "tool_result") {
       throw new Untranslatable("an assistant message cannot hold a tool_result block")
+    } else if (thinking.has(block.type)) {
+      // Extended thinking is not carried (the request's `thinking` is dropped): an earlier
+      // turn's thinking goes nowhere, and an OpenAI upstream would refuse the block.
+      continue
     } else {
       onlyText = false
       parts.push(block.type === "image" ? imagePart(block as typeof ImageBlock.Type) : block as Part)
