@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { ChatRequest, Message } from "./ChatCompletion.js"
+import type { ModelError } from "./ModelError.js"
 
 /**
  * - `assistant-prefill`: the delivered text goes last as an assistant message and the provider
@@ -66,3 +67,18 @@ export const toRequest = (request: ChatRequest, continuation: Continuation, stra
   }
   return { ...request, messages: messages as unknown as ChatRequest["messages"] }
 }
+
+// Anthropic (Claude 4.6 on), vLLM without `continue_final_message`, and OpenAI-compatible servers
+// say it in these words; the status alone (a 400) says nothing about prefill.
+const prefillRefused = /prefill|final assistant|assistant message|end with a user|continue_final_message/i
+
+/**
+ * Whether an upstream refused a request because it ends with an assistant message (a prefill):
+ * a `BadRequest` whose message says so. The continuation can then be sent again as a
+ * `user-instruction`, which every chat model accepts.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isPrefillRejection = (error: ModelError): boolean =>
+  error._tag === "BadRequest" && prefillRefused.test(error.message)

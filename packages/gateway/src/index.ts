@@ -35,6 +35,14 @@ export * as ClientStream from "./ClientStream.js"
 export * as RequestPipeline from "./RequestPipeline.js"
 
 /**
+ * Anthropic's Messages API over the canonical model: request decoding, message and event-stream
+ * encoding, errors in Anthropic's shape.
+ *
+ * @since 0.2.0
+ */
+export * as MessagesApi from "./MessagesApi.js"
+
+/**
  * Durations in config files.
  *
  * @since 0.1.0

@@ -26,7 +26,11 @@ import * as internal from "./internal/anthropic.js"
  *   `max_tokens` (Anthropic requires it).
  * - `continuation` (`"assistant-prefill"`): how a broken stream is continued when stream-resume
  *   asks without forcing a strategy. Anthropic continues a final assistant turn natively, so the
- *   prefill (right-trimmed) is exact.
+ *   prefill (right-trimmed) is exact. Models that refuse a prefill (Claude from the 4.6
+ *   generation answer it with a 400) get the continuation again at once as a
+ *   `"user-instruction"`, inside the same call (the 400 never reaches a breaker or retry), and
+ *   the adapter remembers the model: its later continuations go as a user instruction directly.
+ *   `"user-instruction"` uses that strategy from the start.
  * - `connections` (unbounded), `connectTimeout` (10 s, pool wait included), `headersTimeout`
  *   (120 s), `bodyTimeout` (300 s), `allowH2` (false), `maxResponseBytes` (32 MiB),
  *   `maxStreamBytes` (256 MiB): the transport (`UpstreamHttp.defaults`).

@@ -10,3 +10,10 @@
  * @since 0.1.0
  */
 export * as AnthropicProvider from "./AnthropicProvider.js"
+
+/**
+ * The Messages API vocabulary both directions share (stop reasons, image sources, error types).
+ *
+ * @since 0.2.0
+ */
+export * as AnthropicWire from "./AnthropicWire.js"

@@ -14,6 +14,9 @@ export interface Settings {
   readonly continuation: Continuation.Strategy
 }
 
+// How many models' prefill refusals an adapter remembers before it starts over.
+const maxRemembered = 256
+
 /** @internal */
 export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp): LanguageModel.Service => {
   const name = settings.name
@@ -30,14 +33,39 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
   }
   const sseHeaders = { ...jsonHeaders, accept: "text/event-stream" }
 
-  const encode = (request: ChatCompletion.ChatRequest, options: LanguageModel.CallOptions | undefined, stream: boolean) =>
-    AdapterKit.encodeBody(name, () => {
-      const continuation = options?.continuation
-      const prepared = continuation === undefined
-        ? request
-        : Continuation.toRequest(request, continuation, continuation.strategy ?? settings.continuation)
-      return JSON.stringify(Wire.encodeRequest(prepared, settings.maxTokens, stream))
+  // The models of this upstream that refused an assistant prefill (Claude from the 4.6
+  // generation): their continuations go as a user instruction from then on. Bounded, since
+  // model names come from requests.
+  const refusesPrefill = new Set<string>()
+
+  const encode = (request: ChatCompletion.ChatRequest, stream: boolean) =>
+    AdapterKit.encodeBody(name, () => JSON.stringify(Wire.encodeRequest(request, settings.maxTokens, stream)))
+
+  /**
+   * Sends `request` with its continuation (if any) through `call`. A continuation whose strategy
+   * is the adapter's to choose goes as a prefill unless the model refused one; when the upstream
+   * answers a prefill with its refusal (a 400 before anything was sent), the same call is made
+   * again at once as a user instruction, inside the adapter, so the refusal never reaches a
+   * policy above (a breaker, retry) as the upstream's failure.
+   */
+  const withContinuation = <A>(
+    request: ChatCompletion.ChatRequest,
+    options: LanguageModel.CallOptions | undefined,
+    stream: boolean,
+    call: (body: string) => Effect.Effect<A, ModelError.ModelError>
+  ): Effect.Effect<A, ModelError.ModelError> => {
+    const continuation = options?.continuation
+    if (continuation === undefined) return Effect.flatMap(encode(request, stream), call)
+    const chosen = continuation.strategy === undefined
+    const strategy = chosen && refusesPrefill.has(request.model) ? "user-instruction" : continuation.strategy ?? settings.continuation
+    const attempt = (s: Continuation.Strategy) => Effect.flatMap(encode(Continuation.toRequest(request, continuation, s), stream), call)
+    if (!chosen || strategy !== "assistant-prefill") return attempt(strategy)
+    return Effect.catchIf(attempt(strategy), Continuation.isPrefillRejection, () => {
+      if (refusesPrefill.size >= maxRemembered) refusesPrefill.clear()
+      refusesPrefill.add(request.model)
+      return attempt("user-instruction")
     })
+  }
 
   const decode = (json: unknown) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -46,11 +74,11 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
     })
 
   const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
-    Effect.flatMap(encode(request, options, false), (body) =>
+    withContinuation(request, options, false, (body) =>
       AdapterKit.generateCall(http, { path: "/v1/messages", headers: jsonHeaders, body }, readError, request.model, decode))
 
   const run: LanguageModel.Run = (request, options, sink) =>
-    Effect.flatMap(encode(request, options, true), (body) =>
+    withContinuation(request, options, true, (body) =>
       AdapterKit.runCall(
         http,
         { path: "/v1/messages", headers: sseHeaders, body },

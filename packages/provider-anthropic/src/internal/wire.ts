@@ -135,6 +135,9 @@ export const encodeRequest = (request: ChatCompletion.ChatRequest, maxTokens: nu
   if (request.stop != null) body.stop_sequences = typeof request.stop === "string" ? [request.stop] : request.stop
   if (request.temperature != null) body.temperature = Math.min(1, request.temperature)
   if (request.top_p != null) body.top_p = request.top_p
+  // Not in the canonical model, but clients of the Messages API send it (an extra field).
+  const topK = (request as { readonly top_k?: unknown }).top_k
+  if (typeof topK === "number") body.top_k = topK
   if (request.tools !== undefined && request.tools.length > 0) {
     body.tools = request.tools.map((tool) => {
       const out: Block = {
@@ -152,31 +155,79 @@ export const encodeRequest = (request: ChatCompletion.ChatRequest, maxTokens: nu
   return body
 }
 
+// Anthropic's stop reasons and the finish reasons they mean; the first row of a finish reason
+// is the stop reason it becomes the other way.
+const stopReasons: ReadonlyArray<readonly [stop: string, finish: string]> = [
+  ["end_turn", "stop"],
+  ["stop_sequence", "stop"],
+  ["pause_turn", "stop"],
+  ["max_tokens", "length"],
+  ["model_context_window_exceeded", "length"],
+  ["tool_use", "tool_calls"],
+  ["tool_use", "function_call"],
+  ["refusal", "content_filter"]
+]
+const finishOfStop = new Map<string, string>()
+const stopOfFinish = new Map<string, string>()
+for (const [stop, finish] of stopReasons) {
+  if (!finishOfStop.has(stop)) finishOfStop.set(stop, finish)
+  if (!stopOfFinish.has(finish)) stopOfFinish.set(finish, stop)
+}
+
 /**
- * Anthropic's `stop_reason` as an OpenAI `finish_reason`.
+ * Anthropic's `stop_reason` as an OpenAI `finish_reason` (an unknown one passes as it is).
  *
  * @internal
  */
-export const finishReason = (stopReason: unknown): string | null => {
-  switch (stopReason) {
-    case null:
-    case undefined:
-      return null
-    case "end_turn":
-    case "stop_sequence":
-    case "pause_turn":
-      return "stop"
-    case "max_tokens":
-    case "model_context_window_exceeded":
-      return "length"
-    case "tool_use":
-      return "tool_calls"
-    case "refusal":
-      return "content_filter"
-    default:
-      return String(stopReason)
-  }
+export const finishReason = (stopReason: unknown): string | null =>
+  stopReason == null ? null : finishOfStop.get(String(stopReason)) ?? String(stopReason)
+
+/**
+ * An OpenAI `finish_reason` as Anthropic's `stop_reason`; one Anthropic does not know is
+ * `end_turn` (a client switches on the value), a missing one `null`.
+ *
+ * @internal
+ */
+export const stopReason = (finish: string | null | undefined): string | null =>
+  finish == null ? null : stopOfFinish.get(finish) ?? "end_turn"
+
+/**
+ * An Anthropic image `source` as the URL of a canonical `image_url` part: a `data:` URL for
+ * base64 data, the URL itself otherwise (the inverse of the image blocks `toMessages` writes).
+ *
+ * @internal
+ */
+export const imageUrl = (source: { readonly type: string; readonly media_type?: string; readonly data?: string; readonly url?: string }): string =>
+  source.type === "base64" ? `data:${source.media_type ?? "application/octet-stream"};base64,${source.data ?? ""}` : source.url ?? ""
+
+const errorTypes: Readonly<Record<number, ErrorType>> = {
+  401: "authentication_error",
+  403: "permission_error",
+  404: "not_found_error",
+  413: "request_too_large",
+  429: "rate_limit_error",
+  503: "overloaded_error",
+  529: "overloaded_error"
 }
+
+/** @internal */
+export type ErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "request_too_large"
+  | "rate_limit_error"
+  | "api_error"
+  | "overloaded_error"
+
+/**
+ * The Anthropic error type of an HTTP status.
+ *
+ * @internal
+ */
+export const errorType = (status: number): ErrorType =>
+  errorTypes[status] ?? (status >= 400 && status < 500 ? "invalid_request_error" : "api_error")
 
 interface AnthropicUsage {
   readonly input_tokens?: number | null
