@@ -109,4 +109,18 @@ describe("GatewayRouter in a NodeHttpServer", () => {
       const ready = yield* Effect.promise(() => fetch(`${url}/readyz`))
       expect(ready.status).toBe(200)
     }))
+  it.scoped("a client that leaves mid-stream stops the upstream call", () =>
+    Effect.gen(function*() {
+      const { client, mock } = yield* serve
+      mock.script({ words: 400, chunkDelayMs: 10 })
+      const clientAborted = yield* Effect.promise(async () => {
+        const stream = await client.chat.completions.create({ ...ask("a long answer"), stream: true })
+        let chunks = 0
+        for await (const _ of stream) {
+          if (++chunks === 3) break // leaving the loop aborts the request
+        }
+        return mock.requests[0]!.closed
+      })
+      expect(clientAborted).toBe(true)
+    }))
 })
