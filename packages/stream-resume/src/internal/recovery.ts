@@ -5,7 +5,7 @@
  * stream's failures taught: the upstream calls made, the strategy reached, whether the upstream
  * refuses assistant prefill, the last break. Runs once per failure, never per chunk.
  */
-import { type ChatCompletion, type Continuation, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, Continuation, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -45,7 +45,6 @@ const RESTART: Decision = { _tag: "restart" }
 const LENGTH: Decision = { _tag: "length" }
 
 // Wordings upstreams use when they refuse a conversation that ends with an assistant message.
-const prefillRejection = /prefill|final assistant|assistant message|end with a user|continue_final_message/i
 
 const deadlinePassed: Effect.Effect<boolean> = Effect.map(RequestContext.remaining, (left) => Option.isSome(left) && Duration.toMillis(left.value) <= 0)
 
@@ -89,7 +88,7 @@ export class Recovery {
       rejected = error.reason
       this.strategy++
       failure = this.lastBreak!
-    } else if (kind === "continuation" && !hadContent && error._tag === "BadRequest" && prefillRejection.test(error.message)) {
+    } else if (kind === "continuation" && !hadContent && error._tag === "BadRequest" && Continuation.isPrefillRejection(error)) {
       rejected = "the upstream rejects assistant prefill"
       this.prefillRejected = true
       failure = this.lastBreak!
