@@ -323,6 +323,8 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
         let waitedMillis = 0
         const limit = reader === undefined ? maxResponseBytes : maxStreamBytes
 
+        // The body read so far as text (one piece, the usual case, without a copy).
+        const bodyText = () => (parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8"))
         const close = (reason: Error | undefined) => {
           phase = "closed"
           if (abortSocket !== undefined) abortSocket(reason)
@@ -444,7 +446,7 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
                 // Of an error body only the message is used: at most this much is read.
                 if (size - chunk.length < defaults.maxErrorBodyBytes) parts.push(chunk)
                 if (size >= defaults.maxErrorBodyBytes) {
-                  settle(failed(status, header, Buffer.concat(parts).toString("utf8"), readError))
+                  settle(failed(status, header, bodyText(), readError))
                   close(undefined)
                 }
                 return true
@@ -460,12 +462,12 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
             phase = "closed"
             if (timer !== undefined) clearTimeout(timer)
             if (settled) return
-            if (was === "error") return settle(failed(status, header, Buffer.concat(parts).toString("utf8"), readError))
+            if (was === "error") return settle(failed(status, header, bodyText(), readError))
             if (reader !== undefined) {
               guard(() => reader.end(), undefined)
               return settle(Effect.void)
             }
-            const text = parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8")
+            const text = bodyText()
             parts = []
             try {
               settle(Effect.succeed(JSON.parse(text) as unknown))
