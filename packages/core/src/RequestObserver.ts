@@ -118,3 +118,42 @@ export interface RequestObserver {
   /** A policy took a decision. */
   readonly event: (event: PolicyEvent) => void
 }
+
+/**
+ * One observer that tells every given observer (a trace and the status page, say). `undefined`
+ * entries are skipped, so a host passes what it has; with none left it returns `undefined` and
+ * the layers see no observer at all, and with one it returns that one unchanged.
+ *
+ * @since 0.4.0
+ * @category combinators
+ */
+export const combine = (
+  ...observers: ReadonlyArray<RequestObserver | undefined>
+): RequestObserver | undefined => {
+  const present = observers.filter((o): o is RequestObserver => o !== undefined)
+  if (present.length <= 1) return present[0]
+  return {
+    attempt: (info) => {
+      const followers: Array<AttemptObserver> = []
+      for (const o of present) {
+        const a = o.attempt(info)
+        if (a !== undefined) followers.push(a)
+      }
+      if (followers.length <= 1) return followers[0]
+      let headers: Record<string, string> | undefined
+      for (const a of followers) if (a.headers !== undefined) headers = { ...headers, ...a.headers }
+      return {
+        headers,
+        chunks: (chunks) => {
+          for (const a of followers) a.chunks(chunks)
+        },
+        end: (outcome) => {
+          for (const a of followers) a.end(outcome)
+        }
+      }
+    },
+    event: (event) => {
+      for (const o of present) o.event(event)
+    }
+  }
+}
