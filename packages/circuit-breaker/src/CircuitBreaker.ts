@@ -278,13 +278,15 @@ export const guard = (breaker: CircuitBreaker, model: LanguageModel.Service, opt
     keyOf(key ?? upstream ?? "default", request.model, scope)
   const below = LanguageModel.runOf(model)
   const run: LanguageModel.Run = (request, callOptions, sink) =>
-    Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreakerRun(keyFor(request, ctx.upstream))(below)(request, callOptions, sink))
+    RequestContext.of(callOptions, (ctx) => breaker.withBreakerRun(keyFor(request, ctx.upstream))(below)(request, callOptions, sink))
   return {
     generate: (request, callOptions) =>
-      Effect.flatMap(RequestContext.current, (ctx) => breaker.withBreaker(keyFor(request, ctx.upstream))(model.generate(request, callOptions))),
+      RequestContext.of(callOptions, (ctx) => breaker.withBreaker(keyFor(request, ctx.upstream))(model.generate(request, callOptions))),
     stream: LanguageModel.streamFromRun(run),
     run,
-    honoursSignal: model.honoursSignal
+    honoursSignal: model.honoursSignal,
+    // The context passes through as it came.
+    takesContext: model.takesContext
   }
 }
 

@@ -130,8 +130,8 @@ export const encodeBody: (upstream: string, encode: () => string) => Effect.Effe
   internal.encodeBody
 
 /**
- * One non-streaming upstream call under the adapters' conventions: `trace.attempts` counted at
- * the start; the JSON body decoded by `decode`; `trace.upstream` and `trace.model` (the
+ * One non-streaming upstream call under the adapters' conventions, in the request context of
+ * `options` (`RequestContext.of`): `trace.attempts` counted at the start; the JSON body decoded by `decode`; `trace.upstream` and `trace.model` (the
  * completion's, else `model`) set on success.
  *
  * @since 0.1.0
@@ -142,11 +142,13 @@ export const generateCall: (
   request: UpstreamHttp.Request,
   readError: UpstreamHttp.ErrorBodyReader,
   model: string,
-  decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
+  decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>,
+  options?: LanguageModel.CallOptions | undefined
 ) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> = internal.generateCall
 
 /**
- * One streaming upstream call under the adapters' conventions, in push form: the handler
+ * One streaming upstream call under the adapters' conventions, in push form, in the request
+ * context of `options` (`RequestContext.of`): the handler
  * `handler` makes (an effect, so a handler can hold per-stream state or read the clock) made
  * first; `trace.attempts` counted; the sink's `start` called before the request is sent (so a
  * limit above can abort it); once the upstream accepts the stream, `trace.upstream` and
@@ -162,7 +164,8 @@ export const runCall: (
   readError: UpstreamHttp.ErrorBodyReader,
   model: string,
   handler: Effect.Effect<FrameHandler>,
-  sink: LanguageModel.ChunkSink
+  sink: LanguageModel.ChunkSink,
+  options?: LanguageModel.CallOptions | undefined
 ) => Effect.Effect<void, ModelError.ModelError> = internal.runCall
 
 /**

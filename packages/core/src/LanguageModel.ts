@@ -10,6 +10,7 @@ import type * as Stream from "effect/Stream"
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest } from "./ChatCompletion.js"
 import type { Continuation } from "./Continuation.js"
 import type { ModelError } from "./ModelError.js"
+import type { RequestContextShape } from "./RequestContext.js"
 import * as push from "./internal/push.js"
 
 /**
@@ -21,6 +22,12 @@ import * as push from "./internal/push.js"
 export interface CallOptions {
   /** Continue a broken generation from the text already delivered (set by stream-resume). */
   readonly continuation?: Continuation | undefined
+  /**
+   * The request context for this call, handed down by the layer above (`RequestContext.handDown`)
+   * to a model that `takesContext`; it wins over the fiber's `RequestContext`. Read it with
+   * `RequestContext.of`.
+   */
+  readonly context?: RequestContextShape | undefined
 }
 
 /**
@@ -93,6 +100,13 @@ export interface Service {
    * limits on such a model are one plain timer, not a race.
    */
   readonly honoursSignal?: boolean | undefined
+  /**
+   * Whether the model reads its request context from `CallOptions.context` when it is given
+   * (`RequestContext.of`; every Breakwater layer and adapter does). A layer above then hands it the
+   * context there; a model without it gets the context provided in the fiber instead, which costs
+   * a context switch per call.
+   */
+  readonly takesContext?: boolean | undefined
 }
 
 /**
@@ -113,11 +127,29 @@ export class LanguageModel extends Context.Tag("@breakwater/core/LanguageModel")
  */
 export const make = (
   service:
-    | { readonly generate: Service["generate"]; readonly stream: Service["stream"]; readonly run?: Run | undefined; readonly honoursSignal?: boolean | undefined }
-    | { readonly generate: Service["generate"]; readonly run: Run; readonly stream?: Service["stream"] | undefined; readonly honoursSignal?: boolean | undefined }
+    | {
+      readonly generate: Service["generate"]
+      readonly stream: Service["stream"]
+      readonly run?: Run | undefined
+      readonly honoursSignal?: boolean | undefined
+      readonly takesContext?: boolean | undefined
+    }
+    | {
+      readonly generate: Service["generate"]
+      readonly run: Run
+      readonly stream?: Service["stream"] | undefined
+      readonly honoursSignal?: boolean | undefined
+      readonly takesContext?: boolean | undefined
+    }
 ): Service & { readonly run: Run } => {
   const run = service.run ?? push.runFromStream(service.stream!)
-  return { generate: service.generate, stream: service.stream ?? push.streamFromRun(run), run, honoursSignal: service.honoursSignal }
+  return {
+    generate: service.generate,
+    stream: service.stream ?? push.streamFromRun(run),
+    run,
+    honoursSignal: service.honoursSignal,
+    takesContext: service.takesContext
+  }
 }
 
 /**

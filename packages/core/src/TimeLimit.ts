@@ -51,23 +51,24 @@ export const race = <A, E, R, E2, R2>(
     }))
 
 /**
- * Runs `call` under a time limit of `millis`, for the policy whose context is `ctx`. Where the
- * model below honours the request context's signal (`LanguageModel.Service.honoursSignal`), one
- * plain timer aborts the call's I/O through a signal in the context (no fiber); otherwise it is
- * `race`. Either way, a limit that fired ends the call with `onTimeout` (which says why).
+ * Runs `call` under a time limit of `millis`, for the policy whose context is `ctx`; `call` is
+ * given the context to hand down to the model below (`RequestContext.handDown`). Where the model
+ * honours the request context's signal (`LanguageModel.Service.honoursSignal`), one plain timer
+ * aborts the call's I/O through a signal in that context (no fiber); otherwise it is `race`.
+ * Either way, a limit that fired ends the call with `onTimeout` (which says why).
  *
  * @since 0.2.0
  * @category combinators
  */
 export const limit = <A>(
   honoursSignal: boolean | undefined,
-  call: Effect.Effect<A, ModelError.ModelError>,
+  call: (ctx: RequestContext.RequestContextShape) => Effect.Effect<A, ModelError.ModelError>,
   ctx: RequestContext.RequestContextShape,
   millis: number,
   expired: () => ModelError.ModelError,
   onTimeout: () => Effect.Effect<never, ModelError.ModelError>
 ): Effect.Effect<A, ModelError.ModelError> => {
-  if (honoursSignal !== true) return Effect.provideService(race(call, millis, onTimeout), RequestContext.RequestContext, ctx)
+  if (honoursSignal !== true) return race(call(ctx), millis, onTimeout)
   return Effect.flatMap(Timer.current, (timer) => {
     const signal = new Signals.Abort()
     let fired = false
@@ -77,7 +78,7 @@ export const limit = <A>(
     })
     // An outer limit (the deadline) aborts this call's I/O too.
     const unfollow = Signals.follow(ctx.signal, signal)
-    return Effect.provideService(call, RequestContext.RequestContext, { ...ctx, signal }).pipe(
+    return call({ ...ctx, signal }).pipe(
       Effect.onExit(() =>
         Effect.sync(() => {
           cancel()

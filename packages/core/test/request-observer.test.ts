@@ -1,5 +1,5 @@
 import { RequestObserver } from "@breakwater/core"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it } from "@effect/vitest"
 
 const recording = (name: string, log: Array<string>, headers?: Record<string, string>): RequestObserver.RequestObserver => ({
   attempt: (info) => ({

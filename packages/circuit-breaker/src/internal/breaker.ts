@@ -249,7 +249,9 @@ export const make = (
           generate: (request, options) => guard(model.generate(request, options)),
           stream: LanguageModel.streamFromRun(run),
           run,
-          honoursSignal: model.honoursSignal
+          honoursSignal: model.honoursSignal,
+          // The context passes through as it came.
+          takesContext: model.takesContext
         }
       },
       state: (key) =>

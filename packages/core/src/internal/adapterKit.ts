@@ -219,9 +219,10 @@ export const generateCall = (
   request: UpstreamHttp.Request,
   readError: UpstreamHttp.ErrorBodyReader,
   model: string,
-  decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
+  decode: (json: unknown) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>,
+  options?: LanguageModel.CallOptions | undefined
 ): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
-  Effect.flatMap(RequestContext.current, (context) => {
+  RequestContext.of(options, (context) => {
     context.trace.attempts++
     const signal = context.signal
     const observed = context.observer?.attempt({ upstream: http.name, model, attempt: context.attempt, stream: false })
@@ -243,9 +244,10 @@ export const runCall = (
   readError: UpstreamHttp.ErrorBodyReader,
   model: string,
   handler: Effect.Effect<FrameHandler>,
-  sink: LanguageModel.ChunkSink
+  sink: LanguageModel.ChunkSink,
+  options?: LanguageModel.CallOptions | undefined
 ): Effect.Effect<void, ModelError.ModelError> =>
-  Effect.flatMap(RequestContext.current, (context) =>
+  RequestContext.of(options, (context) =>
     Effect.flatMap(handler, (frames) => {
       context.trace.attempts++
       const observed = context.observer?.attempt({ upstream: http.name, model, attempt: context.attempt, stream: true })

@@ -128,7 +128,9 @@ const dispatch = (routes: ReadonlyMap<string, LanguageModel.Service>): LanguageM
   run: (request, options, sink) => {
     const route = routes.get(request.model)
     return route === undefined ? Effect.fail(notServed(request.model)) : LanguageModel.runOf(route)(request, options, sink)
-  }
+  },
+  // The context passes through to the route as it came.
+  takesContext: [...routes.values()].every((route) => route.takesContext === true)
 })
 
 const serverSettings = (config: GatewayConfig): ServerSettings => {

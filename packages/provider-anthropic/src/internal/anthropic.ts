@@ -75,7 +75,7 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
 
   const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
     withContinuation(request, options, false, (body) =>
-      AdapterKit.generateCall(http, { path: "/v1/messages", headers: jsonHeaders, body }, readError, request.model, decode))
+      AdapterKit.generateCall(http, { path: "/v1/messages", headers: jsonHeaders, body }, readError, request.model, decode, options))
 
   const run: LanguageModel.Run = (request, options, sink) =>
     withContinuation(request, options, true, (body) =>
@@ -85,8 +85,9 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
         readError,
         request.model,
         Effect.map(Clock.currentTimeMillis, (now) => Wire.frameHandler(name, request.model, Math.floor(now / 1000), scrub)),
-        sink
+        sink,
+        options
       ))
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: true }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: true, takesContext: true }
 }

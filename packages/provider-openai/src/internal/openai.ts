@@ -126,11 +126,11 @@ export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp)
 
   const generate = (request: ChatCompletion.ChatRequest, options?: LanguageModel.CallOptions) =>
     Effect.flatMap(encode(request, options, false), (body) =>
-      Kit.generateCall(http, { path, headers: jsonHeaders, body }, readError, request.model, decode))
+      Kit.generateCall(http, { path, headers: jsonHeaders, body }, readError, request.model, decode, options))
 
   const run: LanguageModel.Run = (request, options, sink) =>
     Effect.flatMap(encode(request, options, true), (body) =>
-      Kit.runCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames, sink))
+      Kit.runCall(http, { path, headers: sseHeaders, body }, readError, request.model, frames, sink, options))
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: true }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: true, takesContext: true }
 }

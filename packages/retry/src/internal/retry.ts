@@ -67,18 +67,25 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
 
   const pause = (wait: number): Effect.Effect<void> => (wait > 0 ? Effect.sleep(Duration.millis(wait)) : Effect.void)
 
-  // The context below says which attempt this is.
-  const withAttempt = <A, E>(call: Effect.Effect<A, E>, ctx: Ctx, n: number): Effect.Effect<A, E> =>
-    Effect.provideService(call, RequestContext.RequestContext, { ...ctx, attempt: n })
+  // The context below says which attempt this is: the caller's own when it already says so (the
+  // first attempt, usually), else a copy with the number.
+  const withAttempt = <A, E>(
+    ctx: Ctx,
+    n: number,
+    callOptions: LanguageModel.CallOptions | undefined,
+    call: (options: LanguageModel.CallOptions) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E> => RequestContext.handDown(model.takesContext, ctx.attempt === n ? ctx : { ...ctx, attempt: n }, callOptions, call)
 
-  const start: Effect.Effect<Ctx> =
-    budget === undefined ? RequestContext.current : Effect.zipLeft(RequestContext.current, budget.recordRequest)
+  const start = <A>(callOptions: LanguageModel.CallOptions | undefined, f: (ctx: Ctx) => Effect.Effect<A, ModelError.ModelError>) =>
+    budget === undefined
+      ? RequestContext.of(callOptions, f)
+      : RequestContext.of(callOptions, (ctx) => Effect.zipRight(budget.recordRequest, f(ctx)))
 
   const generate = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    Effect.flatMap(start, (ctx) => {
+    start(callOptions, (ctx) => {
       const attempt = (n: number): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> =>
         Effect.catchAll(
-          withAttempt(model.generate(request, callOptions), ctx, n),
+          withAttempt(ctx, n, callOptions, (o) => model.generate(request, o)),
           (error) => Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
         )
       return attempt(1)
@@ -87,7 +94,7 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
   const below = LanguageModel.runOf(model)
 
   const run: LanguageModel.Run = (request, callOptions, sink) =>
-    Effect.flatMap(start, (ctx) => {
+    start(callOptions, (ctx) => {
       // Once the stream committed (`StreamCommit`), a repeat would show the consumer something
       // twice: the failure is then stream-resume's, and passes through untouched. Heartbeats and
       // a role-only preamble commit nothing, so a stream that only pinged stays retryable.
@@ -102,11 +109,11 @@ export const wrap = (model: LanguageModel.Service, options: RetryOptions, budget
       }
       const attempt = (n: number): Effect.Effect<void, ModelError.ModelError> =>
         Effect.catchAll(
-          withAttempt(below(request, callOptions, marked), ctx, n),
+          withAttempt(ctx, n, callOptions, (o) => below(request, o, marked)),
           (error) => committed ? Effect.fail(error) : Effect.flatMap(decide(error, n, ctx), (wait) => Effect.zipRight(pause(wait), attempt(n + 1)))
         )
       return attempt(1)
     })
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal, takesContext: true }
 }

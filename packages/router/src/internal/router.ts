@@ -244,7 +244,7 @@ export const holdPreamble = (model: LanguageModel.Service): LanguageModel.Servic
         if (rest.length > 0) sink.push(rest)
       }))
     })
-  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
+  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal, takesContext: model.takesContext }
 }
 
 const isRejected = (error: ModelError.ModelError): boolean => error._tag === "CapacityExceeded"
@@ -343,8 +343,8 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
     readonly hedgeAfter: number | undefined
   }
 
-  const begin = (request: ChatCompletion.ChatRequest, kind: Kind): Effect.Effect<Begin, ModelError.ModelError> =>
-    Effect.flatMap(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
+  const begin = (request: ChatCompletion.ChatRequest, kind: Kind, options: LanguageModel.CallOptions | undefined): Effect.Effect<Begin, ModelError.ModelError> =>
+    RequestContext.of(options, (ctx) => Effect.flatMap(Effect.clock, (clock) => {
       const routes = routesFor(request.model)
       if (routes.length === 0) {
         return Effect.fail(
@@ -366,7 +366,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         return { plan, ctx, clock, hedgeAfter }
       }
       return strategy === "fallback" ? Effect.succeed(start(noRandom)) : Effect.map(seedDraw, (seed) => start(prng(seed)))
-    })
+    }))
 
   const requestFor = (route: Route, request: ChatCompletion.ChatRequest): ChatCompletion.ChatRequest =>
     route.model === request.model ? request : { ...request, model: route.model }
@@ -437,10 +437,11 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       const route = plan.next()
       if (route === undefined) return Effect.fail(plan.exhausted())
       const upstream = route.upstream
-      let call = Effect.provideService(
-        upstream.model.generate(requestFor(route, request), options),
-        RequestContext.RequestContext,
-        { ...ctx, upstream: upstream.name }
+      let call = RequestContext.handDown(
+        upstream.model.takesContext,
+        { ...ctx, upstream: upstream.name },
+        options,
+        (o) => upstream.model.generate(requestFor(route, request), o)
       )
       if (upstream.bulkhead !== undefined) call = upstream.bulkhead.run(call)
       const started = clock.unsafeCurrentTimeMillis()
@@ -509,10 +510,11 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
             return out.length === 0 || sink.push(out)
           }
         }
-        let call = Effect.provideService(
-          upstream.run(requestFor(route, request), options, gated),
-          RequestContext.RequestContext,
-          { ...ctx, upstream: upstream.name }
+        let call = RequestContext.handDown(
+          upstream.model.takesContext,
+          { ...ctx, upstream: upstream.name },
+          options,
+          (o) => upstream.run(requestFor(route, request), o, gated)
         )
         if (upstream.bulkhead !== undefined) call = Effect.scoped(Effect.zipRight(upstream.bulkhead.acquire, call))
         started = clock.unsafeCurrentTimeMillis()
@@ -668,18 +670,19 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
 
   // A hedged stream races two lanes as streams (two fibers): only hedged requests pay for it.
   const run: LanguageModel.Run = (request, options, sink) =>
-    Effect.flatMap(begin(request, "stream"), (b) =>
+    Effect.flatMap(begin(request, "stream", options), (b) =>
       b.hedgeAfter === undefined
         ? runLane(b, request, options, sink)
         : LanguageModel.runFromStream(() => hedgedStream(b, b.hedgeAfter!, request, options))(request, options, sink))
 
   return {
     generate: (request, options) =>
-      Effect.flatMap(begin(request, "generate"), (b) =>
+      Effect.flatMap(begin(request, "generate", options), (b) =>
         b.hedgeAfter === undefined ? generateLane(b, request, options) : hedgedGenerate(b, b.hedgeAfter, request, options)),
     stream: LanguageModel.streamFromRun(run),
     run,
     // Every target's I/O stops on the signal, or the router's does not.
-    honoursSignal: upstreams.every((u) => u.model.honoursSignal === true)
+    honoursSignal: upstreams.every((u) => u.model.honoursSignal === true),
+    takesContext: true
   }
 }

@@ -5,10 +5,9 @@
  * stream's failures taught: the upstream calls made, the strategy reached, whether the upstream
  * refuses assistant prefill, the last break. Runs once per failure, never per chunk.
  */
-import { type ChatCompletion, Continuation, type LanguageModel, ModelError, RequestContext } from "@breakwater/core"
-import * as Duration from "effect/Duration"
+import { type ChatCompletion, Continuation, type LanguageModel, ModelError, type RequestContext } from "@breakwater/core"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import { type Call, type Kind, Rejected, type Signal } from "./attempt.js"
 import type { Delivered } from "./delivered.js"
 import * as Env from "./envelope.js"
@@ -46,7 +45,11 @@ const LENGTH: Decision = { _tag: "length" }
 
 // Wordings upstreams use when they refuse a conversation that ends with an assistant message.
 
-const deadlinePassed: Effect.Effect<boolean> = Effect.map(RequestContext.remaining, (left) => Option.isSome(left) && Duration.toMillis(left.value) <= 0)
+// The request's own context, not the fiber's: a deadline set above arrives with the call.
+const deadlinePassed = (ctx: RequestContext.RequestContextShape): Effect.Effect<boolean> => {
+  const deadline = ctx.deadline
+  return deadline === undefined ? Effect.succeed(false) : Effect.map(Clock.currentTimeMillis, (now) => now >= deadline)
+}
 
 export class Recovery {
   /** Upstream calls made after the first (continuations, rejected ones included, and restarts). */
@@ -117,7 +120,7 @@ export class Recovery {
   }
 
   private restart(failure: ModelError.ModelError): Effect.Effect<Decision, ModelError.ModelError> {
-    return Effect.flatMap(deadlinePassed, (passed) => {
+    return Effect.flatMap(deadlinePassed(this.ctx), (passed) => {
       if (passed || this.calls >= this.settings.maxResumes) return Effect.fail(failure)
       this.calls++
       return Effect.as(
@@ -141,7 +144,7 @@ export class Recovery {
     if (this.calls >= settings.maxResumes) return this.giveUp(failure, `maxResumes (${settings.maxResumes}) reached`, "gave_up")
     const strategy = this.strategyChoice()
     if (strategy === undefined) return this.giveUp(failure, "no continuation strategy left", "gave_up")
-    return Effect.flatMap(deadlinePassed, (passed): Effect.Effect<Decision, ModelError.ModelError> => {
+    return Effect.flatMap(deadlinePassed(this.ctx), (passed): Effect.Effect<Decision, ModelError.ModelError> => {
       if (passed) return this.giveUp(failure, "the deadline passed", "gave_up")
       const request = this.reduced()
       if (request === undefined) return Effect.succeed(LENGTH)

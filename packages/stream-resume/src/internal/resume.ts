@@ -23,7 +23,7 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
   const run: LanguageModel.Run = (request, options, sink) => {
     // Several choices cannot be continued one by one: passed through, restarted only by retry.
     if (request.n != null && request.n > 1) return below(request, options, sink)
-    return Effect.flatMap(Effect.zip(RequestContext.current, Effect.runtime<never>()), ([ctx, runtime]) => {
+    return RequestContext.of(options, (ctx) => Effect.flatMap(Effect.runtime<never>(), (runtime) => {
       const session = new Session(settings, request, options, ctx)
       // Seams are rare: their metrics and logs run on the request's runtime, off the chunk path.
       const notes = () => {
@@ -59,7 +59,7 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
           return Effect.void
         })
       const attempt = (call: Call): Effect.Effect<void, ModelError.ModelError> =>
-        Effect.matchEffect(below(call.request, call.options, spliced), {
+        Effect.matchEffect(RequestContext.handDown(model.takesContext, ctx, call.options, (o) => below(call.request, o, spliced)), {
           onFailure: (error) => next(session.attempt.signal ?? error),
           onSuccess: () => {
             const out = session.end()
@@ -69,7 +69,8 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
           }
         })
       return attempt(session.first())
-    })
+    }))
   }
-  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
+  // `generate` is the model's own, so the context is taken as the model takes it.
+  return { generate: model.generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal, takesContext: model.takesContext }
 }

@@ -13,14 +13,15 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
   const idle = millisOf(options.idle)
 
   const generate = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    Effect.flatMap(RequestContext.current, (ctx) =>
+    RequestContext.of(callOptions, (ctx) =>
       Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> => {
-        const call = model.generate(request, callOptions)
         // Capped by the deadline left; when the deadline is the tighter bound, it is what fired.
         const left = ctx.deadline === undefined ? Infinity : ctx.deadline - now
         const phase: ModelError.TimeoutPhase = left <= headers ? "total" : "headers"
         const limit = Math.min(left, headers)
-        if (limit === Infinity) return call
+        const call = (limited: RequestContext.RequestContextShape) =>
+          RequestContext.handDown(model.takesContext, limited, callOptions, (o) => model.generate(request, o))
+        if (limit === Infinity) return call(ctx)
         if (limit <= 0) return fire(ctx, phase, 0, 0)
         return TimeLimit.limit(model.honoursSignal, call, ctx, limit, () => timeoutError(ctx, phase, limit, 0), () => fire(ctx, phase, limit, 0))
       }))
@@ -31,10 +32,11 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
   // what has arrived so far, then re-checks (later chunks only move it later). Per chunk: one
   // clock read, and a scan for content until the first token.
   const run: LanguageModel.Run = (request, callOptions, sink) =>
-    Effect.flatMap(Effect.zip(RequestContext.current, Effect.clock), ([ctx, clock]) => {
+    RequestContext.of(callOptions, (ctx) => Effect.flatMap(Effect.clock, (clock) => {
       const start = clock.unsafeCurrentTimeMillis()
       const deadline = ctx.deadline ?? Infinity
-      if (deadline === Infinity && headers === Infinity && firstToken === Infinity && idle === Infinity) return below(request, callOptions, sink)
+      const call = (s: LanguageModel.ChunkSink) => RequestContext.handDown(model.takesContext, ctx, callOptions, (o) => below(request, o, s))
+      if (deadline === Infinity && headers === Infinity && firstToken === Infinity && idle === Infinity) return call(sink)
       return Effect.flatMap(Timer.current, (timer) => {
         let received = 0
         let lastAt = start
@@ -101,7 +103,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
           }
         }
         check()
-        return below(request, callOptions, wrapped).pipe(
+        return call(wrapped).pipe(
           Effect.onExit(() =>
             Effect.sync(() => {
               cancel?.()
@@ -111,7 +113,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
           Effect.catchAll((error) => fired === undefined ? Effect.fail(error) : fire(ctx, fired.phase, fired.limit, fired.received))
         )
       })
-    })
+    }))
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal, takesContext: true }
 }

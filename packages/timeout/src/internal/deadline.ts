@@ -9,19 +9,21 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
   const total = Duration.toMillis(options.total)
 
   // The deadline below this layer: ours, or an outer one if it is earlier.
-  const enter = Effect.flatMap(RequestContext.current, (outer) =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
-      const own = now + total
-      const deadline = outer.deadline === undefined ? own : Math.min(outer.deadline, own)
-      const ctx: RequestContext.RequestContextShape = { ...outer, deadline }
-      return { ctx, left: deadline - now, limit: Math.max(0, Math.min(total, deadline - now)) }
-    }))
+  const enter = (callOptions: LanguageModel.CallOptions | undefined) =>
+    RequestContext.of(callOptions, (outer) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const own = now + total
+        const deadline = outer.deadline === undefined ? own : Math.min(outer.deadline, own)
+        const ctx: RequestContext.RequestContextShape = { ...outer, deadline }
+        return { ctx, left: deadline - now, limit: Math.max(0, Math.min(total, deadline - now)) }
+      }))
 
   const generate = (request: ChatCompletion.ChatRequest, callOptions?: LanguageModel.CallOptions) =>
-    Effect.flatMap(enter, ({ ctx, left, limit }): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> => {
+    Effect.flatMap(enter(callOptions), ({ ctx, left, limit }): Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError> => {
       if (left <= 0) return fire(ctx, "total", limit, 0)
-      const call = model.generate(request, callOptions)
-      if (left === Infinity) return Effect.provideService(call, RequestContext.RequestContext, ctx)
+      const call = (limited: RequestContext.RequestContextShape) =>
+        RequestContext.handDown(model.takesContext, limited, callOptions, (o) => model.generate(request, o))
+      if (left === Infinity) return call(ctx)
       return TimeLimit.limit(model.honoursSignal, call, ctx, left, () => timeoutError(ctx, "total", limit, 0), () => fire(ctx, "total", limit, 0))
     })
 
@@ -30,9 +32,9 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
   // One timer for the whole call; when it fires it aborts the attempt running then (or the next
   // one, the moment it starts), and the layers below see a `total` timeout, which ends them.
   const run: LanguageModel.Run = (request, callOptions, sink) =>
-    Effect.flatMap(enter, ({ ctx, left, limit }) => {
+    Effect.flatMap(enter(callOptions), ({ ctx, left, limit }) => {
       if (left <= 0) return fire(ctx, "total", limit, 0)
-      const call = (s: LanguageModel.ChunkSink) => Effect.provideService(below(request, callOptions, s), RequestContext.RequestContext, ctx)
+      const call = (s: LanguageModel.ChunkSink) => RequestContext.handDown(model.takesContext, ctx, callOptions, (o) => below(request, o, s))
       if (left === Infinity) return call(sink)
       return Effect.flatMap(Timer.current, (timer) => {
         let control: LanguageModel.StreamControl | undefined
@@ -57,5 +59,5 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
       })
     })
 
-  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal }
+  return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal, takesContext: true }
 }
