@@ -13,9 +13,12 @@
 import { type ChatCompletion, LanguageModel, type ModelError, RequestContext } from "@breakwater/core"
 import { Deadline } from "@breakwater/timeout"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
 import * as ClientApi from "./ClientApi.js"
 import * as ClientStream from "./ClientStream.js"
 import type { ClientKey, Gateway } from "./Gateway.js"
@@ -73,6 +76,22 @@ export interface RequestPipeline {
     writer: ClientStream.Writer,
     whenFull: (resume: () => void) => void
   ) => Effect.Effect<void, ModelError.ModelError>
+  /**
+   * `generate` started on the host's runtime: the running fiber. The request's context is the
+   * fiber's from its start and handed down the stack, so no layer switches the fiber's context;
+   * hosts use this rather than forking `generate`.
+   */
+  readonly startGenerate: (
+    request: ChatCompletion.ChatRequest,
+    ctx: RequestContext.RequestContextShape
+  ) => Fiber.RuntimeFiber<ChatCompletion.ChatCompletion, ModelError.ModelError>
+  /** `stream` started on the host's runtime, as `startGenerate` starts `generate`. */
+  readonly startStream: (
+    request: ChatCompletion.ChatRequest,
+    ctx: RequestContext.RequestContextShape,
+    writer: ClientStream.Writer,
+    whenFull: (resume: () => void) => void
+  ) => Fiber.RuntimeFiber<void, ModelError.ModelError>
   /** A failed call's client-facing error; a defect (a 500) is logged with its cause. */
   readonly failureOf: (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace) => ClientApi.ApiError
   /** The request's log line, at a level its status decides (5xx error, 4xx warning). */
@@ -120,6 +139,18 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
   const maxBodyBytes = gateway.server.maxBodyBytes
   const model = options.hostDeadlines === true ? boundedByContext(gateway.model) : gateway.model
   const run = LanguageModel.runOf(model)
+  // The runtime a request's fiber starts on: the host's, with the request's context added. A
+  // fiber started with its context costs nothing more; `Effect.provideService` around the call
+  // would copy and restore the fiber's references.
+  const base = host.runtime.runSync(Effect.runtime<never>())
+  const forkIn = <A, E>(effect: Effect.Effect<A, E>, ctx: RequestContext.RequestContextShape): Fiber.RuntimeFiber<A, E> =>
+    Runtime.runFork(Runtime.make({
+      context: Context.add(base.context, RequestContext.RequestContext, ctx),
+      fiberRefs: base.fiberRefs,
+      runtimeFlags: base.runtimeFlags
+    }))(effect)
+  const handed = (ctx: RequestContext.RequestContextShape): LanguageModel.CallOptions | undefined =>
+    model.takesContext === true ? { context: ctx } : undefined
   const authenticate = (authorization: string | undefined) => {
     if (!auth.enabled) return undefined
     return auth.check(authorization) ?? ClientApi.unauthorized
@@ -139,9 +170,11 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       const text = ClientApi.decodeUtf8(body)
       return Either.isLeft(text) ? Either.left(text.left) : api.parseChat(text.right, key)
     },
-    generate: (request, ctx) => Effect.provideService(model.generate(request), RequestContext.RequestContext, ctx),
+    generate: (request, ctx) => Effect.provideService(model.generate(request, handed(ctx)), RequestContext.RequestContext, ctx),
     stream: (request, ctx, writer, whenFull) =>
-      Effect.provideService(run(request, undefined, ClientStream.chunkSink(writer, whenFull)), RequestContext.RequestContext, ctx),
+      Effect.provideService(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), RequestContext.RequestContext, ctx),
+    startGenerate: (request, ctx) => forkIn(model.generate(request, handed(ctx)), ctx),
+    startStream: (request, ctx, writer, whenFull) => forkIn(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), ctx),
     failureOf: (cause, trace) => {
       const error = ClientApi.fromCause(cause, trace, api.secrets)
       if (error.status === 500) host.runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, type ModelError, RequestContext } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, type HostRuntime, RequestPipeline } from "@breakwater/gateway"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -122,7 +122,9 @@ export const make = <E>(options: Options<E>): Handlers => {
     const request = parsed.right
     const ctx = RequestContext.make({ requestId, deadline: Date.now() + Math.max(0, context.getRemainingTimeInMillis() - margin) })
     if (request.stream === true) return { _tag: "Stream", request, ctx, requestId }
-    const exit = await host.runtime.runPromiseExit(pipeline.generate(request, ctx))
+    const exit = await new Promise<Exit.Exit<ChatCompletion.ChatCompletion, ModelError.ModelError>>((resolve) =>
+      pipeline.startGenerate(request, ctx).addObserver(resolve)
+    )
     if (Exit.isSuccess(exit)) return json(200, JSON.stringify(exit.value), requestId, ctx.trace)
     return error(pipeline.failureOf(exit.cause, ctx.trace), requestId, ctx.trace)
   }
@@ -137,7 +139,7 @@ export const make = <E>(options: Options<E>): Handlers => {
     writer: ClientStream.Writer,
     whenFull: (resume: () => void) => void = (resume) => resume()
   ): Promise<ClientApi.ApiError | undefined> =>
-    pipeline.host.runtime.runPromiseExit(pipeline.stream(r.request, r.ctx, writer, whenFull))
+    new Promise<Exit.Exit<void, ModelError.ModelError>>((resolve) => pipeline.startStream(r.request, r.ctx, writer, whenFull).addObserver(resolve))
       .then((exit) => (Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, r.ctx.trace)))
 
   const logLine = (pipeline: RequestPipeline.RequestPipeline, req: LambdaEvent.Request, status: number, requestId: string, startedAt: number, failure?: ClientApi.ApiError) =>

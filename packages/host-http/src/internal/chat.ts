@@ -86,7 +86,7 @@ const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key
 
 /** A non-streaming call. */
 const generate = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, ctx: RequestContext.RequestContextShape): void => {
-  const fiber = h.runtime.runFork(h.pipeline.generate(request, ctx))
+  const fiber = h.pipeline.startGenerate(request, ctx)
   x.fiber = fiber
   fiber.addObserver((exit) => {
     const trace = ctx.trace

@@ -64,7 +64,7 @@ export const stream = (
     writer.commit()
     if (!res.destroyed) res.write(ClientStream.keepAlive)
   }, h.settings.streamCommitTimeoutMs)
-  const fiber = h.runtime.runFork(h.pipeline.stream(request, ctx, writer, (resume) => res.once("drain", resume)))
+  const fiber = h.pipeline.startStream(request, ctx, writer, (resume) => res.once("drain", resume))
   x.fiber = fiber
   fiber.addObserver((exit) => {
     if (commitTimer !== undefined) clearTimeout(commitTimer)

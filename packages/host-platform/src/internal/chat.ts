@@ -37,10 +37,10 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) =>
     }
   )
 
-/** Runs an effect on the host runtime, interrupted with the calling fiber. */
-const onHost = <A, E>(pipeline: RequestPipeline.RequestPipeline, effect: Effect.Effect<A, E>): Effect.Effect<Exit.Exit<A, E>> =>
+/** Waits for a fiber started on the host runtime; it is interrupted with the calling fiber. */
+const onHost = <A, E>(start: () => Fiber.RuntimeFiber<A, E>): Effect.Effect<Exit.Exit<A, E>> =>
   Effect.async<Exit.Exit<A, E>>((resume) => {
-    const fiber = pipeline.host.runtime.runFork(effect)
+    const fiber = start()
     fiber.addObserver((exit) => resume(Effect.succeed(exit)))
     return Fiber.interruptFork(fiber)
   })
@@ -65,7 +65,7 @@ export const chat = (pipeline: RequestPipeline.RequestPipeline) => {
     const request = parsed.right
     const ctx = RequestContext.make({ requestId })
     if (request.stream === true) return yield* stream(pipeline, request, ctx, log)
-    const exit = yield* onHost(pipeline, pipeline.generate(request, ctx))
+    const exit = yield* onHost(() => pipeline.startGenerate(request, ctx))
     const fields = RequestPipeline.traceFields(ctx.trace)
     if (Exit.isSuccess(exit)) {
       log(200, fields)
@@ -114,7 +114,7 @@ const stream = (
       writer.commit()
       body.write(ClientStream.keepAlive)
     }, pipeline.gateway.server.streamCommitTimeoutMs)
-    fiber = pipeline.host.runtime.runFork(pipeline.stream(request, ctx, writer, body.whenFull))
+    fiber = pipeline.startStream(request, ctx, writer, body.whenFull)
     fiber.addObserver((exit) => {
       clearTimeout(commitTimer)
       const fields = RequestPipeline.traceFields(ctx.trace)
