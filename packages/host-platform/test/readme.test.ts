@@ -12,6 +12,7 @@ import { expect, it } from "@effect/vitest"
 import { Context, Effect, Layer, Logger } from "effect"
 import { createServer } from "node:http"
 import OpenAI from "openai"
+import { cuttingAfter } from "../../host-http/test/support/reconnect.js"
 
 it.scoped("README: the gateway's router beside the app's own route", () =>
   Effect.gen(function*() {
@@ -45,32 +46,6 @@ it.scoped("README: the gateway's router beside the app's own route", () =>
     const own = yield* Effect.promise(() => fetch(`${url}/hello`).then((r) => r.text()))
     expect(own).toBe("hello from my app")
   }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger))))
-
-/** A fetch whose first streamed response is cut after `bytes`, as a dropped connection would. */
-const cuttingAfter = (bytes: number) => {
-  let calls = 0
-  const cutting: typeof fetch = async (input, init) => {
-    const res = await fetch(input, init)
-    if (calls++ > 0 || res.body === null) return res
-    const reader = res.body.getReader()
-    let seen = 0
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const { done, value } = await reader.read()
-        if (done) return controller.close()
-        seen += value.byteLength
-        if (seen > bytes) {
-          controller.enqueue(value.subarray(0, Math.max(0, value.byteLength - (seen - bytes))))
-          void reader.cancel()
-          return controller.error(new TypeError("network error"))
-        }
-        controller.enqueue(value)
-      }
-    })
-    return new Response(body, { status: res.status, headers: res.headers })
-  }
-  return { fetch: cutting, calls: () => calls }
-}
 
 it.scoped("README: a client whose connection drops reconnects with Last-Event-ID and reads the whole answer", () =>
   Effect.gen(function*() {

@@ -28,3 +28,29 @@ export const readThenDrop = async (res: Response, controller: AbortController, n
   controller.abort()
   return text
 }
+
+/** A fetch whose first streamed response is cut after `bytes`, as a dropped connection would. */
+export const cuttingAfter = (bytes: number) => {
+  let calls = 0
+  const cutting: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init)
+    if (calls++ > 0 || res.body === null) return res
+    const reader = res.body.getReader()
+    let seen = 0
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read()
+        if (done) return controller.close()
+        seen += value.byteLength
+        if (seen > bytes) {
+          controller.enqueue(value.subarray(0, Math.max(0, value.byteLength - (seen - bytes))))
+          void reader.cancel()
+          return controller.error(new TypeError("network error"))
+        }
+        controller.enqueue(value)
+      }
+    })
+    return new Response(body, { status: res.status, headers: res.headers })
+  }
+  return { fetch: cutting, calls: () => calls }
+}
