@@ -7,6 +7,7 @@
  */
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { LambdaHandler } from "@breakwater/host-lambda"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 
 const loadConfig = (env: Readonly<Record<string, string | undefined>>) => {
@@ -21,7 +22,7 @@ const loadConfig = (env: Readonly<Record<string, string | undefined>>) => {
       (json) => ConfigLoader.fromObject(json, env)
     )
   }
-  return ConfigLoader.fromFile(env["BREAKWATER_CONFIG"] ?? "./breakwater.json", env)
+  return Effect.provide(ConfigLoader.fromFile(env["BREAKWATER_CONFIG"] ?? "./breakwater.json", env), NodeFileSystem.layer)
 }
 
 /** The handlers, built from the environment; the gateway itself is built on the first invocation. */

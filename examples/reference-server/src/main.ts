@@ -16,6 +16,7 @@
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { MockUpstream } from "@breakwater/testing"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -80,7 +81,7 @@ const program = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-const fiber = Effect.runFork(Effect.scoped(program))
+const fiber = Effect.runFork(Effect.scoped(program).pipe(Effect.provide(NodeFileSystem.layer)))
 let stopping = false
 const stop = (signal: string) => {
   if (stopping) return

@@ -1,17 +1,18 @@
 /**
- * Loads a gateway config from a JSON file, a JSON string or an object: environment references
+ * Loads a gateway config from a JSON or YAML file (read through `@effect/platform`'s
+ * `FileSystem`: `NodeFileSystem.layer` on Node, a stub in tests), or an object: environment references
  * (`"${OPENAI_API_KEY}"`) resolved, then validated by `GatewayConfig`. Every problem is reported
  * at once, by path — with every substituted value, and every inline `apiKey`, `key`, `url`,
  * `password`, `token` or `secret`, redacted from the messages (they quote the values they reject).
  *
  * @since 0.1.0
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { readFile } from "node:fs/promises"
 import { parse as parseYaml } from "yaml"
 import { GatewayConfig } from "./GatewayConfig.js"
 import * as Aliases from "./internal/aliases.js"
@@ -28,12 +29,17 @@ export interface ConfigIssue {
 }
 
 /**
- * The config is invalid; `issues` lists every problem by path.
+ * The config is invalid; `issues` lists every problem by path. `file` names the config file when
+ * one was read (`fromFile`): it could not be read (`issues[0]` says why, e.g. it does not exist),
+ * was not valid JSON or YAML, or held an invalid config.
  *
  * @since 0.1.0
  * @category errors
  */
-export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly issues: ReadonlyArray<ConfigIssue> }> {
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly issues: ReadonlyArray<ConfigIssue>
+  readonly file?: string | undefined
+}> {
   override get message(): string {
     return `invalid gateway config:\n${this.issues.map((i) => `  - ${i.path === "" ? "(root)" : i.path}: ${i.message}`).join("\n")}`
   }
@@ -141,7 +147,9 @@ export const fromObject = (
 }
 
 /**
- * Reads and validates a config file: JSON, or YAML when the name ends in `.yaml` / `.yml`.
+ * Reads and validates a config file: JSON, or YAML when the name ends in `.yaml` / `.yml`. The
+ * file is read through `FileSystem` (provide `NodeFileSystem.layer` from `@effect/platform-node`,
+ * or your platform's); every failure is a `ConfigError` whose `file` is `path`.
  *
  * @since 0.1.0
  * @category loading
@@ -149,19 +157,21 @@ export const fromObject = (
 export const fromFile = (
   path: string,
   env: Readonly<Record<string, string | undefined>> = process.env
-): Effect.Effect<GatewayConfig, ConfigError> =>
-  Effect.tryPromise({
-    try: () => readFile(path, "utf8"),
-    catch: (error) => new ConfigError({ issues: [{ path: "", message: `cannot read ${path}: ${(error as Error).message}` }] })
-  }).pipe(
+): Effect.Effect<GatewayConfig, ConfigError, FileSystem.FileSystem> => {
+  const fail = (message: string) => new ConfigError({ issues: [{ path: "", message }], file: path })
+  return FileSystem.FileSystem.pipe(
+    Effect.flatMap((fs) => fs.readFileString(path)),
+    Effect.mapError((error) =>
+      fail(error._tag === "SystemError" && error.reason === "NotFound" ? `cannot read ${path}: no such file` : `cannot read ${path}: ${error.message}`)
+    ),
     Effect.flatMap((text) => {
       const yaml = /\.ya?ml$/i.test(path)
       return Effect.try({
         // YAML 1.2 core schema: plain data only (no custom tags), so a config cannot run code.
         try: () => (yaml ? parseYaml(text, { schema: "core", prettyErrors: true }) : JSON.parse(text)) as unknown,
-        catch: (error) =>
-          new ConfigError({ issues: [{ path: "", message: `${path} is not valid ${yaml ? "YAML" : "JSON"}: ${(error as Error).message}` }] })
+        catch: (error) => fail(`${path} is not valid ${yaml ? "YAML" : "JSON"}: ${(error as Error).message}`)
       })
     }),
-    Effect.flatMap((json) => fromObject(json, env))
+    Effect.flatMap((json) => Effect.mapError(fromObject(json, env), (error) => new ConfigError({ issues: error.issues, file: path })))
   )
+}

@@ -35,6 +35,13 @@ export * as ClientStream from "./ClientStream.js"
 export * as RequestPipeline from "./RequestPipeline.js"
 
 /**
+ * Client reconnects: journaled streams, `Last-Event-ID`, `Idempotency-Key` and the streams API.
+ *
+ * @since 0.3.0
+ */
+export * as StreamReconnect from "./StreamReconnect.js"
+
+/**
  * Anthropic's Messages API over the canonical model: request decoding, message and event-stream
  * encoding, errors in Anthropic's shape.
  *

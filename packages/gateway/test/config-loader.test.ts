@@ -1,4 +1,7 @@
 import { ConfigLoader } from "@breakwater/gateway"
+import { SystemError } from "@effect/platform/Error"
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Redacted } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
@@ -67,7 +70,39 @@ describe("ConfigLoader", () => {
     Effect.gen(function*() {
       const missing = yield* Effect.either(ConfigLoader.fromFile("/nonexistent/breakwater.json"))
       expect(Either.isLeft(missing) && missing.left.message).toMatch(/cannot read \/nonexistent\/breakwater.json/)
-    }))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("reads the file through the FileSystem it is given: a missing file, bad JSON and bad YAML are ConfigErrors naming it", () =>
+    Effect.gen(function*() {
+      const missing = yield* Effect.flip(ConfigLoader.fromFile("/etc/bw/missing.json", env))
+      expect(missing).toBeInstanceOf(ConfigLoader.ConfigError)
+      expect(missing.file).toBe("/etc/bw/missing.json")
+      expect(missing.issues).toEqual([{ path: "", message: "cannot read /etc/bw/missing.json: no such file" }])
+      const json = yield* Effect.flip(ConfigLoader.fromFile("/etc/bw/broken.json", env))
+      expect(json.file).toBe("/etc/bw/broken.json")
+      expect(json.issues[0]?.message).toMatch(/^\/etc\/bw\/broken.json is not valid JSON: /)
+      const yaml = yield* Effect.flip(ConfigLoader.fromFile("/etc/bw/broken.yaml", env))
+      expect(yaml.file).toBe("/etc/bw/broken.yaml")
+      expect(yaml.issues[0]?.message).toMatch(/^\/etc\/bw\/broken.yaml is not valid YAML: /)
+      const invalid = yield* Effect.flip(ConfigLoader.fromFile("/etc/bw/invalid.json", env))
+      expect(invalid.file).toBe("/etc/bw/invalid.json")
+      expect(invalid.issues.map((i) => i.path)).toEqual(["upstreams", "routes"])
+      const config = yield* ConfigLoader.fromFile("/etc/bw/good.json", env)
+      expect(Redacted.value(config.upstreams["openai"]!.apiKey!)).toBe("sk-test-openai-0000")
+    }).pipe(Effect.provide(FileSystem.layerNoop({
+      // A file system holding four files: any other path is NotFound.
+      readFileString: (path) => {
+        const text = ({
+          "/etc/bw/broken.json": "{ \"upstreams\": ",
+          "/etc/bw/broken.yaml": "upstreams: [unclosed",
+          "/etc/bw/invalid.json": "{ \"upstreams\": {}, \"routes\": {} }",
+          "/etc/bw/good.json": JSON.stringify(valid)
+        } as Record<string, string>)[path]
+        return text === undefined
+          ? Effect.fail(new SystemError({ reason: "NotFound", module: "FileSystem", method: "readFileString", pathOrDescriptor: path }))
+          : Effect.succeed(text)
+      }
+    }))))
 
   it.effect("reads YAML files, with the same validation and environment references", () =>
     Effect.gen(function*() {
@@ -95,5 +130,5 @@ describe("ConfigLoader", () => {
       writeFileSync(invalid, "upstreams: {}\nroutes: {}\n")
       const issues = yield* Effect.flip(ConfigLoader.fromFile(invalid, env))
       expect(issues.issues.map((i) => i.path)).toEqual(["upstreams", "routes"])
-    }))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
 })

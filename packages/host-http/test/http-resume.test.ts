@@ -6,6 +6,7 @@ import { FakeLanguageModel } from "@breakwater/testing"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted, Stream } from "effect"
 import * as Host from "./support/host.js"
+import { chat, contentOf, cuttingAfter, dataOf, eventsOf, idOf, post, readThenDrop, textOf } from "./support/reconnect.js"
 
 // A detached generation goes on for 5 s unless a test says otherwise.
 const gatewayOf = (model: LanguageModel.Service, over: Partial<Gateway.Gateway> = {}, server: Partial<Gateway.ServerSettings> = {}): Gateway.Gateway =>
@@ -18,35 +19,6 @@ const serve = async (gateway: Gateway.Gateway, options: HttpHost.Options = {}) =
   const running = await HttpHost.start(gateway, { log: () => {}, ...options, journal })
   servers.push(running)
   return { ...running, journal }
-}
-
-/** A text of `n` words (one content chunk each), some of them multi-byte. */
-const textOf = (n: number) => Array.from({ length: n }, (_, i) => (i === 0 ? "" : " ") + ["tides", "café", "日本語", "🙂", "rise"][i % 5] + i).join("")
-
-const chat = { model: "gpt-test", messages: [{ role: "user", content: "tell me about tides" }], stream: true }
-
-const post = (url: string, headers: Record<string, string> = {}, signal?: AbortSignal) =>
-  fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(chat), ...(signal ? { signal } : {}) })
-
-/** The events of an SSE text: complete frames (up to a blank line) that carry an id. */
-const eventsOf = (text: string) => text.split(/(?<=\n\n)/).filter((f) => f.endsWith("\n\n") && /^id: /m.test(f))
-const idOf = (frame: string) => /^id: (.*)$/m.exec(frame)![1]!
-const dataOf = (frame: string) => /^data: (.*)$/m.exec(frame)![1]!
-const contentOf = (frames: ReadonlyArray<string>) =>
-  frames.map(dataOf).filter((d) => d !== "[DONE]").map((d) => JSON.parse(d).choices?.[0]?.delta?.content ?? "").join("")
-
-/** Reads a response until `n` complete events arrived, then drops the connection. */
-const readThenDrop = async (res: Response, controller: AbortController, n: number) => {
-  const reader = res.body!.getReader()
-  const decoder = new TextDecoder()
-  let text = ""
-  while (eventsOf(text).length < n) {
-    const { done, value } = await reader.read()
-    if (done) break
-    text += decoder.decode(value, { stream: true })
-  }
-  controller.abort()
-  return text
 }
 
 /** A fake whose stream reports when its work ends (finishes or is interrupted). */
@@ -250,28 +222,9 @@ describe("HttpHost client resume", () => {
   it("ResumeClient through a mid-stream drop yields the full text exactly once", async () => {
     const fake = FakeLanguageModel.make([{ text: textOf(40), chunkDelay: "3 millis" }])
     const { url } = await serve(gatewayOf(fake.model), { reconnectRetryMs: 20 })
-    let calls = 0
     // The first response is cut after a few hundred bytes, as a network error would.
-    const cutting: typeof fetch = async (input, init) => {
-      const res = await fetch(input, init)
-      if (calls++ > 0 || res.body === null) return res
-      const reader = res.body.getReader()
-      let seen = 0
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const { done, value } = await reader.read()
-          if (done) return controller.close()
-          seen += value.byteLength
-          if (seen > 600) {
-            controller.enqueue(value.subarray(0, Math.max(0, value.byteLength - (seen - 600))))
-            void reader.cancel()
-            return controller.error(new TypeError("network error"))
-          }
-          controller.enqueue(value)
-        }
-      })
-      return new Response(body, { status: res.status, headers: res.headers })
-    }
+    const cut = cuttingAfter(600)
+    const cutting = cut.fetch
     const reconnects: Array<ResumeClient.ReconnectInfo> = []
     let text = ""
     for await (const chunk of ResumeClient.stream({ url: `${url}/v1/chat/completions`, body: chat, fetch: cutting, initialDelayMs: 10, onReconnect: (i) => reconnects.push(i) })) {
@@ -280,7 +233,7 @@ describe("HttpHost client resume", () => {
     expect(text).toBe(textOf(40))
     expect(reconnects).toHaveLength(1)
     expect(reconnects[0]!.lastEventId).toMatch(/^bws_[0-9a-f]{32}:\d+$/)
-    expect(calls).toBe(2)
+    expect(cut.calls()).toBe(2)
     expect(fake.calls).toHaveLength(1)
   })
 })

@@ -6,20 +6,24 @@
  * the transport: a streamed answer is a response whose body is a `Stream` of SSE frames, fed from
  * the gateway's push path with backpressure.
  *
- * What the lean host adds and this router leaves to your server: its concurrency limits, the
- * Host/Origin checks and CORS (use `HttpMiddleware.cors`), graceful shutdown, and the stream
- * journal (`GET /v1/streams/{id}`, `Last-Event-ID`, `Idempotency-Key`): a client that loses its
- * connection starts over. Streams cut upstream are still continued inside the gateway by its
- * stream-resume policy.
+ * Client reconnects work as on the lean host (`@breakwater/gateway`'s `StreamReconnect`): every
+ * event of a journaled stream carries an id, a client that lost its stream comes back with
+ * `Last-Event-ID` (the same POST, or `GET /v1/streams/{id}`) or repeats its POST with the same
+ * `Idempotency-Key`, and `DELETE /v1/streams/{id}` stops a generation. What the lean host adds
+ * and this router leaves to your server: its concurrency limits, the Host/Origin checks and CORS
+ * (use `HttpMiddleware.cors`), and graceful shutdown.
  *
  * @since 0.3.0
  */
-import { type Gateway, type HostRuntime, RequestPipeline } from "@breakwater/gateway"
+import { type Gateway, type HostRuntime, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
+import type { StreamJournal } from "@breakwater/stream-resume"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { chat } from "./internal/chat.js"
+import type { Host } from "./internal/host.js"
 import * as Operator from "./internal/operator.js"
+import * as StreamsApi from "./internal/streamsApi.js"
 
 /**
  * Router options.
@@ -35,18 +39,45 @@ export interface Options {
 }
 
 /**
+ * How streams are journaled for client reconnects.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ReconnectOptions {
+  /**
+   * Where streamed responses are journaled for client reconnects (`Last-Event-ID`); default: the
+   * gateway's (shared state), else an in-memory `StreamJournal` with its default bounds. `false`
+   * turns journaling off: streams then carry no event ids and stop as soon as their client leaves.
+   */
+  readonly journal?: StreamJournal.StreamJournal | false | undefined
+  /** The `retry:` hint (ms) that starts each journaled stream (default 1000). */
+  readonly reconnectRetryMs?: number | undefined
+}
+
+/**
  * The routes of a gateway's pipeline: `POST /v1/chat/completions` (and `/chat/completions`),
- * `GET /v1/models` (and `/models`), `GET /healthz`, `GET /readyz`, `GET /metrics`.
+ * `GET` and `DELETE /v1/streams/{id}`, `GET /v1/models` (and `/models`), `GET /healthz`,
+ * `GET /readyz`, `GET /metrics`.
  *
  * @since 0.3.0
  * @category constructors
  */
-export const fromPipeline = (pipeline: RequestPipeline.RequestPipeline): HttpRouter.HttpRouter => {
-  const completions = chat(pipeline)
+export const fromPipeline = (pipeline: RequestPipeline.RequestPipeline, options: ReconnectOptions = {}): HttpRouter.HttpRouter => {
+  const h: Host = {
+    pipeline,
+    journal: StreamReconnect.journalOf(pipeline.gateway, options.journal),
+    retryMs: options.reconnectRetryMs ?? StreamReconnect.defaultRetryMs,
+    running: new Map()
+  }
+  const completions = chat(h)
+  const streams = StreamsApi.streams(h)
   const models = Operator.models(pipeline)
   return HttpRouter.empty.pipe(
     HttpRouter.post("/v1/chat/completions", completions),
     HttpRouter.post("/chat/completions", completions),
+    HttpRouter.get(StreamsApi.path, streams),
+    HttpRouter.del(StreamsApi.path, streams),
     HttpRouter.get("/v1/models", models),
     HttpRouter.get("/models", models),
     HttpRouter.get("/healthz", Operator.healthz(pipeline)),
@@ -62,11 +93,11 @@ export const fromPipeline = (pipeline: RequestPipeline.RequestPipeline): HttpRou
  * @since 0.3.0
  * @category constructors
  */
-export const make = (gateway: Gateway.Gateway, options: Options = {}): Effect.Effect<HttpRouter.HttpRouter, never, Scope.Scope> =>
+export const make = (gateway: Gateway.Gateway, options: Options & ReconnectOptions = {}): Effect.Effect<HttpRouter.HttpRouter, never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
       Effect.sync(() => RequestPipeline.make(gateway, { log: options.log, logLevel: options.logLevel })),
       (pipeline) => pipeline.host.runtime.disposeEffect
     ),
-    fromPipeline
+    (pipeline) => fromPipeline(pipeline, options)
   )

@@ -18,7 +18,7 @@ const KEY = "sk-platform-test"
 const ADMIN = "sk-platform-admin-key"
 
 /** A user's app: their own route, and the gateway's beside it, on a Node server on a free port. */
-const serve = Effect.gen(function*() {
+const serveWith = (options: GatewayRouter.ReconnectOptions) => Effect.gen(function*() {
   const mock = yield* MockUpstream.scoped()
   const config = yield* ConfigLoader.fromObject({
     upstreams: { primary: { provider: "openai", baseUrl: mock.url, apiKey: "upstream-key", models: ["gpt-4o-mini"] } },
@@ -27,7 +27,7 @@ const serve = Effect.gen(function*() {
   }, {})
   const gateway = yield* GatewayBuilder.make(config)
   const lines: Array<Record<string, unknown>> = []
-  const gatewayRoutes = yield* GatewayRouter.make(gateway, { log: (line) => lines.push(line) })
+  const gatewayRoutes = yield* GatewayRouter.make(gateway, { log: (line) => lines.push(line), ...options })
   const app = HttpRouter.empty.pipe(
     HttpRouter.get("/hello", HttpServerResponse.text("hello from the app")),
     HttpRouter.concat(gatewayRoutes)
@@ -39,19 +39,21 @@ const serve = Effect.gen(function*() {
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: KEY, maxRetries: 0 })
   return { mock, url, client, lines }
 })
+const serve = serveWith({})
 
 const ask = (content: string) => ({ model: "gpt-4o-mini", messages: [{ role: "user" as const, content }] })
 
-const streamText = (client: OpenAI, content: string) =>
+/** Streams an answer with the openai client: its text, finish reason and stream id. */
+const streamText = (client: OpenAI, content: string, headers: Record<string, string> = {}) =>
   Effect.promise(async () => {
-    const stream = await client.chat.completions.create({ ...ask(content), stream: true })
+    const { data, response } = await client.chat.completions.create({ ...ask(content), stream: true }, { headers }).withResponse()
     let text = ""
     let finish: string | null | undefined
-    for await (const chunk of stream) {
+    for await (const chunk of data) {
       text += chunk.choices[0]?.delta.content ?? ""
       finish = chunk.choices[0]?.finish_reason ?? finish
     }
-    return { text, finish }
+    return { text, finish, streamId: response.headers.get("x-breakwater-stream-id") }
   })
 
 describe("GatewayRouter in a NodeHttpServer", () => {
@@ -109,9 +111,9 @@ describe("GatewayRouter in a NodeHttpServer", () => {
       const ready = yield* Effect.promise(() => fetch(`${url}/readyz`))
       expect(ready.status).toBe(200)
     }))
-  it.scoped("a client that leaves mid-stream stops the upstream call", () =>
+  it.scoped("without a journal, a client that leaves mid-stream stops the upstream call", () =>
     Effect.gen(function*() {
-      const { client, mock } = yield* serve
+      const { client, mock } = yield* serveWith({ journal: false })
       mock.script({ words: 400, chunkDelayMs: 10 })
       const clientAborted = yield* Effect.promise(async () => {
         const stream = await client.chat.completions.create({ ...ask("a long answer"), stream: true })
@@ -122,5 +124,51 @@ describe("GatewayRouter in a NodeHttpServer", () => {
         return mock.requests[0]!.closed
       })
       expect(clientAborted).toBe(true)
+    }))
+
+  it.scoped("a client that drops its connection reconnects with Last-Event-ID and gets the rest of the answer from the journal", () =>
+    Effect.gen(function*() {
+      const { client, mock } = yield* serve
+      // The upstream is also cut mid-answer: the gateway continues it (stream-resume) while the
+      // client is away, and the journal holds the one stitched stream.
+      mock.script({ chunkDelayMs: 5, fault: MockUpstream.Fault.Cut({ afterChunks: 12 }) })
+      const { before, streamId } = yield* Effect.promise(async () => {
+        const { data, response } = await client.chat.completions.create({ ...ask("tell me about the tides"), stream: true }).withResponse()
+        let before = ""
+        let received = 0
+        for await (const chunk of data) {
+          before += chunk.choices[0]?.delta.content ?? ""
+          if (++received === 5) break // leaving the loop drops the connection
+        }
+        return { before, streamId: response.headers.get("x-breakwater-stream-id")! }
+      })
+      expect(streamId).toMatch(/^bws_/)
+      // Each event the client received is one chunk: the fifth carries the id `<streamId>:5`.
+      const rest = yield* streamText(client, "tell me about the tides", { "Last-Event-ID": `${streamId}:5` })
+      expect(before + rest.text).toBe(mock.textFor(ask("tell me about the tides")))
+      expect(rest.finish).toBe("stop")
+      // The first call and its continuation: the reconnect started no generation of its own.
+      expect(mock.requests).toHaveLength(2)
+    }))
+
+  it.scoped("a POST repeated with its Idempotency-Key is answered from the journal, and the streams API answers", () =>
+    Effect.gen(function*() {
+      const { client, mock, url } = yield* serve
+      const first = yield* streamText(client, "once only", { "Idempotency-Key": "order-42" })
+      const again = yield* streamText(client, "once only", { "Idempotency-Key": "order-42" })
+      expect(again.text).toBe(first.text)
+      expect(first.text).toBe(mock.textFor(ask("once only")))
+      expect(mock.requests).toHaveLength(1)
+      const replayed = yield* Effect.promise(() =>
+        fetch(`${url}/v1/streams/${first.streamId}`, { headers: { authorization: `Bearer ${KEY}` } }).then(async (r) => ({ status: r.status, text: await r.text() }))
+      )
+      expect(replayed.status).toBe(200)
+      expect(replayed.text).toMatch(new RegExp(`^id: ${first.streamId}:1$`, "m"))
+      const refused = yield* Effect.promise(() => fetch(`${url}/v1/streams/${first.streamId}`).then((r) => r.status))
+      expect(refused).toBe(401)
+      const cancelled = yield* Effect.promise(() =>
+        fetch(`${url}/v1/streams/${first.streamId}`, { method: "DELETE", headers: { authorization: `Bearer ${KEY}` } }).then((r) => r.status)
+      )
+      expect(cancelled).toBe(204) // as on the lean host: the owner may cancel, even a finished stream
     }))
 })

@@ -29,4 +29,24 @@ describe("SseBody", () => {
       body.whenFull(() => resumed++)
       expect(resumed).toBe(1)
     }))
+
+  it.effect("once its reader is gone, resumes a paused producer and drops what it writes (a detached generation runs on)", () =>
+    Effect.gen(function*() {
+      const paused = SseBody.make(() => {})
+      let resumed = 0
+      expect(paused.write("x".repeat(80_000))).toBe(false)
+      paused.whenFull(() => resumed++)
+      expect(resumed).toBe(0)
+      paused.abandon()
+      expect(resumed).toBe(1)
+      expect(paused.write("y".repeat(80_000))).toBe(true)
+
+      let cancelled = 0
+      const body = SseBody.make(() => cancelled++)
+      body.write("data: first\n\n")
+      // The reader takes one part, then goes away: the body is abandoned and `cancel` runs.
+      yield* Stream.runDrain(Stream.take(body.stream, 1))
+      expect(cancelled).toBe(1)
+      expect(body.write("z".repeat(80_000))).toBe(true)
+    }))
 })

@@ -4,12 +4,10 @@
  * reconnect by the same POST (`Last-Event-ID`, or an `Idempotency-Key` already seen).
  */
 import { type ChatCompletion, RequestContext } from "@breakwater/core"
-import { ClientApi, type Gateway, RequestPipeline } from "@breakwater/gateway"
-import { StreamJournal } from "@breakwater/stream-resume"
+import { ClientApi, type Gateway, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { randomUUID } from "node:crypto"
 import { fail, finish, sendError, sendJson } from "./answer.js"
 import * as Body from "./body.js"
 import { chatFields, type Exchange, header } from "./exchange.js"
@@ -50,37 +48,38 @@ const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key
     if (request.stream !== true) return generate(h, x, request, ctx)
     return stream(h, x, request, ctx, undefined)
   }
-  const owner = key?.name ?? ""
+  const owner = StreamReconnect.ownerOf(key)
   const lastEventId = header(x, "last-event-id")
   if (lastEventId !== undefined) {
     // A reconnect by the same POST: the events after Last-Event-ID, whoever generates them.
-    const at = StreamJournal.parseEventId(lastEventId)
-    if (at === undefined) return fail(h, x, ClientApi.badRequest("Last-Event-ID is not an event id of this gateway", "invalid_last_event_id"))
+    const at = StreamReconnect.reconnectAt(lastEventId)
+    if (ClientApi.isApiError(at)) return fail(h, x, at)
     x.fields = undefined
     return replay(h, x, journal, owner, at.streamId, at.seq)
   }
-  const idempotencyKey = header(x, "idempotency-key")
-  const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
-  const streamId = `bws_${randomUUID().replaceAll("-", "")}`
-  h.runtime.runFork(journal.open(streamId, { owner, alias })).addObserver((exit) => {
+  h.runtime.runFork(StreamReconnect.open(journal, owner, header(x, "idempotency-key"))).addObserver((exit) => {
     if (x.res.destroyed) return Lifecycle.release(h.lifecycle, x)
-    if (Exit.isSuccess(exit) && exit.value._tag === "Exists") {
+    const opened = Exit.isSuccess(exit) ? exit.value : undefined
+    if (opened?._tag === "Exists") {
       x.fields = undefined
-      return replay(h, x, journal, owner, exit.value.streamId, 0)
+      return replay(h, x, journal, owner, opened.streamId, 0)
     }
     const full = Lifecycle.claim(h.lifecycle, h.gateway, x, key)
     if (full !== undefined) {
       // Not started: a retry with the same Idempotency-Key must start afresh.
-      if (Exit.isSuccess(exit)) h.runtime.runFork(Effect.ignore(journal.remove(streamId)))
+      if (opened !== undefined) h.runtime.runFork(Effect.ignore(journal.remove(opened.journaled.streamId)))
       return fail(h, x, full)
     }
-    if (Exit.isFailure(exit)) {
+    if (opened === undefined) {
       // No journal: the stream is served anyway, without reconnect.
-      h.runtime.runFork(Effect.logWarning("stream journal unavailable", Cause.pretty(exit.cause)).pipe(Effect.annotateLogs("request_id", x.requestId)))
+      if (Exit.isFailure(exit)) {
+        h.runtime.runFork(Effect.logWarning("stream journal unavailable", Cause.pretty(exit.cause)).pipe(Effect.annotateLogs("request_id", x.requestId)))
+      }
       return stream(h, x, request, ctx, undefined)
     }
-    x.fields = { ...x.fields, stream_id: streamId }
-    stream(h, x, request, ctx, { streamId, journal, alias })
+    const journaled = opened.journaled
+    x.fields = { ...x.fields, stream_id: journaled.streamId }
+    stream(h, x, request, ctx, journaled)
   })
 }
 

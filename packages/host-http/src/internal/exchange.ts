@@ -22,7 +22,8 @@ export interface Exchange {
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   /** Called when the client left before the response ended; true when the work goes on (detached). */
   onClientGone: (() => boolean) | undefined
-  detachTimer: NodeJS.Timeout | undefined
+  /** Disarms the detach grace of a generation whose client left (it ended). */
+  undetach: (() => void) | undefined
   /** The client key whose concurrency share this request holds, once it started a generation. */
   share: string | undefined
 }
@@ -43,7 +44,7 @@ export const make = (
   fields: undefined,
   fiber: undefined,
   onClientGone: undefined,
-  detachTimer: undefined,
+  undetach: undefined,
   share: undefined
 })
 

@@ -3,15 +3,13 @@
  * journaled generation that outlives its client (detach), and the graceful shutdown.
  */
 import type { Gateway } from "@breakwater/gateway"
-import { ClientApi } from "@breakwater/gateway"
-import * as Exit from "effect/Exit"
+import { ClientApi, StreamReconnect } from "@breakwater/gateway"
 import * as FiberId from "effect/FiberId"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Metric from "effect/Metric"
 import type * as http from "node:http"
 import type { Exchange } from "./exchange.js"
 import type { Host } from "./host.js"
-import type { Journaled } from "./journaling.js"
 
 const inflightGauge = Metric.gauge("breakwater_http_inflight_requests", { description: "Requests being served" })
 
@@ -47,8 +45,8 @@ export const interrupt = (x: Exchange): void => {
 }
 
 export const release = (l: Lifecycle, x: Exchange): void => {
-  if (x.detachTimer !== undefined) clearTimeout(x.detachTimer)
-  x.detachTimer = undefined
+  x.undetach?.()
+  x.undetach = undefined
   if (x.share !== undefined) {
     const n = (l.perKey.get(x.share) ?? 1) - 1
     if (n <= 0) l.perKey.delete(x.share)
@@ -90,16 +88,8 @@ export const claim = (l: Lifecycle, gateway: Gateway.Gateway, x: Exchange, key: 
  * Lets a journaled generation go on after its client left, for the server's `detachGraceMs`;
  * then it is cut, unless a reader reconnected (checked again a grace later while one follows).
  */
-export const detach = (h: Host, x: Exchange, { journal, streamId }: Journaled): void => {
-  const arm = () => {
-    x.detachTimer = setTimeout(() => {
-      h.runtime.runFork(journal.state(streamId)).addObserver((exit) => {
-        if (Exit.isSuccess(exit) && exit.value._tag === "Active" && exit.value.readers > 0 && !exit.value.finished) return arm()
-        interrupt(x)
-      })
-    }, h.settings.detachGraceMs)
-  }
-  arm()
+export const detach = (h: Host, x: Exchange, journaled: StreamReconnect.Journaled): void => {
+  x.undetach = StreamReconnect.detach(h.runtime, journaled, h.settings.detachGraceMs, () => interrupt(x))
 }
 
 /** Stops accepting, lets running requests finish for up to `graceMs`, then cuts the rest. */

@@ -2,18 +2,13 @@
  * The server: the `node:http` server around the request handler (`routes.ts`), its limits, the
  * answer to malformed requests that never reach the handler, listening, and closing.
  */
-import { type Gateway, RequestPipeline } from "@breakwater/gateway"
-import { StreamJournal } from "@breakwater/stream-resume"
-import * as Effect from "effect/Effect"
+import { type Gateway, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Options, RunningServer } from "../HttpHost.js"
 import type { Host } from "./host.js"
 import * as Lifecycle from "./lifecycle.js"
 import { handler } from "./routes.js"
-
-/** The default `retry:` hint of a journaled stream, in ms. */
-const DEFAULT_RETRY_MS = 1_000
 
 /** Answers a request whose header block is malformed, oversized or too slow (the handler never sees it). */
 const onClientError = (error: NodeJS.ErrnoException, socket: import("node:stream").Duplex): void => {
@@ -31,8 +26,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     settings,
     pipeline,
     runtime: pipeline.host.runtime,
-    journal: options.journal === false ? undefined : options.journal ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory()),
-    retryMs: options.reconnectRetryMs ?? DEFAULT_RETRY_MS,
+    journal: StreamReconnect.journalOf(gateway, options.journal),
+    retryMs: options.reconnectRetryMs ?? StreamReconnect.defaultRetryMs,
     listenHost: options.host ?? settings.host,
     lifecycle: Lifecycle.make()
   }

@@ -3,44 +3,40 @@
  * the journal (when on) and the detach of a generation whose client left, and how it ends.
  */
 import type { ChatCompletion, RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, RequestPipeline } from "@breakwater/gateway"
+import { ClientApi, ClientStream, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { finish, sendError } from "./answer.js"
 import type { Exchange } from "./exchange.js"
 import type { Host } from "./host.js"
-import * as Journaling from "./journaling.js"
 import * as Lifecycle from "./lifecycle.js"
-
-const cancelled: ClientApi.ApiError = { status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" }
 
 export const stream = (
   h: Host,
   x: Exchange,
   request: ChatCompletion.ChatRequest,
   ctx: RequestContext.RequestContextShape,
-  journaled: Journaling.Journaled | undefined
+  journaled: StreamReconnect.Journaled | undefined
 ): void => {
   const { requestId, res } = x
   let commitTimer: NodeJS.Timeout | undefined
-  let recorder: Journaling.Recorder | undefined
+  let recorder: StreamReconnect.Recorder | undefined
   let detached = false
   if (journaled !== undefined) {
-    recorder = Journaling.make(h.runtime, journaled, requestId, h.retryMs, {
+    const journaling = StreamReconnect.record(h.runtime, journaled, requestId, h.retryMs, {
       cancelled: () => Lifecycle.interrupt(x),
       // A detached generation has no reader left.
       evicted: () => {
         if (detached) Lifecycle.interrupt(x)
       }
     })
+    recorder = journaling
     h.lifecycle.running.set(journaled.streamId, x)
-    const journaling = recorder.journaling
     // Disconnect is not stop: the generation goes on (journaled) for the grace period, and is
     // cut then unless a reader reconnected. A client that never got the stream's id (nothing
     // committed, no Idempotency-Key) cannot come back, so its stream stops at once.
     x.onClientGone = () => {
-      if (h.settings.detachGraceMs <= 0 || !journaling() || (!writer.committed() && journaled.alias === undefined)) return false
+      if (!StreamReconnect.canDetach(h.settings.detachGraceMs, journaling, journaled, writer.committed())) return false
       detached = true
       Lifecycle.detach(h, x, journaled)
       return true
@@ -71,17 +67,14 @@ export const stream = (
     const trace = ctx.trace
     const fields = RequestPipeline.traceFields(trace)
     if (detached) fields["detached"] = true
-    let closeJournal: Effect.Effect<unknown, unknown> = Effect.void
     if (journaled !== undefined) {
       h.lifecycle.running.delete(journaled.streamId)
       Lifecycle.release(h.lifecycle, x)
-      // Failed before anything was committed: the client got an HTTP error, so a retry with the
-      // same Idempotency-Key starts afresh.
-      closeJournal = journaled.journal.remove(journaled.streamId)
     }
     /** The terminal event, journaled before the journal is closed. */
+    let last: { readonly frame: string; readonly seq: number } | undefined
     const terminal = (t: { readonly frame: string; readonly seq: number }) => {
-      if (recorder !== undefined) closeJournal = recorder.close(t)
+      last = t
       return t.frame
     }
     if (Exit.isSuccess(exit)) {
@@ -91,7 +84,7 @@ export const stream = (
     } else if (Cause.isInterruptedOnly(exit.cause)) {
       if (writer.committed()) {
         // Cancelled, cut after the detach grace, or at shutdown: a reader gets a well-formed end.
-        const frame = terminal(writer.terminal(ClientApi.errorBody(cancelled, requestId)))
+        const frame = terminal(writer.terminal(ClientApi.errorBody(StreamReconnect.cancelled, requestId)))
         if (!res.destroyed && journaled !== undefined) res.end(frame)
       }
       if (!res.destroyed && !res.writableEnded) res.destroy()
@@ -109,8 +102,6 @@ export const stream = (
       fields["error"] = error.code
       finish(h, x, end === undefined ? error.status : 200, fields)
     }
-    if (journaled !== undefined) {
-      h.runtime.runFork(Effect.catchAllCause(closeJournal, (cause) => Effect.logWarning("could not close the stream journal", Cause.pretty(cause))))
-    }
+    recorder?.end(last)
   })
 }

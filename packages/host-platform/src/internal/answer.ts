@@ -12,3 +12,7 @@ export const error = (e: ClientApi.ApiError, requestId: string, trace?: RequestC
 
 export const stream = (body: Stream.Stream<Uint8Array>, headers: Record<string, string>): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.stream(body, { status: 200, headers, contentType: headers["content-type"] })
+
+/** `204 No Content` about a stream. */
+export const noContent = (requestId: string, streamId: string): HttpServerResponse.HttpServerResponse =>
+  HttpServerResponse.empty({ status: 204, headers: { "x-request-id": requestId, "x-breakwater-stream-id": streamId } })

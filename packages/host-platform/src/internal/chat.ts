@@ -1,20 +1,24 @@
 /**
  * `POST /v1/chat/completions` on `@effect/platform`: the pipeline's admission and decoding, then
- * a non-streaming call or a stream. The calls run on the pipeline's host runtime (its scrubbing
- * log), tied to the handler: an interrupted handler (the client left) interrupts its call.
+ * a non-streaming call, a stream (journaled when the journal is on), or a reconnect by the same
+ * POST (`Last-Event-ID`, or an `Idempotency-Key` already seen). The calls run on the pipeline's
+ * host runtime (its scrubbing log), tied to the handler: an interrupted handler (the client left)
+ * interrupts its call, unless a journaled stream goes on detached for its client to come back.
  */
 import { type ChatCompletion, RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, RequestPipeline } from "@breakwater/gateway"
+import { ClientApi, ClientStream, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Stream from "effect/Stream"
 import * as Answer from "./answer.js"
+import { awaitStarted, type Host, onHost } from "./host.js"
+import { type Log, replay } from "./replay.js"
 import * as SseBody from "./sseBody.js"
 
 const path = "/v1/chat/completions"
@@ -37,21 +41,14 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) =>
     }
   )
 
-/** Waits for a fiber started on the host runtime; it is interrupted with the calling fiber. */
-const onHost = <A, E>(start: () => Fiber.RuntimeFiber<A, E>): Effect.Effect<Exit.Exit<A, E>> =>
-  Effect.async<Exit.Exit<A, E>>((resume) => {
-    const fiber = start()
-    fiber.addObserver((exit) => resume(Effect.succeed(exit)))
-    return Fiber.interruptFork(fiber)
-  })
-
-export const chat = (pipeline: RequestPipeline.RequestPipeline) => {
+export const chat = (h: Host) => {
+  const pipeline = h.pipeline
   const server = pipeline.gateway.server
   return Effect.gen(function*() {
     const req = yield* HttpServerRequest.HttpServerRequest
     const startedAt = performance.now()
     const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"])
-    const log = (status: number, fields?: Record<string, unknown>) => pipeline.logRequest("POST", path, status, requestId, performance.now() - startedAt, fields)
+    const log: Log = (status, fields) => pipeline.logRequest("POST", path, status, requestId, performance.now() - startedAt, fields)
     const refuse = (e: ClientApi.ApiError, trace?: RequestContext.RequestTrace) => {
       log(e.status, { error: e.code })
       return Answer.error(e, requestId, trace)
@@ -64,8 +61,29 @@ export const chat = (pipeline: RequestPipeline.RequestPipeline) => {
     if (parsed._tag === "Left") return refuse(parsed.left)
     const request = parsed.right
     const ctx = RequestContext.make({ requestId })
-    if (request.stream === true) return yield* stream(pipeline, request, ctx, log)
-    const exit = yield* onHost(() => pipeline.startGenerate(request, ctx))
+    if (request.stream === true) {
+      const journal = h.journal
+      if (journal === undefined) return yield* stream(h, request, ctx, log, undefined)
+      const owner = StreamReconnect.ownerOf(key)
+      const lastEventId = req.headers["last-event-id"]
+      if (lastEventId !== undefined) {
+        // A reconnect by the same POST: the events after Last-Event-ID, whoever generates them.
+        const at = StreamReconnect.reconnectAt(lastEventId)
+        if (ClientApi.isApiError(at)) return refuse(at)
+        return yield* replay(h, requestId, owner, at.streamId, at.seq, log)
+      }
+      const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"]))
+      if (Exit.isFailure(opened)) {
+        // No journal: the stream is served anyway, without reconnect.
+        pipeline.host.runtime.runFork(
+          Effect.logWarning("stream journal unavailable", Cause.pretty(opened.cause)).pipe(Effect.annotateLogs("request_id", requestId))
+        )
+        return yield* stream(h, request, ctx, log, undefined)
+      }
+      if (opened.value._tag === "Exists") return yield* replay(h, requestId, owner, opened.value.streamId, 0, log)
+      return yield* stream(h, request, ctx, log, opened.value.journaled)
+    }
+    const exit = yield* awaitStarted(() => pipeline.startGenerate(request, ctx))
     const fields = RequestPipeline.traceFields(ctx.trace)
     if (Exit.isSuccess(exit)) {
       log(200, fields)
@@ -79,15 +97,19 @@ export const chat = (pipeline: RequestPipeline.RequestPipeline) => {
 
 /**
  * A streamed completion: the response is decided when the stream commits (a 200 whose body is a
- * `Stream` of SSE frames) or fails first (a plain error), as `ClientStream` rules.
+ * `Stream` of SSE frames) or fails first (a plain error), as `ClientStream` rules. A journaled
+ * stream records its events, and goes on detached when its client leaves (disconnect is not stop).
  */
 const stream = (
-  pipeline: RequestPipeline.RequestPipeline,
+  h: Host,
   request: ChatCompletion.ChatRequest,
   ctx: RequestContext.RequestContextShape,
-  log: (status: number, fields?: Record<string, unknown>) => void
+  log: Log,
+  journaled: StreamReconnect.Journaled | undefined
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
   Effect.async<HttpServerResponse.HttpServerResponse>((resumeOnce) => {
+    const pipeline = h.pipeline
+    const runtime = pipeline.host.runtime
     const requestId = ctx.requestId
     let decided = false
     const resume = (response: Effect.Effect<HttpServerResponse.HttpServerResponse>) => {
@@ -96,15 +118,40 @@ const stream = (
       resumeOnce(response)
     }
     let fiber: Fiber.RuntimeFiber<void, unknown> | undefined
+    let finished = false
+    let detached = false
+    let undetach: (() => void) | undefined
     const stop = () => fiber?.unsafeInterruptAsFork(FiberId.none)
-    const body = SseBody.make(stop)
+    const recorder = journaled === undefined ? undefined : StreamReconnect.record(runtime, journaled, requestId, h.retryMs, {
+      cancelled: stop,
+      // A detached generation has no reader left.
+      evicted: () => {
+        if (detached) stop()
+      }
+    })
+    /**
+     * The client left (the body's reader went away, or the handler was interrupted before the
+     * stream committed): the generation stops, unless it is journaled and its client can come
+     * back (it got the stream id, or holds an Idempotency-Key); then it goes on for the grace.
+     */
+    const clientGone = () => {
+      body.abandon()
+      if (finished || detached) return
+      if (journaled === undefined || !StreamReconnect.canDetach(pipeline.gateway.server.detachGraceMs, recorder!, journaled, writer.committed())) {
+        return stop()
+      }
+      detached = true
+      undetach = StreamReconnect.detach(runtime, journaled, pipeline.gateway.server.detachGraceMs, stop)
+    }
+    const body = SseBody.make(clientGone)
     const writer = ClientStream.make({
       includeUsage: request.stream_options?.include_usage === true,
+      events: recorder?.events,
       sink: {
         commit: (heldBack) => {
           clearTimeout(commitTimer)
           body.write(heldBack)
-          resume(Effect.succeed(Answer.stream(body.stream, ClientStream.headers(requestId, ctx.trace, undefined))))
+          resume(Effect.succeed(Answer.stream(body.stream, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))))
         },
         write: body.write
       }
@@ -114,29 +161,46 @@ const stream = (
       writer.commit()
       body.write(ClientStream.keepAlive)
     }, pipeline.gateway.server.streamCommitTimeoutMs)
+    if (journaled !== undefined) h.running.set(journaled.streamId, stop)
     fiber = pipeline.startStream(request, ctx, writer, body.whenFull)
     fiber.addObserver((exit) => {
+      finished = true
       clearTimeout(commitTimer)
+      undetach?.()
+      if (journaled !== undefined) h.running.delete(journaled.streamId)
       const fields = RequestPipeline.traceFields(ctx.trace)
+      if (journaled !== undefined) fields["stream_id"] = journaled.streamId
+      if (detached) fields["detached"] = true
+      /** The terminal event, journaled before the journal is closed. */
+      let last: { readonly frame: string; readonly seq: number } | undefined
+      const terminal = (t: { readonly frame: string; readonly seq: number }) => {
+        last = t
+        return t.frame
+      }
       if (Exit.isSuccess(exit)) {
-        body.end(ClientStream.end(writer, undefined, requestId)!.frame)
-        return log(200, fields)
-      }
-      if (Cause.isInterruptedOnly(exit.cause)) {
-        body.end("")
+        body.end(terminal(ClientStream.end(writer, undefined, requestId)!))
+        log(200, fields)
+      } else if (Cause.isInterruptedOnly(exit.cause)) {
+        // Cancelled, or cut after the detach grace: a reader gets a well-formed end.
+        const frame = writer.committed() && journaled !== undefined
+          ? terminal(writer.terminal(ClientApi.errorBody(StreamReconnect.cancelled, requestId)))
+          : ""
+        body.end(frame)
         resume(Effect.interrupt)
-        return log(499, { ...fields, error: "client_closed" })
+        log(499, { ...fields, error: detached || journaled === undefined ? "client_closed" : "stream_cancelled" })
+      } else {
+        const error = pipeline.failureOf(exit.cause, ctx.trace)
+        const end = ClientStream.end(writer, error, requestId)
+        // Before anything was committed the failure is a plain HTTP error; after, an error event.
+        if (end === undefined) resume(Effect.succeed(Answer.error(error, requestId, ctx.trace)))
+        else body.end(terminal(end))
+        log(end === undefined ? error.status : 200, { ...fields, error: error.code })
       }
-      const error = pipeline.failureOf(exit.cause, ctx.trace)
-      const end = ClientStream.end(writer, error, requestId)
-      // Before anything was committed the failure is a plain HTTP error; after, an error event.
-      if (end === undefined) resume(Effect.succeed(Answer.error(error, requestId, ctx.trace)))
-      else body.end(end.frame)
-      log(end === undefined ? error.status : 200, { ...fields, error: error.code })
+      recorder?.end(last)
     })
-    // The handler interrupted before the stream committed: nobody will read it.
+    // The handler interrupted before the stream committed: nobody will read this response.
     return Effect.sync(() => {
       clearTimeout(commitTimer)
-      if (!writer.committed()) stop()
+      if (!writer.committed()) clientGone()
     })
   })

@@ -2,7 +2,8 @@
  * A streamed response's body as an `effect/Stream`, fed from the push path: the writer appends
  * encoded SSE frames with a plain call, the server pulls them as one `Uint8Array` per pull. Past
  * a high-water mark the producer is paused (`whenFull`) and resumed by the next pull, so a slow
- * client holds the upstream back as the lean host's socket does.
+ * client holds the upstream back as the lean host's socket does. Once the consumer is gone, writes
+ * are dropped and never pause the producer (a detached generation runs on into its journal).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -18,7 +19,9 @@ export interface SseBody {
   readonly whenFull: (resume: () => void) => void
   /** Appends the last frames and ends the body once they are taken. */
   readonly end: (last: string) => void
-  /** The body; `cancel` runs when it ends or its consumer goes away. */
+  /** Nobody will read the body: what it holds is dropped, writes are from now on, and a paused producer resumes. */
+  readonly abandon: () => void
+  /** The body; `cancel` runs when it ends or its consumer goes away (writes are dropped from then on). */
   readonly stream: Stream.Stream<Uint8Array>
 }
 
@@ -26,6 +29,7 @@ export const make = (cancel: () => void): SseBody => {
   const encoder = new TextEncoder()
   let buffered = ""
   let ended = false
+  let gone = false
   let paused: (() => void) | undefined
   let waiting: ((effect: Effect.Effect<Uint8Array, Option.Option<never>>) => void) | undefined
   const take = (): Effect.Effect<Uint8Array, Option.Option<never>> | undefined => {
@@ -55,15 +59,22 @@ export const make = (cancel: () => void): SseBody => {
       waiting = undefined
     })
   })
+  const abandon = () => {
+    gone = true
+    buffered = ""
+    const resume = paused
+    paused = undefined
+    if (resume !== undefined) resume()
+  }
   return {
     write: (frames) => {
-      if (ended) return true
+      if (ended || gone) return true
       buffered += frames
       wake()
       return buffered.length < highWaterMark
     },
     whenFull: (resume) => {
-      if (buffered === "") resume()
+      if (buffered === "" || gone) resume()
       else paused = resume
     },
     end: (last) => {
@@ -72,6 +83,13 @@ export const make = (cancel: () => void): SseBody => {
       ended = true
       wake()
     },
-    stream: Stream.ensuring(Stream.repeatEffectOption(pull), Effect.sync(cancel))
+    abandon,
+    stream: Stream.ensuring(
+      Stream.repeatEffectOption(pull),
+      Effect.sync(() => {
+        abandon()
+        cancel()
+      })
+    )
   }
 }

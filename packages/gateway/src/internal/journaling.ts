@@ -2,12 +2,14 @@
  * A streamed response's events, journaled for reconnects: each write's events go to the journal
  * before they are written to the client — at once where the store can (memory), else appended in
  * order, one batch per tick, by one fiber at a time (Redis) — and the terminal event last, before
- * the journal is closed.
+ * the journal is closed. Also the detach of a generation whose client left.
  */
-import type { ClientStream } from "@breakwater/gateway"
 import type { StreamJournal } from "@breakwater/stream-resume"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
+import type { Events } from "../ClientStream.js"
 
 /** The journal entry of a stream being generated. */
 export interface Journaled {
@@ -17,13 +19,16 @@ export interface Journaled {
   readonly alias: string | undefined
 }
 
+/** A stream's terminal event, as `ClientStream` gives it. */
+export interface Terminal {
+  readonly frame: string
+  readonly seq: number
+}
+
 export interface Recorder {
-  /** What the stream's writer records its events with. */
-  readonly events: ClientStream.Events
-  /** Whether events still go to the journal (false once it failed or evicted the stream). */
+  readonly events: Events
   readonly journaling: () => boolean
-  /** Appends the terminal event once every earlier one is in, then marks the stream finished. */
-  readonly close: (terminal: { readonly frame: string; readonly seq: number }) => Effect.Effect<unknown, unknown>
+  readonly end: (terminal: Terminal | undefined) => void
 }
 
 export const make = (
@@ -32,9 +37,7 @@ export const make = (
   requestId: string,
   retryMs: number,
   on: {
-    /** The stream was cancelled (`DELETE /v1/streams/{id}`, possibly on another instance). */
     readonly cancelled: () => void
-    /** The journal evicted the stream: nobody can resume it any more. */
     readonly evicted: () => void
   }
 ): Recorder => {
@@ -86,6 +89,36 @@ export const make = (
   return {
     events: { streamId, retryMs, record },
     journaling: () => journaling,
-    close: (terminal) => Effect.zipRight(appended, Effect.zipRight(journal.append(streamId, terminal.seq, terminal.frame), journal.finish(streamId)))
+    end: (terminal) => {
+      // Failed before anything was committed: the client got an error answer, so a retry with
+      // the same Idempotency-Key starts afresh.
+      const close = terminal === undefined
+        ? journal.remove(streamId)
+        : Effect.zipRight(appended, Effect.zipRight(journal.append(streamId, terminal.seq, terminal.frame), journal.finish(streamId)))
+      runtime.runFork(Effect.catchAllCause(close, (cause) => Effect.logWarning("could not close the stream journal", Cause.pretty(cause))))
+    }
+  }
+}
+
+export const detach = (
+  runtime: ManagedRuntime.ManagedRuntime<never, never>,
+  { journal, streamId }: Journaled,
+  graceMs: number,
+  stop: () => void
+): () => void => {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const arm = () => {
+    timer = setTimeout(() => {
+      runtime.runFork(journal.state(streamId)).addObserver((exit) => {
+        if (timer === undefined) return
+        if (Exit.isSuccess(exit) && exit.value._tag === "Active" && exit.value.readers > 0 && !exit.value.finished) return arm()
+        stop()
+      })
+    }, graceMs)
+  }
+  arm()
+  return () => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
   }
 }

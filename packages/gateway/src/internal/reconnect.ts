@@ -1,0 +1,99 @@
+/**
+ * The decisions of a client reconnect, whatever the transport: the names (stream ids, aliases,
+ * owners, event ids), who may read or cancel which stream, and the answer to each state the
+ * journal reports.
+ */
+import { StreamJournal } from "@breakwater/stream-resume"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
+import { type ApiError, badRequest } from "../ClientApi.js"
+import type { ClientKey, Gateway } from "../Gateway.js"
+import type { Journaled } from "./journaling.js"
+
+export const notFound: ApiError = { status: 404, message: "no such stream", type: "invalid_request_error", code: "stream_not_found" }
+export const journalDown: ApiError = { status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true }
+export const eventsGone: ApiError = {
+  status: 410,
+  message: "the events after Last-Event-ID are no longer kept",
+  type: "invalid_request_error",
+  code: "stream_events_expired"
+}
+export const streamGone: ApiError = {
+  status: 410,
+  message: "this stream expired or was evicted from the journal: its events are no longer kept, and whether it was complete is unknown",
+  type: "invalid_request_error",
+  code: "stream_expired"
+}
+export const cancelled: ApiError = { status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" }
+
+export const journalOf = (gateway: Gateway, option: StreamJournal.StreamJournal | false | undefined): StreamJournal.StreamJournal | undefined =>
+  option === false ? undefined : option ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory())
+
+export const prefix = "/v1/streams/"
+
+export const streamIdOf = (path: string): string | undefined => {
+  let id: string
+  try {
+    id = decodeURIComponent(path.slice(prefix.length))
+  } catch {
+    return undefined
+  }
+  return id === "" || id.length > 256 || id.includes("/") ? undefined : id
+}
+
+export const ownerOf = (key: ClientKey | undefined): string => key?.name ?? ""
+
+export const reconnectAt = (lastEventId: string): { readonly streamId: string; readonly seq: number } | ApiError =>
+  StreamJournal.parseEventId(lastEventId) ?? badRequest("Last-Event-ID is not an event id of this gateway", "invalid_last_event_id")
+
+export const afterSeqOf = (lastEventId: string | undefined, streamId: string): number | ApiError => {
+  if (lastEventId === undefined) return 0
+  const at = StreamJournal.parseEventId(lastEventId)
+  return at === undefined || at.streamId !== streamId ? badRequest("Last-Event-ID is not an event id of this stream", "invalid_last_event_id") : at.seq
+}
+
+export type Opening =
+  | { readonly _tag: "Opened"; readonly journaled: Journaled }
+  | { readonly _tag: "Exists"; readonly streamId: string }
+
+export const open = (
+  journal: StreamJournal.StreamJournal,
+  owner: string,
+  idempotencyKey: string | undefined
+): Effect.Effect<Opening, StreamJournal.JournalError> => {
+  const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
+  const streamId = `bws_${randomUUID().replaceAll("-", "")}`
+  return Effect.map(journal.open(streamId, { owner, alias }), (opened): Opening =>
+    opened._tag === "Exists" ? opened : { _tag: "Opened", journaled: { streamId, journal, alias } })
+}
+
+export type Replay =
+  | { readonly _tag: "Refused"; readonly error: ApiError }
+  | { readonly _tag: "Finished" }
+  | { readonly _tag: "Follow" }
+
+export const replayOf = (state: StreamJournal.StreamState, owner: string, afterSeq: number): Replay => {
+  if (state._tag === "Unknown" || state.owner !== owner) return { _tag: "Refused", error: notFound }
+  // Never "finished" here: that says nothing follows, and this stream may not have been complete.
+  if (state._tag === "Expired") return { _tag: "Refused", error: streamGone }
+  if (afterSeq >= state.lastSeq && state.finished) return { _tag: "Finished" }
+  if (afterSeq > state.lastSeq) return { _tag: "Refused", error: badRequest("Last-Event-ID is beyond the stream's last event", "invalid_last_event_id") }
+  if (afterSeq + 1 < state.firstSeq) return { _tag: "Refused", error: eventsGone }
+  return { _tag: "Follow" }
+}
+
+export const followFailure = (cause: Cause.Cause<StreamJournal.JournalError>): ApiError => {
+  const error = Cause.failureOption(cause)
+  return error._tag === "Some" && error.value.reason === "gap"
+    ? eventsGone
+    : error._tag === "Some" && error.value.reason === "gone"
+    ? { ...eventsGone, message: "the stream expired while being read" }
+    : journalDown
+}
+
+export const cancel = (journal: StreamJournal.StreamJournal, owner: string, streamId: string): Effect.Effect<boolean, StreamJournal.JournalError> =>
+  Effect.flatMap(journal.state(streamId), (state) =>
+    state._tag === "Unknown" || state.owner !== owner
+      ? Effect.succeed(false)
+      : Effect.as(journal.cancel(streamId), true))
