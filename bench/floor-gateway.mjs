@@ -13,6 +13,13 @@
  *
  *   node bench/floor-gateway.mjs --upstream http://127.0.0.1:PORT [--port 0] [--connections 8192]
  *
+ * With `BENCH_FLOOR_EFFECT=1` in its environment (`BENCH_FLOOR_EFFECT=1 node bench/run.mjs
+ * --targets baseline,floor ...`), each upstream call is also one Effect fiber: an `Effect.async`
+ * around the call, started with `runFork` on a runtime with the gateway's scheduler and ended when
+ * the response (a stream: its last byte) is through, and nothing else. That is the least a
+ * gateway that runs each attempt as an Effect, as issue #19's design asks, must pay; it shows
+ * what is left of a target once that is paid.
+ *
  * Prints `floor listening on <url>`.
  */
 import { failUpstream, forward, proxyArgs, serve, upstreamPool } from "./internal/proxy-server.mjs"
@@ -20,6 +27,15 @@ import "./internal/orphan-guard.mjs"
 
 const args = proxyArgs()
 const pool = upstreamPool(args)
+
+/** Runs `start(done)` inside one Effect fiber that ends when `done` is called. */
+let inFiber = (start) => start(() => {})
+if (process.env.BENCH_FLOOR_EFFECT === "1") {
+  const { Effect, Layer, ManagedRuntime } = await import("effect")
+  const { HostRuntime } = await import("@breakwater/gateway")
+  const runtime = ManagedRuntime.make(Layer.setScheduler(HostRuntime.hostScheduler()))
+  inFiber = (start) => runtime.runFork(Effect.async((resume) => start(() => resume(Effect.void))))
+}
 
 const badRequest = (res, message) => {
   const body = JSON.stringify({ error: { message, type: "invalid_request_error" } })
@@ -44,7 +60,7 @@ const reencode = (event) => {
   return `${other}data: ${JSON.stringify(JSON.parse(data))}\n\n`
 }
 
-const relayStream = (upstreamBody, res) => {
+const relayStream = (upstreamBody, res, done) => {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
   upstreamBody.setEncoding("utf8")
   let pending = ""
@@ -70,16 +86,23 @@ const relayStream = (upstreamBody, res) => {
       res.once("drain", resume)
     }
   })
-  upstreamBody.on("end", () => res.end())
-  upstreamBody.on("error", (error) => failUpstream(res, error))
+  upstreamBody.on("end", () => {
+    done()
+    res.end()
+  })
+  upstreamBody.on("error", (error) => {
+    done()
+    failUpstream(res, error)
+  })
 }
 
-const relayWhole = async (statusCode, upstreamBody, res) => {
+const relayWhole = async (statusCode, upstreamBody, res, done) => {
   const text = await upstreamBody.text()
   let out = text
   try {
     out = JSON.stringify(JSON.parse(text))
   } catch { /* an upstream error page: passed on as it is */ }
+  done()
   res.writeHead(statusCode, { "content-type": "application/json", "content-length": Buffer.byteLength(out) })
   res.end(out)
 }
@@ -103,11 +126,15 @@ serve({
     headers["content-length"] = String(Buffer.byteLength(body))
     const abort = new AbortController()
     res.on("close", () => { if (!res.writableFinished) abort.abort() })
-    pool.request({ path: req.url, method: req.method, headers, body, signal: abort.signal }).then(
-      ({ statusCode, body: upstreamBody }) => {
-        if (request.stream === true && statusCode === 200) return relayStream(upstreamBody, res)
-        return relayWhole(statusCode, upstreamBody, res)
-      }
-    ).catch((error) => failUpstream(res, error))
+    inFiber((done) =>
+      pool.request({ path: req.url, method: req.method, headers, body, signal: abort.signal }).then(
+        ({ statusCode, body: upstreamBody }) => {
+          if (request.stream === true && statusCode === 200) return relayStream(upstreamBody, res, done)
+          return relayWhole(statusCode, upstreamBody, res, done)
+        }
+      ).catch((error) => {
+        done()
+        failUpstream(res, error)
+      }))
   }
 })

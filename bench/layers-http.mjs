@@ -4,7 +4,8 @@
  * real OpenAI adapter over HTTP to the bench's upstream (in a process of its own, on the other
  * CPU), 64 calls in flight, each stack one layer deeper than the last (attempt timeout, breaker,
  * router, retry, stream-resume, deadline: the order GatewayBuilder stacks them), every call run
- * as a host runs it (a fiber on the host runtime with a request context). Reports µs of CPU per
+ * as a host runs it (`RequestPipeline.startGenerate`: a fiber on the host runtime that starts with
+ * the request context, handed down the stack in the call options). Reports µs of CPU per
  * non-streaming call, the median of 3 interleaved rounds, next to undici alone (the same request
  * with `Pool.request`, its body read and parsed), so the adapter's own cost shows too.
  * `npm run bench:layers` measures the layers with no network; this one includes the allocation
@@ -20,7 +21,7 @@ import { Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
 import { StreamResume } from "@breakwater/stream-resume"
 import { AttemptTimeout, Deadline } from "@breakwater/timeout"
-import { Effect, Exit, Scope } from "effect"
+import { Context, Effect, Exit, Runtime, Scope } from "effect"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -68,10 +69,18 @@ const pool = new Pool(url)
 const undiciAlone = () =>
   pool.request({ path: "/v1/chat/completions", method: "POST", headers: { "content-type": "application/json" }, body })
     .then(async (r) => JSON.parse(await r.body.text()))
+// As `RequestPipeline.startGenerate` runs a call: a fiber started with the request's context,
+// which is handed down the stack in the call options.
+const base = runtime.runSync(Effect.runtime())
 const viaHost = (model) => () =>
   new Promise((resolve, reject) => {
     const ctx = RequestContext.make({ requestId: "bench" })
-    runtime.runFork(Effect.provideService(model.generate(request), RequestContext.RequestContext, ctx))
+    const perRequest = Runtime.make({
+      context: Context.add(base.context, RequestContext.RequestContext, ctx),
+      fiberRefs: base.fiberRefs,
+      runtimeFlags: base.runtimeFlags
+    })
+    Runtime.runFork(perRequest)(model.generate(request, model.takesContext ? { context: ctx } : undefined))
       .addObserver((exit) => (Exit.isSuccess(exit) ? resolve(exit.value) : reject(exit.cause)))
   })
 const cpuPerCall = async (call) => {
