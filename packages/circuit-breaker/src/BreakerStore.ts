@@ -74,6 +74,15 @@ export interface BreakerStore {
     next: BreakerState,
     ttlMillis: number
   ) => Effect.Effect<CompareAndSetResult, BreakerStoreError>
+  /**
+   * `modify` done synchronously, for a store whose operations are (the memory store): what the
+   * breaker uses on every call when present. Absent where the store is remote (Redis).
+   */
+  readonly modifyNow?: (<A>(
+    key: string,
+    f: (state: BreakerState) => readonly [A, BreakerState],
+    ttlMillis: number
+  ) => readonly [A, BreakerState]) | undefined
 }
 
 /**
@@ -154,6 +163,12 @@ export const makeMemory: Effect.Effect<BreakerStore> = Effect.sync(() => {
   const entries = new Map<string, Versioned>()
   const absent: Versioned = { state: machine.initial, version: 0 }
   return {
+    modifyNow: (key, f) => {
+      const current = entries.get(key) ?? absent
+      const [a, next] = f(current.state)
+      if (next !== current.state) entries.set(key, { state: next, version: current.version + 1 })
+      return [a, next] as const
+    },
     get: (key) => Effect.sync(() => entries.get(key) ?? absent),
     compareAndSet: (key, expectedVersion, next, _ttlMillis) =>
       Effect.sync((): CompareAndSetResult => {

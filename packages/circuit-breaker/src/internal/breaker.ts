@@ -136,6 +136,10 @@ export const make = (
           return Effect.succeed<Ticket>({ permit: { _tag: "Call", generation: view.generation }, startedAt: now, firstContentAt: undefined })
         }
         const probeId = `${instance}-${++probeCounter}`
+        if (store.modifyNow !== undefined) {
+          const [permit, state] = store.modifyNow(key, (s) => machine.acquire(s, probeId, now, config), ttl)
+          return Effect.as(observe(key, state, now), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
+        }
         return modify(store, key, (s) => machine.acquire(s, probeId, now, config), ttl).pipe(
           Effect.flatMap(([permit, state]) =>
             Effect.as(observe(key, state, now), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
@@ -153,6 +157,10 @@ export const make = (
       if (permit._tag === "Rejected" || permit.generation < 0) return Effect.void
       return Effect.suspend(() => {
         const now = clock.unsafeCurrentTimeMillis()
+        if (store.modifyNow !== undefined) {
+          const [, state] = store.modifyNow(key, (s) => [undefined, machine.record(s, permit, outcome, slow, now, config)] as const, ttl)
+          return observe(key, state, now)
+        }
         return modify(store, key, (s) => [undefined, machine.record(s, permit, outcome, slow, now, config)] as const, ttl).pipe(
           Effect.flatMap(([, state]) => observe(key, state, now)),
           Effect.catchAll((error) => storeFailed(key, error))
