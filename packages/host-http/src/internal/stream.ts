@@ -60,7 +60,17 @@ export const stream = (
     writer.commit()
     if (!res.destroyed) res.write(ClientStream.keepAlive)
   }, h.settings.streamCommitTimeoutMs)
-  const fiber = h.pipeline.startStream(request, ctx, writer, (resume) => res.once("drain", resume))
+  const fiber = h.pipeline.startStream(request, ctx, writer, (resume) => {
+    // A response that closes never drains: a generation the client left (detached, journaled)
+    // goes on without it, its writes dropped.
+    const go = () => {
+      res.off("drain", go)
+      res.off("close", go)
+      resume()
+    }
+    res.once("drain", go)
+    res.once("close", go)
+  })
   x.fiber = fiber
   fiber.addObserver((exit) => {
     if (commitTimer !== undefined) clearTimeout(commitTimer)
