@@ -118,7 +118,8 @@ const TARGETS = {
     writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams), null, 2))
     return startNode({
       name: "gateway",
-      args: ["--expose-gc", "--import", GUARD, ...profArgs, GATEWAY_MAIN, file],
+      // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).
+      args: ["--expose-gc", "--import", GUARD, ...profArgs, process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : GATEWAY_MAIN, file],
       cpu: SERVER_CPU,
       env: { BREAKWATER_LOG_LEVEL: "warning" },
       ready: /listening on (http:\/\/[^\s)]+)/
