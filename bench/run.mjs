@@ -5,7 +5,7 @@
  *
  *   node bench/run.mjs [--quick] [--only <case>[,<case>]] [--targets baseline,floor,gateway]
  *                      [--rounds N] [--streams N] [--trickle-streams N] [--out file.json]
- *                      [--cpu-prof] [--no-pin] [--upstream-impl auto|mock|fast]
+ *                      [--cpu-prof] [--no-pin] [--upstream-impl auto|mock|fast] [--telemetry]
  *
  * Cases: throughput, latency, streaming, burst, trickle, memory, policy. Targets: the bare proxy
  * (`baseline`, the yardstick), the floor gateway (`floor`: plain Node that parses the traffic,
@@ -35,6 +35,7 @@ const { values: flags } = parseArgs({
     "trickle-streams": { type: "string" },
     out: { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
+    telemetry: { type: "boolean", default: false },
     "no-pin": { type: "boolean", default: false },
     "upstream-impl": { type: "string", default: "auto" }
   }
@@ -87,6 +88,8 @@ const profArgs = flags["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`]
 const gatewayConfig = (upstreamUrl, streams) => ({
   // Server and pool sizes are raised so 5,000 held streams fit; every policy keeps its default.
   server: { host: "127.0.0.1", port: 0, maxConcurrentRequests: Math.max(8192, streams * 2) },
+  // --telemetry: every request traced (spans built, batched and exported to the bench's sink).
+  ...(flags.telemetry ? { telemetry: { enabled: true } } : {}),
   upstreams: {
     mock: { provider: "openai", baseUrl: `${upstreamUrl}/v1`, models: ["bench-model"], connections: Math.max(8192, streams * 2) }
   },
@@ -121,7 +124,10 @@ const TARGETS = {
       // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).
       args: ["--expose-gc", "--import", GUARD, ...profArgs, process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : GATEWAY_MAIN, file],
       cpu: SERVER_CPU,
-      env: { BREAKWATER_LOG_LEVEL: "warning" },
+      env: {
+        BREAKWATER_LOG_LEVEL: "warning",
+        ...(otlpSink === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url, OTEL_TRACES_SAMPLER: "always_on" })
+      },
       ready: /listening on (http:\/\/[^\s)]+)/
     })
   }
@@ -138,6 +144,8 @@ const round = (x, d = 3) => (x === undefined || !Number.isFinite(x) ? undefined 
 
 let loadgen
 let upstream
+/** The OTLP receiver of a `--telemetry` run. */
+let otlpSink
 const noise = []
 const servers = {}
 
@@ -605,6 +613,11 @@ const main = async () => {
   log(`bench: upstream ${upstream.url} (${result.upstream.impl})`)
   servers.direct = upstream
 
+  if (flags.telemetry) {
+    otlpSink = await startNode({ name: "otlp-sink", args: [join(BENCH, "internal", "otlp-sink.mjs")], cpu: LOAD_CPU, ready: /otlp sink listening on (http:\/\/\S+)/ })
+    log(`bench: telemetry on, spans exported to ${otlpSink.url}`)
+  }
+
   loadgen = await startNode({ name: "loadgen", args: [join(BENCH, "loadgen.mjs")], cpu: LOAD_CPU, ipc: true, ready: /^loadgen (ready)/ })
   loadgen.onMessage(async (msg) => {
     if (msg.op !== "upstream") return
@@ -681,6 +694,6 @@ try {
   log(`bench failed: ${error.stack ?? error}`)
   exitCode = 1
 } finally {
-  await Promise.allSettled([...Object.values(servers), loadgen].filter((s) => s !== undefined).map((s) => s.stop(3_000)))
+  await Promise.allSettled([...Object.values(servers), loadgen, otlpSink].filter((s) => s !== undefined).map((s) => s.stop(3_000)))
 }
 process.exit(exitCode)
