@@ -6,6 +6,7 @@
  *   node bench/run.mjs [--quick] [--only <case>[,<case>]] [--targets baseline,floor,gateway]
  *                      [--rounds N] [--streams N] [--trickle-streams N] [--out file.json]
  *                      [--cpu-prof] [--no-pin] [--upstream-impl auto|mock|fast] [--telemetry]
+ *                      [--node-flags "<flags for every server under test>"]
  *
  * Cases: throughput, latency, streaming, burst, trickle, memory, policy. Targets: the bare proxy
  * (`baseline`, the yardstick), the floor gateway (`floor`: plain Node that parses the traffic,
@@ -36,6 +37,7 @@ const { values: flags } = parseArgs({
     out: { type: "string" },
     "cpu-prof": { type: "boolean", default: false },
     telemetry: { type: "boolean", default: false },
+    "node-flags": { type: "string", default: "" },
     "no-pin": { type: "boolean", default: false },
     "upstream-impl": { type: "string", default: "auto" }
   }
@@ -83,7 +85,10 @@ const stamp = startedAt.toISOString().replace(/[:.]/g, "-")
 
 // --- the targets -------------------------------------------------------------------------
 const profDir = join(BENCH, "results", "profiles", stamp)
-const profArgs = flags["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : []
+// --node-flags: the same V8/Node flags for every server under test (e.g. a larger young
+// generation, "--max-semi-space-size=64"), so the ratios still compare like with like.
+const nodeFlags = flags["node-flags"].split(/\s+/).filter((f) => f !== "")
+const profArgs = [...nodeFlags, ...(flags["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])]
 
 const gatewayConfig = (upstreamUrl, streams) => ({
   // Server and pool sizes are raised so 5,000 held streams fit; every policy keeps its default.
