@@ -59,6 +59,16 @@ export interface Tracer {
 export const ClientGone: { readonly status: 499; readonly code: "client_closed" } = { status: 499, code: "client_closed" }
 
 /**
+ * Ends a request's span with its answer as the host logs it: the status, and the error code when
+ * it failed (`client_closed`: its client went away).
+ *
+ * @since 0.4.0
+ * @category utils
+ */
+export const endWith = (span: RequestSpan, status: number, code: unknown): void =>
+  span.end(code === undefined ? undefined : code === ClientGone.code ? ClientGone : { status, code })
+
+/**
  * Builds the tracer of a config, or none (tracing off); it lives as long as the scope. Fails with
  * a `ConfigError` (path `telemetry`) when it cannot be provided (the telemetry package is
  * missing).

@@ -55,7 +55,7 @@ export const abandon = (h: Host, x: Exchange): void => {
 const endSpan = (x: Exchange, status: number, code: unknown): void => {
   const span = x.span!
   x.span = undefined
-  span.end(code === undefined ? undefined : code === Tracing.ClientGone.code ? Tracing.ClientGone : { status, code })
+  Tracing.endWith(span, status, code)
 }
 
 /**
