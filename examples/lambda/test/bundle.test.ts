@@ -4,6 +4,9 @@
  * for a config with a `redis` section, through an import no bundler follows; an app that wants
  * Redis in its bundle names the import itself (the control case below), and then gets ioredis.
  *
+ * Tracing likewise: the OpenTelemetry SDK (`@breakwater/telemetry`) is loaded only when the config
+ * traces, through an import no bundler follows, so the default bundle holds none of it.
+ *
  * Bundled from the packages' sources (`tsconfig.test.json` maps `@breakwater/*` to them), so the
  * test reads the code as it is, not a stale `dist/`.
  */
@@ -36,6 +39,9 @@ const bundle = async (entry: { readonly file: string } | { readonly contents: st
 const redisModules = (inputs: ReadonlyArray<string>) =>
   inputs.filter((path) => /(^|\/)node_modules\/ioredis\/|(^|\/)packages\/store-redis\/|@breakwater\/store-redis\//.test(path))
 
+const telemetryModules = (inputs: ReadonlyArray<string>) =>
+  inputs.filter((path) => /@opentelemetry\/|(^|\/)packages\/telemetry\/|@breakwater\/telemetry\//.test(path))
+
 describe("examples/lambda bundle", () => {
   it("holds the gateway, its policies and adapters, and no Redis code (no ioredis, no store-redis)", async () => {
     const { inputs, text } = await bundle({ file: `${src}/main.ts` })
@@ -48,6 +54,24 @@ describe("examples/lambda bundle", () => {
     ]))
     expect(redisModules(inputs)).toEqual([])
     expect(text).not.toMatch(/ioredis/)
+    // No tracing code either: the Tracing module is there, the OpenTelemetry SDK is not.
+    expect(inputs).toContain("packages/gateway/src/Tracing.ts")
+    expect(telemetryModules(inputs)).toEqual([])
+    expect(text).not.toMatch(/@opentelemetry|OTLPTraceExporter/)
+  })
+
+  it("an app that imports the telemetry package itself bundles it, the OpenTelemetry SDK included (the check can see it)", async () => {
+    const { inputs, text } = await bundle({
+      contents: [
+        `import { Tracing } from "@breakwater/gateway"`,
+        `export const telemetry = Tracing.telemetry(() => import("@breakwater/telemetry"))`
+      ].join("\n")
+    })
+    expect(telemetryModules(inputs)).toEqual(expect.arrayContaining([
+      "packages/telemetry/src/Telemetry.ts",
+      expect.stringMatching(/node_modules\/@opentelemetry\/sdk-trace-base\//)
+    ]))
+    expect(text).toMatch(/OTLPTraceExporter/)
   })
 
   it("an app that imports the Redis stores itself bundles them, ioredis included (the check can see them)", async () => {
