@@ -15,7 +15,7 @@ const { Fault, ContinuationFault } = MockUpstream
 const CANARY = "canary-b41d7e09-never-in-a-span"
 
 /** Two mock upstreams, a traced gateway over them served over loopback, and its exported spans. */
-const setup = (telemetry: TelemetryOptions.TelemetryOptionsInput = { enabled: true }) =>
+const setup = (telemetry: TelemetryOptions.TelemetryOptionsInput = { enabled: true }, wrap: (t: Tracing.Tracer) => Tracing.Tracer = (t) => t) =>
   Effect.gen(function*() {
     const primary = yield* MockUpstream.scoped()
     const secondary = yield* MockUpstream.scoped()
@@ -38,9 +38,9 @@ const setup = (telemetry: TelemetryOptions.TelemetryOptionsInput = { enabled: tr
       }
     }, {})
     const tracer = Telemetry.make(telemetry, { spanProcessors: [new SimpleSpanProcessor(exporter)], upstreams: config.upstreams, env: {} })
-    const gateway = yield* GatewayBuilder.make(config, { telemetry: Tracing.given(tracer) })
-    const { url } = yield* HttpHost.serve(gateway, { log: () => {} })
-    return { primary, secondary, url, spans: () => exporter.getFinishedSpans() }
+    const gateway = yield* GatewayBuilder.make(config, { telemetry: Tracing.given(wrap(tracer)) })
+    const running = yield* HttpHost.serve(gateway, { port: 0, log: () => {} })
+    return { primary, secondary, url: running.url, running, spans: () => exporter.getFinishedSpans() }
   })
 
 const chat = (url: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
@@ -65,6 +65,13 @@ const attemptsOf = (spans: ReadonlyArray<ReadableSpan>, parent: ReadableSpan) =>
   spans.filter((s) => s.parentSpanContext?.spanId === parent.spanContext().spanId)
 const eventsNamed = (span: ReadableSpan, name: string) => span.events.filter((e) => e.name === name)
 const id = (requestId: string) => ({ "x-request-id": requestId })
+
+/** Resolves once `done` holds (checked each turn of the event loop), for what ends after a response closes. */
+const until = (done: () => boolean): Promise<void> =>
+  new Promise((resolve) => {
+    const check = () => (done() ? resolve() : setImmediate(check))
+    check()
+  })
 
 describe("traces through the HTTP host", () => {
   it.live("a retried request: two attempt spans under the request span, the retry with its reason and wait", () =>
@@ -108,7 +115,7 @@ describe("traces through the HTTP host", () => {
       primary.setDefault({ fault: Fault.Status({ status: 503 }) })
       expect((yield* chat(url, ask("fragile"), id("breaker-1"))).status).toBe(503)
       const opened = requestSpan(spans(), "breaker-1")
-      expect(eventsNamed(opened, "breakwater.circuit_breaker.transition").map((e) => e.attributes["breakwater.circuit_breaker.to"])).toEqual(["open"])
+      expect(eventsNamed(opened, "breakwater.circuit_breaker.transition").map((e) => e.attributes?.["breakwater.circuit_breaker.to"])).toEqual(["open"])
 
       const refused = yield* chat(url, ask("fragile"), id("breaker-2"))
       expect(refused.status).toBe(503)
@@ -166,6 +173,42 @@ describe("traces through the HTTP host", () => {
       expect(root.parentSpanContext?.spanId).toBe(parentId)
       const [attempt] = attemptsOf(spans(), root)
       expect(primary.requests[0]!.headers["traceparent"]).toBe(`00-${traceId}-${attempt!.spanContext().spanId}-01`)
+    }).pipe(Effect.scoped))
+
+  it.live("a client that leaves: the request span ends with client_closed, the cancelled attempt under it", () =>
+    Effect.gen(function*() {
+      const { primary, url, spans } = yield* setup()
+      primary.script({ fault: Fault.StallBeforeHeaders() })
+      const controller = new AbortController()
+      const sent = fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...id("gone-1") },
+        body: JSON.stringify(ask("chat")),
+        signal: controller.signal
+      }).catch(() => undefined)
+      yield* Effect.promise(() => primary.waitFor(1))
+      controller.abort()
+      yield* Effect.promise(() => sent)
+      yield* Effect.promise(() => until(() => spans().some((s) => s.attributes["breakwater.request_id"] === "gone-1")))
+      const root = requestSpan(spans(), "gone-1")
+      expect(root.attributes["error.type"]).toBe("client_closed")
+      expect(attemptsOf(spans(), root).map((s) => s.attributes["breakwater.outcome"])).toEqual(["cancelled"])
+    }).pipe(Effect.scoped))
+
+  it.live("closing the host flushes the spans still buffered", () =>
+    Effect.gen(function*() {
+      let flushes = 0
+      const { running, url } = yield* setup({ enabled: true }, (t) => ({
+        ...t,
+        flush: () => {
+          flushes++
+          return t.flush()
+        }
+      }))
+      expect((yield* chat(url, ask("chat"))).status).toBe(200)
+      expect(flushes).toBe(0)
+      yield* Effect.promise(() => running.close())
+      expect(flushes).toBe(1)
     }).pipe(Effect.scoped))
 
   for (const captureContent of [false, true]) {

@@ -64,7 +64,7 @@ describe("Tracing in the builder", () => {
       expect(loads).toBe(0)
       expect(gateway.telemetry).toBeUndefined()
       const pipeline = RequestPipeline.make(gateway, { log: () => {} })
-      expect(pipeline.observe("r-1", {}, { model: "chat", messages: [] })).toBeUndefined()
+      expect(pipeline.observe("r-1", {}, { model: "chat", messages: [{ role: "user", content: "hi" }] })).toBeUndefined()
     }))
 
   it.effect("on: the package is loaded and made with the section and the upstreams' providers, shut down with the gateway's scope", () =>
@@ -75,7 +75,7 @@ describe("Tracing in the builder", () => {
         const gateway = yield* GatewayBuilder.make(config, { telemetry: Tracing.telemetry(() => Promise.resolve(stand.module)) })
         expect(stand.made).toEqual([{ options: { enabled: true, captureContent: true }, providers: { primary: "openai" } }])
         const pipeline = RequestPipeline.make(gateway, { log: () => {} })
-        expect(pipeline.observe("r-2", { traceparent: "x" }, { model: "chat", messages: [] })).toMatchObject({ id: "r-2" })
+        expect(pipeline.observe("r-2", { traceparent: "x" }, { model: "chat", messages: [{ role: "user", content: "hi" }] })).toMatchObject({ id: "r-2" })
         expect(stand.shutdowns()).toBe(0)
       }))
       expect(stand.shutdowns()).toBe(1)
