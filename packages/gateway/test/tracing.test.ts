@@ -13,7 +13,7 @@ const base = {
   routes: { chat: { upstreams: ["primary"] } }
 }
 
-/** A stand-in for `import("@breakwater/telemetry")`: records what it was made with and its shutdown. */
+/** A stand-in for the telemetry package's module: records what it was made with and its shutdown. */
 const standIn = () => {
   const made: Array<{ readonly options: unknown; readonly providers: Record<string, string> }> = []
   let shutdowns = 0
