@@ -4,6 +4,9 @@
  * for a config with a `redis` section, through an import no bundler follows; an app that wants
  * Redis in its bundle names the import itself (the control case below), and then gets ioredis.
  *
+ * Tracing likewise: the OpenTelemetry SDK (`@breakwater/telemetry`) is loaded only when the config
+ * traces, through an import no bundler follows, so the default bundle holds none of it.
+ *
  * Bundled from the packages' sources (`tsconfig.test.json` maps `@breakwater/*` to them), so the
  * test reads the code as it is, not a stale `dist/`.
  */
@@ -36,6 +39,9 @@ const bundle = async (entry: { readonly file: string } | { readonly contents: st
 const redisModules = (inputs: ReadonlyArray<string>) =>
   inputs.filter((path) => /(^|\/)node_modules\/ioredis\/|(^|\/)packages\/store-redis\/|@breakwater\/store-redis\//.test(path))
 
+const telemetryModules = (inputs: ReadonlyArray<string>) =>
+  inputs.filter((path) => /@opentelemetry\/|(^|\/)packages\/telemetry\/|@breakwater\/telemetry\//.test(path))
+
 describe("examples/lambda bundle", () => {
   it("holds the gateway, its policies and adapters, and no Redis code (no ioredis, no store-redis)", async () => {
     const { inputs, text } = await bundle({ file: `${src}/main.ts` })
@@ -48,19 +54,35 @@ describe("examples/lambda bundle", () => {
     ]))
     expect(redisModules(inputs)).toEqual([])
     expect(text).not.toMatch(/ioredis/)
+    // No tracing code either: the Tracing module is there, the OpenTelemetry SDK is not.
+    expect(inputs).toContain("packages/gateway/src/Tracing.ts")
+    expect(telemetryModules(inputs)).toEqual([])
+    expect(text).not.toMatch(/@opentelemetry|OTLPTraceExporter/)
   })
 
-  it("an app that imports the Redis stores itself bundles them, ioredis included (the check can see them)", async () => {
-    const { inputs, text } = await bundle({
-      contents: [
-        `import { SharedState } from "@breakwater/gateway"`,
-        `export const sharedState = SharedState.redis(() => import("@breakwater/store-redis"))`
-      ].join("\n")
+  // The control cases: an app that names the import itself gets the package in its bundle, so
+  // the checks above can see it when it is there.
+  const namedImports = [
+    {
+      what: "the Redis stores (ioredis with them)",
+      app: `import { SharedState } from "@breakwater/gateway"\nexport const s = SharedState.redis(() => import("@breakwater/store-redis"))`,
+      modules: redisModules,
+      expected: ["packages/store-redis/src/RedisStores.ts", /node_modules\/ioredis\//],
+      text: /ioredis/
+    },
+    {
+      what: "the telemetry package (the OpenTelemetry SDK with it)",
+      app: `import { Tracing } from "@breakwater/gateway"\nexport const t = Tracing.telemetry(() => import("@breakwater/telemetry"))`,
+      modules: telemetryModules,
+      expected: ["packages/telemetry/src/Telemetry.ts", /node_modules\/@opentelemetry\/sdk-trace-base\//],
+      text: /OTLPTraceExporter/
+    }
+  ]
+  for (const c of namedImports) {
+    it(`an app that imports ${c.what} itself bundles it, and the check sees it`, async () => {
+      const { inputs, text } = await bundle({ contents: c.app })
+      expect(c.modules(inputs)).toEqual(expect.arrayContaining(c.expected.map((e) => (typeof e === "string" ? e : expect.stringMatching(e)))))
+      expect(text).toMatch(c.text)
     })
-    expect(redisModules(inputs)).toEqual(expect.arrayContaining([
-      "packages/store-redis/src/RedisStores.ts",
-      expect.stringMatching(/node_modules\/ioredis\//)
-    ]))
-    expect(text).toMatch(/ioredis/)
-  })
+  }
 })

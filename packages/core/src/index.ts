@@ -132,3 +132,10 @@ export * as StreamCommit from "./StreamCommit.js"
  * @since 0.2.0
  */
 export * as TaggedMetric from "./TaggedMetric.js"
+
+/**
+ * The `telemetry` settings (tracing off by default) and how the `OTEL_*` variables fill them in.
+ *
+ * @since 0.4.0
+ */
+export * as TelemetryOptions from "./TelemetryOptions.js"

@@ -10,6 +10,7 @@ import type { StreamJournal } from "@breakwater/stream-resume"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import type * as Tracing from "./Tracing.js"
 
 /**
  * A client (gateway) API key; provider keys never leave the server.
@@ -122,6 +123,8 @@ export interface Gateway {
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
   /** Where hosts journal streams for client reconnects; hosts use memory when absent. */
   readonly journal?: StreamJournal.StreamJournal | undefined
+  /** Request tracing (the config's `telemetry` section); absent when off. */
+  readonly telemetry?: Tracing.Tracer | undefined
 }
 
 /**

@@ -26,6 +26,7 @@ import type { GatewayConfig } from "./GatewayConfig.js"
 import * as internal from "./internal/builder.js"
 import type * as Providers from "./Providers.js"
 import type * as SharedState from "./SharedState.js"
+import type * as Tracing from "./Tracing.js"
 
 /**
  * What the builder takes besides the config; all optional.
@@ -36,6 +37,9 @@ import type * as SharedState from "./SharedState.js"
  *   (`openai`, `anthropic`): an upstream whose `provider` names one of them is built with it.
  * - `sharedState`: how the config's `redis` section is served (`SharedState.redis()` by
  *   default: `@breakwater/store-redis`, loaded only when the section is there).
+ * - `telemetry`: how requests are traced (`Tracing.telemetry()` by default:
+ *   `@breakwater/telemetry`, loaded only when the config turns tracing on); `Tracing.given(t)`
+ *   uses a tracer of your own (a test's, over an in-memory exporter) whatever the config says.
  *
  * @since 0.2.0
  * @category models
@@ -44,6 +48,7 @@ export interface Options {
   readonly adapters?: Readonly<Record<string, LanguageModel.Service>> | undefined
   readonly providers?: Providers.Registry | undefined
   readonly sharedState?: SharedState.Connect | undefined
+  readonly telemetry?: Tracing.Connect | undefined
 }
 
 /**

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { CircuitBreaker } from "@breakwater/circuit-breaker"
-import { Durations } from "@breakwater/core"
+import { Durations, TelemetryOptions } from "@breakwater/core"
 import { Retry, RetryBudget } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
 import { StreamResume } from "@breakwater/stream-resume"
@@ -261,6 +261,17 @@ export const RedisConfig = Schema.Struct({
 })
 
 /**
+ * Tracing (the `telemetry` section; off unless enabled): `TelemetryOptions`, whose defaults and
+ * `OTEL_*` variables apply (`enabled`, `captureContent`, `serviceName`, `samplingRatio`). Spans go
+ * out as OTLP over HTTP where `OTEL_EXPORTER_OTLP_ENDPOINT` says; `@breakwater/telemetry` must be
+ * installed.
+ *
+ * @since 0.4.0
+ * @category schemas
+ */
+export const TelemetryConfig = TelemetryOptions.TelemetryOptions
+
+/**
  * The whole configuration.
  *
  * @since 0.1.0
@@ -273,7 +284,8 @@ export const GatewayConfig = Schema.Struct({
   upstreams: Schema.Record({ key: Name, value: UpstreamConfig }),
   routes: Schema.Record({ key: Schema.String, value: RouteConfig }),
   defaults: Schema.optional(PolicyDefaults),
-  redis: Schema.optional(RedisConfig)
+  redis: Schema.optional(RedisConfig),
+  telemetry: Schema.optional(TelemetryConfig)
 }).pipe(Schema.filter((config) => {
   const issues: Array<Schema.FilterIssue> = []
   const names = new Set(Object.keys(config.upstreams))

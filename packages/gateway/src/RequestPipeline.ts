@@ -23,6 +23,7 @@ import * as ClientApi from "./ClientApi.js"
 import * as ClientStream from "./ClientStream.js"
 import type { ClientKey, Gateway } from "./Gateway.js"
 import * as HostRuntime from "./HostRuntime.js"
+import type * as Tracing from "./Tracing.js"
 
 /**
  * Pipeline options.
@@ -64,6 +65,18 @@ export interface RequestPipeline {
   readonly admitChat: (authorization: string | undefined, contentType: string | undefined) => ClientKey | undefined | ClientApi.ApiError
   /** A chat request's body: the 413 past `maxBodyBytes`, strict UTF-8, JSON, the schema, the model, the key's permission. */
   readonly decodeChat: (body: Uint8Array, key: ClientKey | undefined) => Either.Either<ChatCompletion.ChatRequest, ClientApi.ApiError>
+  /**
+   * The span of a decoded chat request when the gateway traces (`Gateway.telemetry`), else
+   * `undefined` (tracing off: nothing else happens). The host puts it in the request context as
+   * its observer (`RequestObserver.combine(span, …)`) and ends it once, when the response is
+   * over: `span?.end()`, `span?.end(apiError)`, `span?.end(Tracing.ClientGone)`. An incoming W3C
+   * `traceparent` in `headers` continues the caller's trace.
+   */
+  readonly observe: (
+    requestId: string,
+    headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>,
+    request: ChatCompletion.ChatRequest
+  ) => Tracing.RequestSpan | undefined
   /** A non-streaming call under the request's context. */
   readonly generate: (request: ChatCompletion.ChatRequest, ctx: RequestContext.RequestContextShape) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
   /**
@@ -151,6 +164,7 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
     }))(effect)
   const handed = (ctx: RequestContext.RequestContextShape): LanguageModel.CallOptions | undefined =>
     model.takesContext === true ? { context: ctx } : undefined
+  const tracer = gateway.telemetry
   const authenticate = (authorization: string | undefined) => {
     if (!auth.enabled) return undefined
     return auth.check(authorization) ?? ClientApi.unauthorized
@@ -170,6 +184,7 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       const text = ClientApi.decodeUtf8(body)
       return Either.isLeft(text) ? Either.left(text.left) : api.parseChat(text.right, key)
     },
+    observe: tracer === undefined ? () => undefined : (requestId, headers, request) => tracer.request({ requestId, headers, request }),
     generate: (request, ctx) => Effect.provideService(model.generate(request, handed(ctx)), RequestContext.RequestContext, ctx),
     stream: (request, ctx, writer, whenFull) =>
       Effect.provideService(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), RequestContext.RequestContext, ctx),

@@ -104,3 +104,10 @@ export * as HostRuntime from "./HostRuntime.js"
  * @since 0.1.0
  */
 export * as GatewayConfig from "./GatewayConfig.js"
+
+/**
+ * Request tracing plugged in: `@breakwater/telemetry`, loaded only when the config traces.
+ *
+ * @since 0.4.0
+ */
+export * as Tracing from "./Tracing.js"

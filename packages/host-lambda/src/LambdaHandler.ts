@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, type ModelError, RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, type Gateway, type HostRuntime, RequestPipeline } from "@breakwater/gateway"
+import { type ChatCompletion, type ModelError, RequestContext, RequestObserver } from "@breakwater/core"
+import { ClientApi, ClientStream, type Gateway, type HostRuntime, RequestPipeline, type Tracing } from "@breakwater/gateway"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -51,7 +51,13 @@ export interface Handlers {
 /** A complete answer, or a stream still to run. */
 type Response =
   | { readonly _tag: "Json"; readonly status: number; readonly headers: Record<string, string>; readonly body: string; readonly requestId: string }
-  | { readonly _tag: "Stream"; readonly request: ChatCompletion.ChatRequest; readonly ctx: RequestContext.RequestContextShape; readonly requestId: string }
+  | {
+    readonly _tag: "Stream"
+    readonly request: ChatCompletion.ChatRequest
+    readonly ctx: RequestContext.RequestContextShape
+    readonly requestId: string
+    readonly span: Tracing.RequestSpan | undefined
+  }
 
 type Json = Extract<Response, { _tag: "Json" }>
 type Streamed = Extract<Response, { _tag: "Stream" }>
@@ -84,6 +90,7 @@ const endsWith = (path: string, route: string) => path === route || path.endsWit
 export const make = <E>(options: Options<E>): Handlers => {
   let built: Promise<RequestPipeline.RequestPipeline> | undefined
   let builds = 0
+  let tracer: Tracing.Tracer | undefined
   const margin = options.deadlineMarginMs ?? 500
   const build = (): Promise<RequestPipeline.RequestPipeline> =>
     (built ??= (async () => {
@@ -91,6 +98,7 @@ export const make = <E>(options: Options<E>): Handlers => {
       // The scope is never closed: pools and breakers live as long as the container.
       const scope = Effect.runSync(Scope.make())
       const gateway = await Effect.runPromise(Scope.extend(options.gateway, scope))
+      tracer = gateway.telemetry
       // The invocation's remaining time is each request's deadline, whatever the model.
       return RequestPipeline.make(gateway, { log: options.log, logLevel: options.logLevel, hostDeadlines: true })
     })().catch((error) => {
@@ -120,13 +128,20 @@ export const make = <E>(options: Options<E>): Handlers => {
     const parsed = pipeline.decodeChat(req.body, key)
     if (parsed._tag === "Left") return error(parsed.left, requestId)
     const request = parsed.right
-    const ctx = RequestContext.make({ requestId, deadline: Date.now() + Math.max(0, context.getRemainingTimeInMillis() - margin) })
-    if (request.stream === true) return { _tag: "Stream", request, ctx, requestId }
+    const span = pipeline.observe(requestId, req.headers, request)
+    const ctx = RequestContext.make({
+      requestId,
+      deadline: Date.now() + Math.max(0, context.getRemainingTimeInMillis() - margin),
+      observer: RequestObserver.combine(span)
+    })
+    if (request.stream === true) return { _tag: "Stream", request, ctx, requestId, span }
     const exit = await new Promise<Exit.Exit<ChatCompletion.ChatCompletion, ModelError.ModelError>>((resolve) =>
       pipeline.startGenerate(request, ctx).addObserver(resolve)
     )
+    const failure = Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, ctx.trace)
+    span?.end(failure)
     if (Exit.isSuccess(exit)) return json(200, JSON.stringify(exit.value), requestId, ctx.trace)
-    return error(pipeline.failureOf(exit.cause, ctx.trace), requestId, ctx.trace)
+    return error(failure!, requestId, ctx.trace)
   }
 
   /**
@@ -140,12 +155,28 @@ export const make = <E>(options: Options<E>): Handlers => {
     whenFull: (resume: () => void) => void = (resume) => resume()
   ): Promise<ClientApi.ApiError | undefined> =>
     new Promise<Exit.Exit<void, ModelError.ModelError>>((resolve) => pipeline.startStream(r.request, r.ctx, writer, whenFull).addObserver(resolve))
-      .then((exit) => (Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, r.ctx.trace)))
+      .then((exit) => {
+        const failure = Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, r.ctx.trace)
+        r.span?.end(failure)
+        return failure
+      })
 
   const logLine = (pipeline: RequestPipeline.RequestPipeline, req: LambdaEvent.Request, status: number, requestId: string, startedAt: number, failure?: ClientApi.ApiError) =>
     pipeline.logRequest(req.method, req.path, status, requestId, performance.now() - startedAt, failure === undefined ? undefined : { error: failure.code })
 
-  const buffered = async (event: LambdaEvent.Event, context: LambdaEvent.Context): Promise<LambdaEvent.Result> => {
+  /**
+   * A container is frozen between invocations and may never thaw: when the gateway traces, the
+   * invocation's spans are exported before it returns.
+   */
+  const flushing = <A extends ReadonlyArray<unknown>, R>(handle: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    try {
+      return await handle(...args)
+    } finally {
+      if (tracer !== undefined) await tracer.flush().catch(() => undefined)
+    }
+  }
+
+  const buffered = flushing(async (event: LambdaEvent.Event, context: LambdaEvent.Context): Promise<LambdaEvent.Result> => {
     const startedAt = performance.now()
     const pipeline = await build()
     const req = LambdaEvent.toRequest(event)
@@ -177,9 +208,9 @@ export const make = <E>(options: Options<E>): Handlers => {
     headers["x-breakwater-streaming"] = "buffered"
     logLine(pipeline, req, 200, response.requestId, startedAt, failure)
     return { statusCode: 200, headers, body, isBase64Encoded: false }
-  }
+  })
 
-  const streaming = async (event: LambdaEvent.Event, responseStream: Writable, context: LambdaEvent.Context): Promise<void> => {
+  const streaming = flushing(async (event: LambdaEvent.Event, responseStream: Writable, context: LambdaEvent.Context): Promise<void> => {
     const startedAt = performance.now()
     const awslambda = ResponseStream.runtimeGlobal()
     if (awslambda === undefined) throw new Error("Lambda response streaming is not available in this runtime")
@@ -211,7 +242,7 @@ export const make = <E>(options: Options<E>): Handlers => {
     out!.write(last.frame)
     await end(out!)
     logLine(pipeline, req, 200, response.requestId, startedAt, failure)
-  }
+  })
 
   const runtime = ResponseStream.runtimeGlobal()
   return {

@@ -1,7 +1,7 @@
-import { type LanguageModel, ModelError } from "@breakwater/core"
+import { type LanguageModel, ModelError, RequestContext, type RequestObserver } from "@breakwater/core"
 import { type LambdaEvent, LambdaHandler, ResponseStream } from "@breakwater/host-lambda"
 import { FakeLanguageModel, MockUpstream } from "@breakwater/testing"
-import { ConfigLoader, type Gateway, GatewayBuilder } from "@breakwater/gateway"
+import { ConfigLoader, type Gateway, GatewayBuilder, type Tracing } from "@breakwater/gateway"
 import { afterEach, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { readFileSync } from "node:fs"
@@ -212,5 +212,68 @@ describe("LambdaHandler (response streaming)", () => {
     } finally {
       await mock.stop()
     }
+  })
+})
+
+describe("LambdaHandler (traced)", () => {
+  /** A tracer that records what the host tells it. */
+  const recorder = () => {
+    const requests: Array<{ readonly requestId: string; readonly traceparent: unknown; readonly model: string | undefined }> = []
+    const events: Array<RequestObserver.PolicyEvent> = []
+    const ended: Array<unknown> = []
+    let flushes = 0
+    const tracer: Tracing.Tracer = {
+      request: (info) => {
+        requests.push({ requestId: info.requestId, traceparent: info.headers?.["traceparent"], model: info.request?.model })
+        return { attempt: () => undefined, event: (e) => events.push(e), end: (error) => ended.push(error) }
+      },
+      flush: async () => {
+        flushes++
+      },
+      shutdown: async () => {}
+    }
+    return { tracer, requests, events, ended, flushes: () => flushes }
+  }
+  /** The fake model, telling the request's observer a decision as a policy would. */
+  const reporting = (model: LanguageModel.Service): LanguageModel.Service => ({
+    ...model,
+    generate: (request, options) =>
+      Effect.flatMap(RequestContext.RequestContext, (ctx) => {
+        ctx.observer?.event({ _tag: "Hedge", outcome: "started", delayMillis: 1 })
+        return model.generate(request, options)
+      })
+  })
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+  it("puts the request's span in its context, ends it with the answer, and flushes before the invocation returns", async () => {
+    const fake = FakeLanguageModel.make([{}, { fail: new ModelError.Overloaded({ message: "overloaded" }) }])
+    const t = recorder()
+    const h = LambdaHandler.make({ gateway: Effect.succeed(gatewayOf(reporting(fake.model), { telemetry: t.tracer })), ...quiet })
+    const base = fixture("http-api-v2.json") as LambdaEvent.EventV2
+    const event = { ...base, headers: { ...base.headers, traceparent, "x-request-id": "lambda-traced-1" } }
+    expect((await h.buffered(event, context())).statusCode).toBe(200)
+    expect(t.requests).toEqual([{ requestId: "lambda-traced-1", traceparent, model: "gpt-test" }])
+    expect(t.events).toEqual([{ _tag: "Hedge", outcome: "started", delayMillis: 1 }])
+    expect(t.ended).toEqual([undefined])
+    expect(t.flushes()).toBe(1)
+
+    const failed = await h.buffered(event, context())
+    expect(t.ended).toHaveLength(2)
+    expect(t.ended[1]).toMatchObject({ status: failed.statusCode, code: JSON.parse(failed.body).error.code })
+    expect(t.flushes()).toBe(2)
+    // Not a chat request: no span, still no spans held back.
+    await h.buffered({ version: "2.0", rawPath: "/healthz", headers: {}, requestContext: { http: { method: "GET" } } }, context())
+    expect(t.requests).toHaveLength(2)
+  })
+
+  it("ends a streamed request's span when its stream ends", async () => {
+    const fake = FakeLanguageModel.make()
+    const t = recorder()
+    const h = LambdaHandler.make({ gateway: Effect.succeed(gatewayOf(fake.model, { telemetry: t.tracer })), ...quiet })
+    const result = await h.buffered(withBody(fixture("http-api-v2.json"), { model: "gpt-test", messages: [{ role: "user", content: "hi" }], stream: true }), context())
+    expect(result.body).toContain("data: [DONE]")
+    expect(t.requests).toHaveLength(1)
+    expect(t.ended).toEqual([undefined])
+    expect(t.flushes()).toBe(1)
   })
 })

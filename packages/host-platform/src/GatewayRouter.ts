@@ -97,7 +97,12 @@ export const make = (gateway: Gateway.Gateway, options: Options & ReconnectOptio
   Effect.map(
     Effect.acquireRelease(
       Effect.sync(() => RequestPipeline.make(gateway, { log: options.log, logLevel: options.logLevel })),
-      (pipeline) => pipeline.host.runtime.disposeEffect
+      // The spans of the last requests go out with it (the gateway's own scope may outlive it).
+      (pipeline) =>
+        Effect.zipRight(
+          pipeline.host.runtime.disposeEffect,
+          gateway.telemetry === undefined ? Effect.void : Effect.promise(() => gateway.telemetry!.flush().catch(() => undefined))
+        )
     ),
     (pipeline) => fromPipeline(pipeline, options)
   )

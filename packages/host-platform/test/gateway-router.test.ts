@@ -2,7 +2,8 @@
  * The gateway's router mounted in an `@effect/platform-node` server beside a user's own route,
  * over the mock upstream, driven by the official `openai` client.
  */
-import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
+import type { RequestObserver } from "@breakwater/core"
+import { ConfigLoader, GatewayBuilder, Tracing } from "@breakwater/gateway"
 import { GatewayRouter } from "@breakwater/host-platform"
 import { MockUpstream } from "@breakwater/testing"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -18,14 +19,14 @@ const KEY = "sk-platform-test"
 const ADMIN = "sk-platform-admin-key"
 
 /** A user's app: their own route, and the gateway's beside it, on a Node server on a free port. */
-const serveWith = (options: GatewayRouter.ReconnectOptions) => Effect.gen(function*() {
+const serveWith = (options: GatewayRouter.ReconnectOptions, tracer?: Tracing.Tracer) => Effect.gen(function*() {
   const mock = yield* MockUpstream.scoped()
   const config = yield* ConfigLoader.fromObject({
     upstreams: { primary: { provider: "openai", baseUrl: mock.url, apiKey: "upstream-key", models: ["gpt-4o-mini"] } },
     routes: { "gpt-4o-mini": { upstreams: ["primary"] } },
     auth: { keys: [{ name: "tests", key: KEY }], adminKey: ADMIN }
   }, {})
-  const gateway = yield* GatewayBuilder.make(config)
+  const gateway = yield* GatewayBuilder.make(config, tracer === undefined ? {} : { telemetry: Tracing.given(tracer) })
   const lines: Array<Record<string, unknown>> = []
   const gatewayRoutes = yield* GatewayRouter.make(gateway, { log: (line) => lines.push(line), ...options })
   const app = HttpRouter.empty.pipe(
@@ -170,5 +171,44 @@ describe("GatewayRouter in a NodeHttpServer", () => {
         fetch(`${url}/v1/streams/${first.streamId}`, { method: "DELETE", headers: { authorization: `Bearer ${KEY}` } }).then((r) => r.status)
       )
       expect(cancelled).toBe(204) // as on the lean host: the owner may cancel, even a finished stream
+    }))
+})
+
+describe("GatewayRouter, traced", () => {
+  /** A tracer that records what the host tells it, and sends a trace header upstream per attempt. */
+  const recorder = () => {
+    const spans: Array<{ requestId: string; traceparent: unknown; events: Array<RequestObserver.PolicyEvent>; ended: Array<unknown> }> = []
+    const tracer: Tracing.Tracer = {
+      request: (info) => {
+        const span = { requestId: info.requestId, traceparent: info.headers?.["traceparent"], events: [] as Array<RequestObserver.PolicyEvent>, ended: [] as Array<unknown> }
+        spans.push(span)
+        return {
+          attempt: () => ({ headers: { traceparent: `from-${info.requestId}` }, chunks: () => {}, end: () => {} }),
+          event: (e) => span.events.push(e),
+          end: (error) => span.ended.push(error)
+        }
+      },
+      flush: () => Promise.resolve(),
+      shutdown: () => Promise.resolve()
+    }
+    return { tracer, spans }
+  }
+
+  it.scoped("a span per chat request: the caller's traceparent in, the attempt's out, ended once with the answer; a replay reported", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recorder()
+      const { client, mock } = yield* serveWith({}, tracer)
+      const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+      yield* Effect.promise(() => client.chat.completions.create(ask("traced"), { headers: { traceparent, "x-request-id": "platform-1" } }))
+      expect(spans).toEqual([{ requestId: "platform-1", traceparent, events: [], ended: [undefined] }])
+      expect(mock.requests[0]!.headers["traceparent"]).toBe("from-platform-1")
+
+      const { streamId } = yield* streamText(client, "traced stream", { "x-request-id": "platform-2" })
+      expect(spans[1]).toMatchObject({ requestId: "platform-2", ended: [undefined] })
+      // A reconnect by the same POST: its span says what was replayed.
+      yield* streamText(client, "traced stream", { "x-request-id": "platform-3", "last-event-id": `${streamId}:2` })
+      expect(spans[2]!.events).toEqual([expect.objectContaining({ _tag: "JournalReplay", lastEventId: `${streamId}:2` })])
+      expect((spans[2]!.events[0] as { events: number }).events).toBeGreaterThan(0)
+      expect(spans[2]!.ended).toEqual([undefined])
     }))
 })

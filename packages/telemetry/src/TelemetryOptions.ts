@@ -1,32 +1,19 @@
 /**
- * The `telemetry` settings, with their defaults (the one place they are written), and how the
- * standard `OTEL_*` environment variables fill in what the settings leave out.
+ * The `telemetry` settings, with their defaults, and how the standard `OTEL_*` environment
+ * variables fill in what the settings leave out: `@breakwater/core`'s `TelemetryOptions`, where
+ * the gateway's config reads them without loading the OpenTelemetry SDK.
  *
  * @since 0.4.0
  */
-import * as Schema from "effect/Schema"
+import { TelemetryOptions as Options } from "@breakwater/core"
 
 /**
- * Tracing settings. Off by default.
- *
- * - `enabled` (false): trace requests at all.
- * - `captureContent` (false): record prompts and completions (`gen_ai.input.messages`,
- *   `gen_ai.output.messages`). They may hold personal data: leave it off unless the collector may
- *   keep them.
- * - `serviceName`: the `service.name` resource attribute; `OTEL_SERVICE_NAME` when not set,
- *   else `"breakwater"`.
- * - `samplingRatio`: the share of new traces recorded (a request that brings a `traceparent`
- *   follows its caller's decision); `OTEL_TRACES_SAMPLER_ARG` when not set, else 1.
+ * Tracing settings. Off by default (see `@breakwater/core`'s `TelemetryOptions`).
  *
  * @since 0.4.0
  * @category schemas
  */
-export const TelemetryOptions = Schema.Struct({
-  enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  captureContent: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  serviceName: Schema.optional(Schema.NonEmptyString),
-  samplingRatio: Schema.optional(Schema.Number.pipe(Schema.between(0, 1)))
-})
+export const TelemetryOptions = Options.TelemetryOptions
 
 /**
  * Tracing settings (decoded).
@@ -34,7 +21,7 @@ export const TelemetryOptions = Schema.Struct({
  * @since 0.4.0
  * @category models
  */
-export type TelemetryOptions = typeof TelemetryOptions.Type
+export type TelemetryOptions = Options.TelemetryOptions
 
 /**
  * Tracing settings as written in a config file or passed in code.
@@ -42,7 +29,7 @@ export type TelemetryOptions = typeof TelemetryOptions.Type
  * @since 0.4.0
  * @category models
  */
-export type TelemetryOptionsInput = typeof TelemetryOptions.Encoded
+export type TelemetryOptionsInput = Options.TelemetryOptionsInput
 
 /**
  * The settings with nothing left open: the options, then the environment, then the defaults.
@@ -50,41 +37,12 @@ export type TelemetryOptionsInput = typeof TelemetryOptions.Encoded
  * @since 0.4.0
  * @category models
  */
-export interface Resolved {
-  readonly enabled: boolean
-  readonly captureContent: boolean
-  readonly serviceName: string
-  readonly samplingRatio: number
-}
-
-const defaultServiceName = "breakwater"
-
-const ratioFromEnv = (env: Readonly<Record<string, string | undefined>>): number | undefined => {
-  const sampler = env.OTEL_TRACES_SAMPLER
-  if (sampler === "always_off" || sampler === "parentbased_always_off") return 0
-  if (sampler === "always_on" || sampler === "parentbased_always_on") return 1
-  const arg = env.OTEL_TRACES_SAMPLER_ARG
-  if (arg === undefined || arg.trim() === "") return undefined
-  const ratio = Number(arg)
-  return Number.isFinite(ratio) && ratio >= 0 && ratio <= 1 ? ratio : undefined
-}
+export type Resolved = Options.Resolved
 
 /**
  * Resolves the settings: what the options say, else the `OTEL_*` variables, else the defaults.
- * `OTEL_SDK_DISABLED=true` turns tracing off whatever the options say.
  *
  * @since 0.4.0
  * @category constructors
  */
-export const resolve = (
-  options: TelemetryOptionsInput | undefined,
-  env: Readonly<Record<string, string | undefined>> = process.env
-): Resolved => {
-  const o = Schema.decodeUnknownSync(TelemetryOptions)(options ?? {})
-  return {
-    enabled: o.enabled && env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== "true",
-    captureContent: o.captureContent,
-    serviceName: o.serviceName ?? (env.OTEL_SERVICE_NAME || defaultServiceName),
-    samplingRatio: o.samplingRatio ?? ratioFromEnv(env) ?? 1
-  }
-}
+export const resolve = Options.resolve

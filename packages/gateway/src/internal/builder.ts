@@ -16,6 +16,7 @@ import type * as GatewayBuilder from "../GatewayBuilder.js"
 import type { GatewayConfig } from "../GatewayConfig.js"
 import * as Providers from "../Providers.js"
 import * as SharedState from "../SharedState.js"
+import * as Tracing from "../Tracing.js"
 import * as Breakers from "./breakers.js"
 import * as Settings from "./settings.js"
 import * as Targets from "./targets.js"
@@ -177,18 +178,21 @@ const adaptersOf = (
 export const make = (config: GatewayConfig, options?: Options): Effect.Effect<Gateway, ConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const adapters = yield* adaptersOf(config, options)
+    // Tracing only when the config turns it on: off, no OpenTelemetry code is loaded at all.
+    const tracer = yield* (options?.telemetry ?? Tracing.telemetry())(config)
     // Shared state only when the config asks for it: without a `redis` section no store code is
     // loaded at all.
-    if (config.redis === undefined) return yield* build(config, adapters, undefined)
+    if (config.redis === undefined) return yield* build(config, adapters, undefined, tracer)
     const shared = yield* (options?.sharedState ?? SharedState.redis())(config.redis)
     // The breakers find their store in context when they are built.
-    return yield* Effect.provideService(build(config, adapters, shared), BreakerStore.BreakerStore, shared.breakers)
+    return yield* Effect.provideService(build(config, adapters, shared, tracer), BreakerStore.BreakerStore, shared.breakers)
   })
 
 const build = (
   config: GatewayConfig,
   adapters: ReadonlyMap<string, LanguageModel.Service | Providers.Provider>,
-  shared: SharedState.SharedState | undefined
+  shared: SharedState.SharedState | undefined,
+  tracer: Tracing.Tracer | undefined
 ): Effect.Effect<Gateway, never, Scope.Scope> =>
   Effect.gen(function*() {
     const breakers = yield* Breakers.make
@@ -252,6 +256,7 @@ const build = (
       }),
       health,
       secrets,
-      ...(shared === undefined ? {} : { journal: shared.journal })
+      ...(shared === undefined ? {} : { journal: shared.journal }),
+      ...(tracer === undefined ? {} : { telemetry: tracer })
     }
   })

@@ -4,11 +4,12 @@
  */
 import type { RequestContext } from "@breakwater/core"
 import { TaggedMetric } from "@breakwater/core"
-import { ClientApi, RequestPipeline } from "@breakwater/gateway"
+import { ClientApi, RequestPipeline, Tracing } from "@breakwater/gateway"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import type { Exchange } from "./exchange.js"
 import type { Host } from "./host.js"
+import * as Lifecycle from "./lifecycle.js"
 
 const requestsTotal = Metric.counter("breakwater_http_requests_total", { description: "HTTP requests by route and status", incremental: true })
 const requestDuration = Metric.histogram(
@@ -41,6 +42,20 @@ export const finish = (h: Host, x: Exchange, status: number, more?: Record<strin
   route.duration(ms / 1000)
   const fields = more === undefined ? x.fields : x.fields === undefined ? more : { ...x.fields, ...more }
   h.pipeline.logRequest(x.method, x.path, status, x.requestId, ms, fields)
+  if (x.span !== undefined) endSpan(x, status, more?.["error"])
+}
+
+/** A request dropped unanswered (its client left before anything ran): its span ends with that. */
+export const abandon = (h: Host, x: Exchange): void => {
+  if (x.span !== undefined) endSpan(x, 499, Tracing.ClientGone.code)
+  Lifecycle.release(h.lifecycle, x)
+}
+
+/** Ends a traced request's span with what the client got: nothing, its error, or its leaving. */
+const endSpan = (x: Exchange, status: number, code: unknown): void => {
+  const span = x.span!
+  x.span = undefined
+  Tracing.endWith(span, status, code)
 }
 
 /**

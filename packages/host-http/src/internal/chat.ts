@@ -3,12 +3,12 @@
  * the body, then a non-streaming call, a stream (journaled when the journal is on), or a
  * reconnect by the same POST (`Last-Event-ID`, or an `Idempotency-Key` already seen).
  */
-import { type ChatCompletion, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, RequestContext, RequestObserver } from "@breakwater/core"
 import { ClientApi, type Gateway, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { fail, finish, sendError, sendJson } from "./answer.js"
+import { abandon, fail, finish, sendError, sendJson } from "./answer.js"
 import * as Body from "./body.js"
 import { chatFields, type Exchange, header } from "./exchange.js"
 import type { Host } from "./host.js"
@@ -39,7 +39,8 @@ export const chat = (h: Host, x: Exchange): void => {
 
 /** Starts the call a decoded request asks for. */
 const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key: Gateway.ClientKey | undefined): void => {
-  const ctx = RequestContext.make({ requestId: x.requestId })
+  const span = x.span = h.pipeline.observe(x.requestId, x.req.headers, request)
+  const ctx = RequestContext.make({ requestId: x.requestId, observer: RequestObserver.combine(span) })
   x.fields = chatFields(request.model, request.stream === true, key)
   const journal = h.journal
   if (request.stream !== true || journal === undefined) {
@@ -58,7 +59,7 @@ const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key
     return replay(h, x, journal, owner, at.streamId, at.seq)
   }
   h.runtime.runFork(StreamReconnect.open(journal, owner, header(x, "idempotency-key"))).addObserver((exit) => {
-    if (x.res.destroyed) return Lifecycle.release(h.lifecycle, x)
+    if (x.res.destroyed) return abandon(h, x)
     const opened = Exit.isSuccess(exit) ? exit.value : undefined
     if (opened?._tag === "Exists") {
       x.fields = undefined

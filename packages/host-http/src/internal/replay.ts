@@ -9,10 +9,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import type * as http from "node:http"
-import { fail, finish, noContent } from "./answer.js"
-import type { Exchange } from "./exchange.js"
+import { abandon, fail, finish, noContent } from "./answer.js"
+import { type Exchange, header } from "./exchange.js"
 import type { Host } from "./host.js"
-import * as Lifecycle from "./lifecycle.js"
 
 /** Waits until the response can take more, or is closed. */
 const waitDrain = (res: http.ServerResponse) =>
@@ -35,16 +34,21 @@ export const replay = (h: Host, x: Exchange, journal: StreamJournal.StreamJourna
   const { requestId, res } = x
   x.fields = x.fields === undefined ? { stream_id: streamId } : { ...x.fields, stream_id: streamId }
   h.runtime.runFork(journal.state(streamId)).addObserver((exit) => {
-    if (res.destroyed) return Lifecycle.release(h.lifecycle, x)
+    if (res.destroyed) return abandon(h, x)
     if (Exit.isFailure(exit)) return fail(h, x, StreamReconnect.journalDown)
     const decided = StreamReconnect.replayOf(exit.value, owner, afterSeq)
     if (decided._tag === "Refused") return fail(h, x, decided.error)
     if (decided._tag === "Finished") return noContent(h, x, streamId)
     res.writeHead(200, ClientStream.headers(requestId, undefined, streamId))
     res.write(ClientStream.retryHint(h.retryMs))
-    const fiber = h.runtime.runFork(Stream.runForEach(journal.follow(streamId, afterSeq), (event) => writeTo(res, event.frame)))
+    let events = 0
+    const fiber = h.runtime.runFork(Stream.runForEach(journal.follow(streamId, afterSeq), (event) => {
+      events++
+      return writeTo(res, event.frame)
+    }))
     x.fiber = fiber
     fiber.addObserver((done) => {
+      x.span?.event({ _tag: "JournalReplay", events, lastEventId: header(x, "last-event-id") })
       if (Exit.isSuccess(done)) {
         if (!res.destroyed) res.end()
         return finish(h, x, 200, { replayed_after: afterSeq })

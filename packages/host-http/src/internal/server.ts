@@ -43,6 +43,9 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
   }, handler(h))
   server.on("clientError", onClientError)
 
+  // The spans of the last requests go out before the process exits (the gateway's scope, which
+  // shuts the tracer down, may never close: `closeOnSignals` exits).
+  const flushTraces = (): Promise<void> => gateway.telemetry === undefined ? Promise.resolve() : gateway.telemetry.flush().catch(() => undefined)
   const host = gateway.keys.length === 0 ? "127.0.0.1" : h.listenHost
   const port = options.port ?? settings.port
   return new Promise<RunningServer>((resolve, reject) => {
@@ -59,7 +62,7 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
       }
       let closed: Promise<void> | undefined
       const close = (graceMs = settings.shutdownGraceMs): Promise<void> =>
-        closed ??= Lifecycle.shutdown(h.lifecycle, server, h.runtime, graceMs)
+        closed ??= Lifecycle.shutdown(h.lifecycle, server, h.runtime, graceMs).then(flushTraces)
       resolve({ url, host: address.address, port: address.port, server, close })
     })
   })

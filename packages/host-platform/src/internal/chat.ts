@@ -5,8 +5,8 @@
  * host runtime (its scrubbing log), tied to the handler: an interrupted handler (the client left)
  * interrupts its call, unless a journaled stream goes on detached for its client to come back.
  */
-import { type ChatCompletion, RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
+import { type ChatCompletion, RequestContext, RequestObserver } from "@breakwater/core"
+import { ClientApi, ClientStream, RequestPipeline, StreamReconnect, Tracing } from "@breakwater/gateway"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
@@ -48,7 +48,12 @@ export const chat = (h: Host) => {
     const req = yield* HttpServerRequest.HttpServerRequest
     const startedAt = performance.now()
     const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"])
-    const log: Log = (status, fields) => pipeline.logRequest("POST", path, status, requestId, performance.now() - startedAt, fields)
+    let span: Tracing.RequestSpan | undefined
+    // Called once, when the response is over: the log line, and the end of the request's span.
+    const log: Log = (status, fields) => {
+      pipeline.logRequest("POST", path, status, requestId, performance.now() - startedAt, fields)
+      if (span !== undefined) Tracing.endWith(span, status, fields?.["error"])
+    }
     const refuse = (e: ClientApi.ApiError, trace?: RequestContext.RequestTrace) => {
       log(e.status, { error: e.code })
       return Answer.error(e, requestId, trace)
@@ -60,7 +65,8 @@ export const chat = (h: Host) => {
     const parsed = pipeline.decodeChat(body.right, key)
     if (parsed._tag === "Left") return refuse(parsed.left)
     const request = parsed.right
-    const ctx = RequestContext.make({ requestId })
+    span = pipeline.observe(requestId, req.headers, request)
+    const ctx = RequestContext.make({ requestId, observer: RequestObserver.combine(span) })
     if (request.stream === true) {
       const journal = h.journal
       if (journal === undefined) return yield* stream(h, request, ctx, log, undefined)
@@ -70,7 +76,7 @@ export const chat = (h: Host) => {
         // A reconnect by the same POST: the events after Last-Event-ID, whoever generates them.
         const at = StreamReconnect.reconnectAt(lastEventId)
         if (ClientApi.isApiError(at)) return refuse(at)
-        return yield* replay(h, requestId, owner, at.streamId, at.seq, log)
+        return yield* replay(h, requestId, owner, at.streamId, at.seq, log, span)
       }
       const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"]))
       if (Exit.isFailure(opened)) {
@@ -80,10 +86,13 @@ export const chat = (h: Host) => {
         )
         return yield* stream(h, request, ctx, log, undefined)
       }
-      if (opened.value._tag === "Exists") return yield* replay(h, requestId, owner, opened.value.streamId, 0, log)
+      if (opened.value._tag === "Exists") return yield* replay(h, requestId, owner, opened.value.streamId, 0, log, span)
       return yield* stream(h, request, ctx, log, opened.value.journaled)
     }
-    const exit = yield* awaitStarted(() => pipeline.startGenerate(request, ctx))
+    const started = awaitStarted(() => pipeline.startGenerate(request, ctx))
+    const traced = span
+    // The client left: no log line, but the span ends.
+    const exit = yield* (traced === undefined ? started : Effect.onInterrupt(started, () => Effect.sync(() => traced.end(Tracing.ClientGone))))
     const fields = RequestPipeline.traceFields(ctx.trace)
     if (Exit.isSuccess(exit)) {
       log(200, fields)

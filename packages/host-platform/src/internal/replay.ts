@@ -3,7 +3,9 @@
  * the live rest, as a response body the server pulls (a slow reader holds back only itself).
  * Another owner's stream is answered exactly like an unknown one.
  */
+import type { RequestObserver } from "@breakwater/core"
 import { ClientStream, StreamReconnect } from "@breakwater/gateway"
+import { StreamJournal } from "@breakwater/stream-resume"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -20,7 +22,8 @@ export const replay = (
   owner: string,
   streamId: string,
   afterSeq: number,
-  log: Log
+  log: Log,
+  observer?: RequestObserver.RequestObserver | undefined
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   const journal = h.journal!
   return Effect.map(onHost(h.pipeline, journal.state(streamId)), (exit) => {
@@ -36,14 +39,19 @@ export const replay = (
       return Answer.noContent(requestId, streamId)
     }
     let logged = false
+    let events = 0
     const end = (status: number, fields: Record<string, unknown>) => {
       if (logged) return
       logged = true
+      observer?.event({ _tag: "JournalReplay", events, lastEventId: afterSeq === 0 ? undefined : StreamJournal.eventId(streamId, afterSeq) })
       log(status, { stream_id: streamId, ...fields })
     }
     const frames = Stream.concat(
       Stream.succeed(ClientStream.retryHint(h.retryMs)),
-      Stream.map(journal.follow(streamId, afterSeq), (event) => event.frame)
+      Stream.map(journal.follow(streamId, afterSeq), (event) => {
+        events++
+        return event.frame
+      })
     ).pipe(
       Stream.onEnd(Effect.sync(() => end(200, { replayed_after: afterSeq }))),
       // Evicted or expired while being read: end well-formed, never as a silent truncation.

@@ -38,12 +38,18 @@ const headerSetter: api.TextMapSetter<Record<string, string>> = {
   }
 }
 
-const errorType = (error: unknown): string =>
-  error !== null && typeof error === "object" && typeof (error as { _tag?: unknown })._tag === "string"
-    ? (error as { _tag: string })._tag
-    : error instanceof Error
-    ? error.name
-    : "Error"
+/**
+ * The error's type: a tagged error's tag, else the `code` of the answer a client was sent (a
+ * gateway `ApiError`: `upstream_timeout`, `client_closed`, …), else the error's name.
+ */
+const errorType = (error: unknown): string => {
+  if (error !== null && typeof error === "object") {
+    const { _tag, code } = error as { _tag?: unknown; code?: unknown }
+    if (typeof _tag === "string") return _tag
+    if (typeof code === "string") return code
+  }
+  return error instanceof Error ? error.name : "Error"
+}
 
 const messagesOf = (request: ChatCompletion.ChatRequest): string => JSON.stringify(request.messages)
 
@@ -307,6 +313,8 @@ export class RequestSpan implements RequestObserver.RequestObserver {
       span.setAttribute("gen_ai.usage.output_tokens", this.outputTokens)
     }
     if (error !== undefined) {
+      const status = (error as { status?: unknown } | null)?.status
+      if (typeof status === "number") span.setAttribute("http.response.status_code", status)
       span.setAttribute("error.type", errorType(error))
       span.setStatus({ code: api.SpanStatusCode.ERROR })
     }
