@@ -3,7 +3,7 @@
  * a list of positional parameters. It also carries what the lifecycle needs to stop its work
  * (the fiber, the client-gone hook, the detach timer) and the key share it holds.
  */
-import type { Gateway } from "@breakwater/gateway"
+import type { Gateway, RequestPipeline } from "@breakwater/gateway"
 import type * as Fiber from "effect/Fiber"
 import type * as http from "node:http"
 
@@ -26,6 +26,8 @@ export interface Exchange {
   undetach: (() => void) | undefined
   /** The client key whose concurrency share this request holds, once it started a generation. */
   share: string | undefined
+  /** The client API of a model request (its error shape); `undefined` elsewhere (OpenAI's shape). */
+  protocol: RequestPipeline.Protocol | undefined
 }
 
 export const make = (
@@ -45,7 +47,8 @@ export const make = (
   fiber: undefined,
   onClientGone: undefined,
   undetach: undefined,
-  share: undefined
+  share: undefined,
+  protocol: undefined
 })
 
 /** A request header's (first) value. */

@@ -62,6 +62,13 @@ export const handler = (h: Host) => (req: http.IncomingMessage, res: http.Server
     case "/chat/completions":
       if (method !== "POST") return fail(h, x, ClientApi.methodNotAllowed(method, x.path, "POST"))
       x.path = "/v1/chat/completions"
+      x.protocol = h.pipeline.chat
+      return chat(h, x)
+    case "/v1/messages":
+    case "/messages":
+      x.protocol = h.pipeline.messages
+      if (method !== "POST") return fail(h, x, ClientApi.methodNotAllowed(method, x.path, "POST"))
+      x.path = "/v1/messages"
       return chat(h, x)
     case "/v1/models":
     case "/models":
