@@ -5,23 +5,39 @@
  */
 import Anthropic from "@anthropic-ai/sdk"
 import { MockUpstream } from "@breakwater/testing"
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
+import { CANARY, GATEWAY_KEY, startGateway, type TestGateway } from "./support/gateway.js"
 
 const { Fault } = MockUpstream
 
 let gw: TestGateway
 let client: Anthropic
+/** An Anthropic upstream's `count_tokens`: what it was sent, and its answer. */
+let counter: Server
+const counted: Array<{ readonly path: string; readonly headers: IncomingHttpHeaders; readonly body: Record<string, unknown> }> = []
 
 beforeAll(async () => {
+  counter = createServer((req, res) => {
+    let body = ""
+    req.on("data", (part: Buffer) => (body += part.toString("utf8")))
+    req.on("end", () => {
+      counted.push({ path: req.url ?? "", headers: req.headers, body: JSON.parse(body) })
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ input_tokens: 42 }))
+    })
+  })
+  await new Promise<void>((resolve) => counter.listen(0, "127.0.0.1", resolve))
+  const counterUrl = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`
   gw = await startGateway({
     config: (primary, secondary) => ({
       auth: { keys: [{ name: "tests", key: GATEWAY_KEY }] },
       upstreams: {
         primary: { provider: "openai", baseUrl: primary, apiKey: "${CANARY_KEY}", models: ["chat"] },
-        secondary: { provider: "anthropic", baseUrl: secondary, apiKey: "${CANARY_KEY}", models: { claude: "claude-mock" } }
+        secondary: { provider: "anthropic", baseUrl: secondary, apiKey: "${CANARY_KEY}", models: { claude: "claude-mock" } },
+        counting: { provider: "anthropic", baseUrl: counterUrl, apiKey: "${CANARY_KEY}", models: { counted: "claude-upstream-name" } }
       },
-      routes: { chat: { upstreams: ["primary"] }, claude: { upstreams: ["secondary"] } },
+      routes: { chat: { upstreams: ["primary"] }, claude: { upstreams: ["secondary"] }, counted: { upstreams: ["counting", "primary"] } },
       defaults: {
         retry: { baseDelay: "1 millis", maxDelay: "5 millis", maxRetryAfter: "2 seconds" },
         timeouts: { firstToken: "2 seconds", idle: "500 millis" },
@@ -33,6 +49,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await gw?.close()
+  await new Promise((resolve) => counter?.close(resolve))
 })
 beforeEach(() => {
   gw.primary.reset()
@@ -135,5 +152,36 @@ describe("Anthropic clients' auth and errors", () => {
     const stream = client.messages.stream(ask("breaks mid-answer"))
     const error = await stream.finalMessage().catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Anthropic.APIError)
+  })
+})
+
+describe("POST /v1/messages/count_tokens", () => {
+  it("is proxied to the Anthropic upstream that starts the route, with its key and its model name", async () => {
+    const answer = await client.messages.countTokens({ model: "counted", messages: [{ role: "user", content: "count me" }] })
+    expect(answer.input_tokens).toBe(42)
+    const sent = counted.at(-1)!
+    expect(sent.path).toBe("/v1/messages/count_tokens")
+    expect(sent.body).toEqual({ model: "claude-upstream-name", messages: [{ role: "user", content: "count me" }] })
+    expect(sent.headers["x-api-key"]).toBe(CANARY)
+    expect(sent.headers["anthropic-version"]).toBeTruthy()
+  })
+
+  it("is a 400 in Anthropic's shape when the route does not start with an Anthropic upstream", async () => {
+    const before = counted.length
+    const error = await client.messages.countTokens({ model: "chat", messages: [{ role: "user", content: "count me" }] }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(Anthropic.BadRequestError)
+    const body = (error as Anthropic.APIError).error as { type: string; error: { type: string; message: string } }
+    expect(body.type).toBe("error")
+    expect(body.error.type).toBe("invalid_request_error")
+    expect(body.error.message).toMatch(/count_tokens needs an Anthropic upstream/)
+    expect(counted.length).toBe(before)
+  })
+
+  it("refuses a wrong key and an unknown model in Anthropic's shape", async () => {
+    const wrong = new Anthropic({ baseURL: gw.url, apiKey: "not-the-key", maxRetries: 0 })
+    expect(await wrong.messages.countTokens({ model: "counted", messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e))
+      .toBeInstanceOf(Anthropic.AuthenticationError)
+    expect(await client.messages.countTokens({ model: "nope", messages: [{ role: "user", content: "x" }] }).catch((e: unknown) => e))
+      .toBeInstanceOf(Anthropic.NotFoundError)
   })
 })

@@ -219,6 +219,21 @@ export const badRequest = (message: string, code: string | null = null, param: s
 })
 
 /**
+ * The 400 for token counting on a model no Anthropic upstream starts the route of: only
+ * Anthropic's API counts tokens, so the gateway does not guess.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export const countTokensUnsupported = (model: string): ApiError => ({
+  status: 400,
+  message: `count_tokens needs an Anthropic upstream: the route of \`${model}\` does not start with one`,
+  type: "invalid_request_error",
+  code: "count_tokens_unsupported",
+  param: "model"
+})
+
+/**
  * The 401 for a missing or wrong client key.
  *
  * @since 0.1.0
@@ -313,6 +328,8 @@ export interface Api {
     body: string,
     key: ClientKey | undefined
   ) => Either.Either<ChatCompletion.ChatRequest, ApiError>
+  /** Whether a key may use a model: `undefined`, or the 404 (not served) / 403 (not the key's). */
+  readonly permit: (model: string, key: ClientKey | undefined) => ApiError | undefined
   /** Validates an Anthropic Messages request body (`MessagesApi.parseRequest`), then as `parseChat`. */
   readonly parseMessages: (
     body: string,
@@ -337,26 +354,30 @@ export const make = (gateway: Gateway): Api => {
   const keyed = gateway.keys.length > 0
   const isAdmin = (authorization: string | undefined) => admin?.check(authorization) !== undefined
   /** A decoded request's model: one of the gateway's, and one the key may use. */
-  const permitted = (request: ChatCompletion.ChatRequest, key: ClientKey | undefined): Either.Either<ChatCompletion.ChatRequest, ApiError> => {
-    if (!models.has(request.model)) {
-      return Either.left({
+  const permit = (model: string, key: ClientKey | undefined): ApiError | undefined => {
+    if (!models.has(model)) {
+      return {
         status: 404,
-        message: `the model \`${request.model}\` does not exist on this gateway; see GET /v1/models`,
+        message: `the model \`${model}\` does not exist on this gateway; see GET /v1/models`,
         type: "invalid_request_error",
         code: "model_not_found",
         param: "model"
-      })
+      }
     }
-    if (key?.models !== undefined && !key.models.includes(request.model)) {
-      return Either.left({
+    if (key?.models !== undefined && !key.models.includes(model)) {
+      return {
         status: 403,
-        message: `this API key may not use the model \`${request.model}\``,
+        message: `this API key may not use the model \`${model}\``,
         type: "permission_error",
         code: "model_not_permitted",
         param: "model"
-      })
+      }
     }
-    return Either.right(request)
+    return undefined
+  }
+  const permitted = (request: ChatCompletion.ChatRequest, key: ClientKey | undefined): Either.Either<ChatCompletion.ChatRequest, ApiError> => {
+    const refused = permit(request.model, key)
+    return refused === undefined ? Either.right(request) : Either.left(refused)
   }
   return {
     gateway,
@@ -372,6 +393,7 @@ export const make = (gateway: Gateway): Api => {
       return { status: ready ? 200 : 503, body: JSON.stringify(detail ? { status, ...health } : { status }) }
     },
     metricsAllowed: (authorization) => !keyed || isAdmin(authorization),
+    permit,
     parseChat: (body, key) => {
       let parsed: unknown
       try {

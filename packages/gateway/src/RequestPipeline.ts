@@ -130,6 +130,17 @@ export interface RequestPipeline {
     writer: ClientStream.Writer,
     whenFull: (resume: () => void) => void
   ) => Fiber.RuntimeFiber<void, ModelError.ModelError>
+  /**
+   * `POST /v1/messages/count_tokens` started on the host's runtime: the body checked (size,
+   * UTF-8, a JSON object naming a model the key may use), then proxied to the Anthropic upstream
+   * that starts the model's route (`Gateway.tokenCounters`), its answer's JSON text the fiber's
+   * value; the 400 (no fiber) when no Anthropic upstream serves the model.
+   */
+  readonly startCountTokens: (
+    body: Uint8Array,
+    key: ClientKey | undefined,
+    ctx: RequestContext.RequestContextShape
+  ) => Either.Either<Fiber.RuntimeFiber<string, ModelError.ModelError>, ClientApi.ApiError>
   /** A failed call's client-facing error; a defect (a 500) is logged with its cause. */
   readonly failureOf: (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace) => ClientApi.ApiError
   /** The request's log line, at a level its status decides (5xx error, 4xx warning). */
@@ -240,6 +251,25 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       Effect.provideService(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), RequestContext.RequestContext, ctx),
     startGenerate: (request, ctx) => forkIn(model.generate(request, handed(ctx)), ctx),
     startStream: (request, ctx, writer, whenFull) => forkIn(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), ctx),
+    startCountTokens: (body, key, ctx) => {
+      if (body.length > maxBodyBytes) return Either.left(ClientApi.tooLarge(maxBodyBytes))
+      const text = ClientApi.decodeUtf8(body)
+      if (Either.isLeft(text)) return Either.left(text.left)
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text.right)
+      } catch (error) {
+        return Either.left(ClientApi.badRequest(`request body is not valid JSON: ${(error as Error).message}`, "invalid_json"))
+      }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return Either.left(ClientApi.badRequest("invalid request: the body must be a JSON object", "invalid_request"))
+      const model = (parsed as { model?: unknown }).model
+      if (typeof model !== "string" || model.length === 0) return Either.left(ClientApi.badRequest("invalid request: model must be a non-empty string", "invalid_request", "model"))
+      const refused = api.permit(model, key)
+      if (refused !== undefined) return Either.left(refused)
+      const counter = gateway.tokenCounters?.get(model)
+      if (counter === undefined) return Either.left(ClientApi.countTokensUnsupported(model))
+      return Either.right(forkIn(Effect.map(counter(parsed as Record<string, unknown>), (answer) => JSON.stringify(answer)), ctx))
+    },
     failureOf: (cause, trace) => {
       const error = ClientApi.fromCause(cause, trace, api.secrets)
       if (error.status === 500) host.runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))

@@ -24,13 +24,8 @@ export const chat = (h: Host, x: Exchange): void => {
   const key = protocol.admit(x.req.headers.authorization, header(x, "x-api-key"), header(x, "content-type"))
   if (ClientApi.isApiError(key)) return fail(h, x, key)
   Lifecycle.track(h.lifecycle, x)
-  Body.read(x.req, h.settings.maxBodyBytes, (body) => {
-    if (body._tag === "Aborted") return
-    if (body._tag === "TooLarge") {
-      x.res.setHeader("connection", "close")
-      return fail(h, x, ClientApi.tooLarge(h.settings.maxBodyBytes))
-    }
-    const parsed = protocol.decode(body.bytes, key)
+  Body.readWithin(h, x, (body) => {
+    const parsed = protocol.decode(body, key)
     if (parsed._tag === "Left") {
       if (key !== undefined) x.fields = { key: key.name }
       return fail(h, x, parsed.left)
