@@ -125,7 +125,7 @@ describe("Anthropic clients' auth and errors", () => {
   it("a body that is not a Messages request is the SDK's BadRequestError", async () => {
     const error = await client.messages.create({ model: "chat", messages: [] } as never).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Anthropic.BadRequestError)
-    expect(((error as Anthropic.APIError).error as { error: { type: string } }).error.type).toBe("invalid_request_error")
+    expect(((error as InstanceType<typeof Anthropic.APIError>).error as { error: { type: string } }).error.type).toBe("invalid_request_error")
   })
 
   it("an unknown model is the SDK's NotFoundError", async () => {
@@ -170,7 +170,7 @@ describe("POST /v1/messages/count_tokens", () => {
     const before = counted.length
     const error = await client.messages.countTokens({ model: "chat", messages: [{ role: "user", content: "count me" }] }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(Anthropic.BadRequestError)
-    const body = (error as Anthropic.APIError).error as { type: string; error: { type: string; message: string } }
+    const body = (error as InstanceType<typeof Anthropic.APIError>).error as { type: string; error: { type: string; message: string } }
     expect(body.type).toBe("error")
     expect(body.error.type).toBe("invalid_request_error")
     expect(body.error.message).toMatch(/count_tokens needs an Anthropic upstream/)

@@ -13,6 +13,10 @@
  * keep-alives are not recorded (liveness of one connection), a seam comment travels with the
  * event after it (and is recorded with it).
  *
+ * The events are chat completion chunks by default; another client API (Anthropic Messages) gives
+ * its `encoding`, and the same gate, backpressure, write coalescing and event ids (one per named
+ * event) apply to its events.
+ *
  * @since 0.1.0
  */
 import { type ChatCompletion, type LanguageModel, type RequestContext, SseCodec, StreamCommit } from "@breakwater/core"
