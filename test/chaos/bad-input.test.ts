@@ -272,6 +272,129 @@ describe("bad input (property-based)", () => {
   })
 })
 
+// The same guarantees on Anthropic's Messages API (`POST /v1/messages`): its bodies and its
+// headers (`x-api-key`, `anthropic-version`, `anthropic-beta`), its error shape.
+describe("bad input on /v1/messages (property-based)", () => {
+  const messagesPath = "/v1/messages"
+  const validMessages = { model: "chat", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }
+  const anthropicHeaders = { "content-type": "application/json", "x-api-key": KEY, "anthropic-version": "2023-06-01" }
+
+  /** A 4xx in Anthropic's shape: `{"type":"error","error":{"type","message"}}`. */
+  const expectAnthropicError = (answer: Answer) => {
+    expect(answer.status, answer.body).toBeGreaterThanOrEqual(400)
+    expect(answer.status, answer.body).toBeLessThan(500)
+    expect(answer.contentType).toMatch(/application\/json/)
+    const parsed = JSON.parse(answer.body) as { type?: unknown; error?: { message?: unknown; type?: unknown } }
+    expect(parsed.type).toBe("error")
+    expect(typeof parsed.error?.type).toBe("string")
+    expect(typeof parsed.error?.message).toBe("string")
+    expect((parsed.error?.message as string).length).toBeGreaterThan(0)
+  }
+
+  /** A valid Messages body with one field replaced by a value of the wrong shape. */
+  const withField = (field: string, value: fc.Arbitrary<unknown>) => value.map((v) => ({ ...validMessages, [field]: v }))
+  const mutatedMessages = fc.oneof(
+    withField("model", fc.oneof(fc.integer(), fc.constant(null), fc.constant(""), fc.array(fc.string()))),
+    withField("max_tokens", fc.oneof(fc.string(), fc.integer({ max: 0 }), fc.double({ min: 0.1, max: 0.9 }), fc.constant(null))),
+    withField("messages", fc.oneof(fc.string(), fc.integer(), fc.constant([]), fc.array(fc.integer(), { minLength: 1 }))),
+    withField("messages", fc.array(fc.record({ role: fc.constantFrom("system", "tool", "wizard", "", "USER"), content: fc.string() }), { minLength: 1, maxLength: 3 })),
+    withField("messages", fc.constant([{ role: "user", content: [{ type: "text" }] }])),
+    withField("system", fc.oneof(fc.integer(), fc.constant([{ type: "text" }]))),
+    withField("temperature", fc.oneof(fc.string(), fc.double({ min: 1.01, max: 1e6, noNaN: true }))),
+    withField("tool_choice", fc.oneof(fc.string(), fc.record({ type: fc.constantFrom("sometimes", "tool") }))),
+    withField("tools", fc.oneof(fc.string(), fc.array(fc.record({ description: fc.string() }), { minLength: 1 }))),
+    withField("stream", fc.oneof(fc.string(), fc.integer())),
+    fc.json().filter((j) => {
+      const v = JSON.parse(j) as unknown
+      return typeof v !== "object" || v === null || Array.isArray(v) || !("messages" in v)
+    }).map((j) => JSON.parse(j) as unknown)
+  )
+
+  it("a Messages body of the wrong shape gets a 4xx in Anthropic's shape and never reaches the upstream", async () => {
+    const before = upstream.calls.length
+    await fc.assert(
+      fc.asyncProperty(mutatedMessages, async (body) => {
+        expectAnthropicError(await send(JSON.stringify(body), anthropicHeaders, "POST", messagesPath))
+      }),
+      { numRuns: 150 }
+    )
+    expect(upstream.calls.length).toBe(before)
+  })
+
+  it("arbitrary bytes (invalid UTF-8, truncated JSON) get a 4xx in Anthropic's shape", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.uint8Array({ minLength: 1, maxLength: 512 }),
+          fc.string().map((s) => JSON.stringify(validMessages).slice(0, Math.max(1, s.length % 40)))
+        ),
+        async (body) => {
+          expectAnthropicError(await send(body, anthropicHeaders, "POST", messagesPath))
+        }
+      ),
+      { numRuns: 100 }
+    )
+  })
+
+  it("arbitrary x-api-key and authorization headers never pass (401 authentication_error) and never reach the upstream", async () => {
+    const before = upstream.calls.length
+    const notAKey = (h: string) => h.trim() !== KEY && h.trim() !== LIMITED && h.trim() !== `Bearer ${KEY}` && h.trim() !== `Bearer ${LIMITED}` && !/[\r\n]/.test(h)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ unit: "grapheme-ascii" }).map((s) => ({ "x-api-key": s })),
+          fc.constant({ "x-api-key": KEY.slice(0, -1) }),
+          fc.constant({ "x-api-key": `Bearer ${KEY}` }),
+          fc.string({ unit: "grapheme-ascii" }).map((s) => ({ authorization: `Bearer ${s}` })),
+          fc.constant({} as Record<string, string>)
+        ).filter((h) => Object.values(h).every(notAKey)),
+        async (headers) => {
+          const answer = await send(JSON.stringify(validMessages), { "content-type": "application/json", "anthropic-version": "2023-06-01", ...headers }, "POST", messagesPath)
+          expectAnthropicError(answer)
+          expect(answer.status).toBe(401)
+          expect(JSON.parse(answer.body).error.type).toBe("authentication_error")
+        }
+      ),
+      { numRuns: 100 }
+    )
+    expect(upstream.calls.length).toBe(before)
+  })
+
+  it("any anthropic-version and anthropic-beta is accepted and ignored: the request is served", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: "grapheme-ascii" }).filter((s) => !/[\r\n]/.test(s)),
+        fc.array(fc.stringMatching(/^[a-z0-9-]{1,30}$/), { maxLength: 4 }),
+        async (version, betas) => {
+          const headers: Record<string, string> = { "content-type": "application/json", "x-api-key": KEY, "anthropic-version": version }
+          if (betas.length > 0) headers["anthropic-beta"] = betas.join(",")
+          const answer = await send(JSON.stringify(validMessages), headers, "POST", messagesPath)
+          expect(answer.status, answer.body).toBe(200)
+          expect(JSON.parse(answer.body).type).toBe("message")
+        }
+      ),
+      { numRuns: 40 }
+    )
+  })
+
+  it("a body not declared JSON, an oversize body, a model the key may not use and a wrong method are refused in Anthropic's shape", async () => {
+    const asText = await send(JSON.stringify(validMessages), { ...anthropicHeaders, "content-type": "text/plain" }, "POST", messagesPath)
+    expectAnthropicError(asText)
+    expect(asText.status).toBe(415)
+    const oversize = await send(JSON.stringify({ ...validMessages, messages: [{ role: "user", content: "x".repeat(64 * 1024) }] }), anthropicHeaders, "POST", messagesPath)
+    expectAnthropicError(oversize)
+    expect(oversize.status).toBe(413)
+    expect(JSON.parse(oversize.body).error.type).toBe("request_too_large")
+    const limited = await send(JSON.stringify(validMessages), { ...anthropicHeaders, "x-api-key": LIMITED }, "POST", messagesPath)
+    expectAnthropicError(limited)
+    expect(limited.status).toBe(403)
+    expect(JSON.parse(limited.body).error.type).toBe("permission_error")
+    const wrongMethod = await send("", anthropicHeaders, "GET", messagesPath)
+    expectAnthropicError(wrongMethod)
+    expect(wrongMethod.status).toBe(405)
+  })
+})
+
 describe("deeply nested and huge unknown fields (property-based)", () => {
   // A gateway with the default 4 MiB body limit, so that unknown fields can exceed their own limit.
   let bigUrl = ""

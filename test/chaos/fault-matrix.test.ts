@@ -15,6 +15,7 @@ import { MockUpstream } from "@breakwater/testing"
 import { Effect, Exit, Scope } from "effect"
 import { writeFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { behaviorOf, faults } from "./support/faults.js"
 
 const { Fault } = MockUpstream
 
@@ -23,32 +24,6 @@ const RATES = FULL ? [0.05, 0.3, 1] : [0.3, 1]
 const REQUESTS = FULL ? 60 : 12
 const CONCURRENCY = 6
 const DEADLINE_MS = 8_000
-
-/** An HTTP-date Retry-After ~1-2 s ahead, computed when a cell runs (a date computed at load is long past by then). */
-const retryDate = () => new Date(Date.now() + 2_000).toUTCString()
-
-/** A behavior, or one built when its cell starts (a time-relative header). */
-type Scenario = MockUpstream.Behavior | (() => MockUpstream.Behavior)
-
-const faults: ReadonlyArray<readonly [string, Scenario]> = [
-  ["429 retry-after seconds", { fault: Fault.Status({ status: 429 }), headers: { "retry-after": "1" } }],
-  ["429 retry-after http-date", () => ({ fault: Fault.Status({ status: 429 }), headers: { "retry-after": retryDate() } })],
-  ["429 retry-after-ms", { fault: Fault.Status({ status: 429 }), headers: { "retry-after-ms": "50" } }],
-  ["500", { fault: Fault.Status({ status: 500 }) }],
-  ["502", { fault: Fault.Status({ status: 502 }) }],
-  ["503", { fault: Fault.Status({ status: 503 }) }],
-  ["504", { fault: Fault.Status({ status: 504 }) }],
-  ["529 overloaded", { fault: Fault.Status({ status: 529 }) }],
-  ["reset before headers", { fault: Fault.ResetBeforeHeaders() }],
-  ["stall before headers", { fault: Fault.StallBeforeHeaders() }],
-  ["slow first token", { firstChunkDelayMs: 1_500 }],
-  ["stall mid-stream", { fault: Fault.Stall({ afterChunks: 5 }) }],
-  ["cut at chunk 3", { fault: Fault.Cut({ afterChunks: 3 }) }],
-  ["cut at chunk 11", { fault: Fault.Cut({ afterChunks: 11 }) }],
-  ["malformed chunk", { fault: Fault.Malformed({ afterChunks: 6 }) }],
-  ["error event mid-stream", { fault: Fault.ErrorEvent({ afterChunks: 8 }) }],
-  ["no terminator", { fault: Fault.NoTerminator() }]
-]
 
 interface Outcome {
   readonly ok: boolean
@@ -217,7 +192,7 @@ describe("fault matrix", { timeout: 600_000 }, () => {
         // The same fresh gateway, undisturbed, is this cell's baseline (warm, same moment).
         await runCell(CONCURRENCY)
         const base = await runCell(REQUESTS)
-        primary.chaos({ rate, behaviors: [typeof behavior === "function" ? behavior() : behavior], seed: 11 })
+        primary.chaos({ rate, behaviors: [behaviorOf(behavior)], seed: 11 })
         const outcomes = await runCell(REQUESTS)
         primary.chaos(undefined)
         expectRetryAfterHonoured(primary.requests)
@@ -271,7 +246,7 @@ describe("fault matrix", { timeout: 600_000 }, () => {
       primary.reset()
       secondary.reset()
       await startGateway()
-      const behavior = typeof fault === "function" ? fault() : fault
+      const behavior = behaviorOf(fault)
       primary.script(behavior)
       const outcome = await one(0, "solo")
       expect(outcome.ok, outcome.error).toBe(true)

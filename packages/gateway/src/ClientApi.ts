@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto"
 import type { ClientKey, CorsSettings, Gateway, Health } from "./Gateway.js"
+import * as MessagesApi from "./MessagesApi.js"
 
 /**
  * An error response in the OpenAI error shape.
@@ -218,6 +219,21 @@ export const badRequest = (message: string, code: string | null = null, param: s
 })
 
 /**
+ * The 400 for token counting on a model no Anthropic upstream starts the route of: only
+ * Anthropic's API counts tokens, so the gateway does not guess.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export const countTokensUnsupported = (model: string): ApiError => ({
+  status: 400,
+  message: `count_tokens needs an Anthropic upstream: the route of \`${model}\` does not start with one`,
+  type: "invalid_request_error",
+  code: "count_tokens_unsupported",
+  param: "model"
+})
+
+/**
  * The 401 for a missing or wrong client key.
  *
  * @since 0.1.0
@@ -225,7 +241,7 @@ export const badRequest = (message: string, code: string | null = null, param: s
  */
 export const unauthorized: ApiError = {
   status: 401,
-  message: "missing or invalid API key (send `Authorization: Bearer <gateway key>`)",
+  message: "missing or invalid API key (send `Authorization: Bearer <gateway key>`, or `x-api-key: <gateway key>` on /v1/messages)",
   type: "invalid_request_error",
   code: "invalid_api_key"
 }
@@ -251,6 +267,8 @@ export interface Authenticator {
   readonly enabled: boolean
   /** The key an `Authorization` header names, or undefined. */
   readonly check: (authorization: string | undefined) => ClientKey | undefined
+  /** The key a bare key (an `x-api-key` header) is, or undefined. */
+  readonly checkKey: (key: string | undefined) => ClientKey | undefined
 }
 
 const digest = (value: string) => createHash("sha256").update(value).digest()
@@ -263,18 +281,22 @@ const digest = (value: string) => createHash("sha256").update(value).digest()
  */
 export const makeAuthenticator = (keys: ReadonlyArray<ClientKey>): Authenticator => {
   const table = keys.map((key) => ({ key, digest: digest(Redacted.value(key.key)) }))
+  const checkKey = (key: string | undefined): ClientKey | undefined => {
+    if (key === undefined || key.length === 0) return undefined
+    const candidate = digest(key)
+    let found: ClientKey | undefined
+    // No early exit: timing says nothing about which key matched.
+    for (const entry of table) if (timingSafeEqual(entry.digest, candidate)) found = entry.key
+    return found
+  }
   return {
     enabled: table.length > 0,
     check: (authorization) => {
       if (authorization === undefined) return undefined
       const match = /^Bearer\s+(.+)$/i.exec(authorization.trim())
-      if (match === null) return undefined
-      const candidate = digest(match[1]!)
-      let found: ClientKey | undefined
-      // No early exit: timing says nothing about which key matched.
-      for (const entry of table) if (timingSafeEqual(entry.digest, candidate)) found = entry.key
-      return found
-    }
+      return match === null ? undefined : checkKey(match[1]!)
+    },
+    checkKey
   }
 }
 
@@ -306,6 +328,13 @@ export interface Api {
     body: string,
     key: ClientKey | undefined
   ) => Either.Either<ChatCompletion.ChatRequest, ApiError>
+  /** Whether a key may use a model: `undefined`, or the 404 (not served) / 403 (not the key's). */
+  readonly permit: (model: string, key: ClientKey | undefined) => ApiError | undefined
+  /** Validates an Anthropic Messages request body (`MessagesApi.parseRequest`), then as `parseChat`. */
+  readonly parseMessages: (
+    body: string,
+    key: ClientKey | undefined
+  ) => Either.Either<ChatCompletion.ChatRequest, ApiError>
 }
 
 /**
@@ -324,6 +353,32 @@ export const make = (gateway: Gateway): Api => {
   const admin = gateway.adminKey === undefined ? undefined : makeAuthenticator([{ name: "admin", key: gateway.adminKey }])
   const keyed = gateway.keys.length > 0
   const isAdmin = (authorization: string | undefined) => admin?.check(authorization) !== undefined
+  /** A decoded request's model: one of the gateway's, and one the key may use. */
+  const permit = (model: string, key: ClientKey | undefined): ApiError | undefined => {
+    if (!models.has(model)) {
+      return {
+        status: 404,
+        message: `the model \`${model}\` does not exist on this gateway; see GET /v1/models`,
+        type: "invalid_request_error",
+        code: "model_not_found",
+        param: "model"
+      }
+    }
+    if (key?.models !== undefined && !key.models.includes(model)) {
+      return {
+        status: 403,
+        message: `this API key may not use the model \`${model}\``,
+        type: "permission_error",
+        code: "model_not_permitted",
+        param: "model"
+      }
+    }
+    return undefined
+  }
+  const permitted = (request: ChatCompletion.ChatRequest, key: ClientKey | undefined): Either.Either<ChatCompletion.ChatRequest, ApiError> => {
+    const refused = permit(request.model, key)
+    return refused === undefined ? Either.right(request) : Either.left(refused)
+  }
   return {
     gateway,
     auth: makeAuthenticator(gateway.keys),
@@ -338,6 +393,7 @@ export const make = (gateway: Gateway): Api => {
       return { status: ready ? 200 : 503, body: JSON.stringify(detail ? { status, ...health } : { status }) }
     },
     metricsAllowed: (authorization) => !keyed || isAdmin(authorization),
+    permit,
     parseChat: (body, key) => {
       let parsed: unknown
       try {
@@ -347,26 +403,12 @@ export const make = (gateway: Gateway): Api => {
       }
       const decoded = ChatCompletion.decodeChatRequest(parsed)
       if (Either.isLeft(decoded)) return Either.left(badRequest(`invalid request: ${decoded.left}`, "invalid_request"))
-      const request = decoded.right
-      if (!models.has(request.model)) {
-        return Either.left({
-          status: 404,
-          message: `the model \`${request.model}\` does not exist on this gateway; see GET /v1/models`,
-          type: "invalid_request_error",
-          code: "model_not_found",
-          param: "model"
-        })
-      }
-      if (key?.models !== undefined && !key.models.includes(request.model)) {
-        return Either.left({
-          status: 403,
-          message: `this API key may not use the model \`${request.model}\``,
-          type: "permission_error",
-          code: "model_not_permitted",
-          param: "model"
-        })
-      }
-      return Either.right(request)
+      return permitted(decoded.right, key)
+    },
+    parseMessages: (body, key) => {
+      const decoded = MessagesApi.parseRequest(body)
+      if (Either.isLeft(decoded)) return Either.left(badRequest(decoded.left.message, "invalid_request"))
+      return permitted(decoded.right, key)
     }
   }
 }

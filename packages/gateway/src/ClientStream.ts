@@ -13,6 +13,10 @@
  * keep-alives are not recorded (liveness of one connection), a seam comment travels with the
  * event after it (and is recorded with it).
  *
+ * The events are chat completion chunks by default; another client API (Anthropic Messages) gives
+ * its `encoding`, and the same gate, backpressure, write coalescing and event ids (one per named
+ * event) apply to its events.
+ *
  * @since 0.1.0
  */
 import { type ChatCompletion, type LanguageModel, type RequestContext, SseCodec, StreamCommit } from "@breakwater/core"
@@ -72,6 +76,30 @@ export interface Writer {
    * host records it (`seq` is its number) along with closing its journal.
    */
   readonly terminal: (data: string) => { readonly frame: string; readonly seq: number }
+  /**
+   * The terminal event in the writer's API: the successful end (`[DONE]`, or a Messages stream's
+   * `message_delta` and `message_stop`) without `failure`, else the failure as an error event.
+   * Like `terminal`, the last event is returned, not recorded; events before it (a Messages
+   * end's) are recorded and written here.
+   */
+  readonly close: (failure: ApiError | undefined, requestId: string) => { readonly frame: string; readonly seq: number }
+}
+
+/**
+ * The event encoding of a client API other than chat completions (Anthropic Messages, see
+ * `MessagesApi.streamEncoding`): given how to frame one event (`frame` numbers and records it on
+ * a journaled stream), the encoder of one stream, chunk by chunk.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Encoding = (frame: (type: string, data: string) => string) => {
+  /** The events one chunk adds (`""` when none). */
+  readonly chunk: (chunk: ChatCompletion.ChatCompletionChunk) => string
+  /** The events of a successful end. */
+  readonly end: () => string
+  /** The error event of a failed stream. */
+  readonly fail: (error: ApiError, requestId: string) => string
 }
 
 /**
@@ -145,9 +173,9 @@ export const end = (
 ): { readonly frame: string; readonly seq: number } | undefined => {
   if (failure === undefined) {
     writer.commit()
-    return writer.terminal("[DONE]")
+    return writer.close(undefined, requestId)
   }
-  return writer.committed() ? writer.terminal(errorBody(failure, requestId)) : undefined
+  return writer.committed() ? writer.close(failure, requestId) : undefined
 }
 
 /**
@@ -164,7 +192,13 @@ export const errorEvent = (error: ApiError, requestId: string): string => SseCod
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: { readonly includeUsage: boolean; readonly sink: Sink; readonly events?: Events | undefined }): Writer => {
+export const make = (options: {
+  readonly includeUsage: boolean
+  readonly sink: Sink
+  readonly events?: Events | undefined
+  /** The events of another client API (default: chat completion chunks). */
+  readonly encoding?: Encoding | undefined
+}): Writer => {
   const { events, includeUsage, sink } = options
   let committed = false
   let pending = ""
@@ -187,8 +221,29 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     comment = ""
     return frame
   }
+  /** One named event of another API's encoding: numbered and recorded on a journaled stream. */
+  const namedFrame = (type: string, data: string): string => {
+    if (events === undefined) return SseCodec.encodeEvent({ event: type, data })
+    seq++
+    const frame = comment + SseCodec.encodeEvent({ id: `${events.streamId}:${seq}`, event: type, data })
+    comment = ""
+    if (recorded !== undefined) recorded.push(frame)
+    return frame
+  }
+  const other = options.encoding?.(namedFrame)
   /** The text one chunk adds to the batch's write ("" when nothing goes out now). */
   const encode = (chunk: ChatCompletion.ChatCompletionChunk): string => {
+    if (other !== undefined) {
+      const text = other.chunk(chunk)
+      if (!committed && text !== "") {
+        if (!StreamCommit.commits(chunk)) {
+          pending += text
+          return ""
+        }
+        commit()
+      }
+      return text
+    }
     if (chunk.choices.length === 0) {
       // A seam where stream-resume stitched a continuation: said honestly, as a comment.
       if (StreamResume.isSeamMarker(chunk)) {
@@ -212,6 +267,10 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
     }
     return frame
   }
+  const terminal = (data: string) => {
+    const frame = frameOf(data)
+    return { frame, seq }
+  }
   return {
     committed: () => committed,
     commit,
@@ -226,9 +285,21 @@ export const make = (options: { readonly includeUsage: boolean; readonly sink: S
       }
       return text === "" ? true : sink.write(text)
     },
-    terminal: (data) => {
-      const frame = frameOf(data)
-      return { frame, seq }
+    terminal,
+    close: (failure, requestId) => {
+      if (other === undefined) return terminal(failure === undefined ? "[DONE]" : errorBody(failure, requestId))
+      if (events === undefined) return { frame: failure === undefined ? other.end() : other.fail(failure, requestId), seq }
+      // Every event but the last is recorded and written now; the last is the terminal one.
+      const firstSeq = seq + 1
+      recorded = []
+      const text = failure === undefined ? other.end() : other.fail(failure, requestId)
+      const frames = recorded
+      recorded = undefined
+      if (frames.length <= 1) return { frame: text, seq }
+      const last = frames[frames.length - 1]!
+      events!.record(firstSeq, frames.slice(0, -1))
+      sink.write(text.slice(0, text.length - last.length))
+      return { frame: last, seq }
     }
   }
 }

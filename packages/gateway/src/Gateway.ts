@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { LanguageModel } from "@breakwater/core"
+import type { LanguageModel, ModelError } from "@breakwater/core"
 import type { StreamJournal } from "@breakwater/stream-resume"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
@@ -125,7 +125,22 @@ export interface Gateway {
   readonly journal?: StreamJournal.StreamJournal | undefined
   /** Request tracing (the config's `telemetry` section); absent when off. */
   readonly telemetry?: Tracing.Tracer | undefined
+  /**
+   * Token counting (`POST /v1/messages/count_tokens`) per client model whose route starts with an
+   * Anthropic upstream: a Messages body in, the upstream's JSON answer out (the body's `model`
+   * becomes the upstream's). Models without one cannot count tokens.
+   */
+  readonly tokenCounters?: ReadonlyMap<string, TokenCounter> | undefined
 }
+
+/**
+ * Counts the input tokens of a Messages body at an upstream that can (Anthropic's
+ * `count_tokens`), answering its JSON.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type TokenCounter = (body: Readonly<Record<string, unknown>>) => Effect.Effect<unknown, ModelError.ModelError>
 
 /**
  * The gateway service tag.

@@ -11,11 +11,12 @@
  *
  * @since 0.2.0
  */
-import { ChatCompletion } from "@breakwater/core"
+import { ChatCompletion, SseCodec } from "@breakwater/core"
 import type { AnthropicWire } from "@breakwater/provider-anthropic"
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
 import type { ApiError } from "./ClientApi.js"
+import type { Encoding } from "./ClientStream.js"
 import * as request from "./internal/messagesRequest.js"
 import * as response from "./internal/messagesResponse.js"
 import * as stream from "./internal/messagesStream.js"
@@ -192,3 +193,30 @@ export interface ErrorResponse {
  * @category errors
  */
 export const fromApiError: (error: ApiError, requestId?: string) => ErrorResponse = response.fromApiError
+
+/**
+ * The JSON body of an error response in Anthropic's shape (`fromApiError`'s body).
+ *
+ * @since 0.3.0
+ * @category encoding
+ */
+export const errorBody = (error: ApiError, requestId: string): string => JSON.stringify(response.fromApiError(error, requestId).body)
+
+/**
+ * The Messages event encoding for `ClientStream.make`'s writer: the commit gate, backpressure,
+ * write coalescing and event ids (journaled streams, one per event) are the writer's; the
+ * envelope is `makeStreamEncoder`'s.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const streamEncoding = (options: StreamOptions = {}): Encoding => (frame) => stream.makeChunkEncoder(options, frame)
+
+/**
+ * The `error` event that ends a stream whose headers are gone (a replay cut by the journal).
+ *
+ * @since 0.3.0
+ * @category encoding
+ */
+export const errorEvent = (error: ApiError, requestId: string): string =>
+  SseCodec.encodeEvent({ event: "error", data: errorBody(error, requestId) })

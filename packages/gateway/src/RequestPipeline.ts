@@ -24,6 +24,7 @@ import * as ClientStream from "./ClientStream.js"
 import type { ClientKey, Gateway } from "./Gateway.js"
 import * as HostRuntime from "./HostRuntime.js"
 import type * as Tracing from "./Tracing.js"
+import * as MessagesApi from "./MessagesApi.js"
 
 /**
  * Pipeline options.
@@ -43,6 +44,35 @@ export interface Options {
    * Off by default: a host without such deadlines pays nothing for it.
    */
   readonly hostDeadlines?: boolean | undefined
+}
+
+/**
+ * A client-facing API a host serves through the one pipeline: how its requests are admitted and
+ * decoded into the canonical request, and how answers, stream events and errors are encoded.
+ * The host's flow (admission, the call, streaming, journaling, reconnects) is the same for each.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Protocol {
+  /** `chat`: OpenAI Chat Completions; `messages`: Anthropic Messages. */
+  readonly name: "chat" | "messages"
+  /**
+   * What the request's headers allow before its body is read: the client key (`Authorization:
+   * Bearer`; Messages also takes Anthropic's `x-api-key`), then the 415 for a body not declared
+   * JSON. Anything else (`anthropic-version`, `anthropic-beta`) is accepted and ignored.
+   */
+  readonly admit: (authorization: string | undefined, apiKey: string | undefined, contentType: string | undefined) => ClientKey | undefined | ClientApi.ApiError
+  /** The body: the 413 past `maxBodyBytes`, strict UTF-8, JSON, the schema, the model, the key's permission. */
+  readonly decode: (body: Uint8Array, key: ClientKey | undefined) => Either.Either<ChatCompletion.ChatRequest, ClientApi.ApiError>
+  /** A non-streaming answer's JSON body. */
+  readonly encode: (completion: ChatCompletion.ChatCompletion) => string
+  /** An error response's JSON body (the headers are `ClientApi.errorHeaders`' for every API). */
+  readonly errorBody: (error: ClientApi.ApiError, requestId: string) => string
+  /** The error event that ends a stream whose headers are gone (a replay cut by the journal). */
+  readonly errorEvent: (error: ClientApi.ApiError, requestId: string) => string
+  /** The writer of one streamed answer (`ClientStream.make` with this API's events). */
+  readonly writer: (request: ChatCompletion.ChatRequest, sink: ClientStream.Sink, events: ClientStream.Events | undefined) => ClientStream.Writer
 }
 
 /**
@@ -77,6 +107,14 @@ export interface RequestPipeline {
     headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>,
     request: ChatCompletion.ChatRequest
   ) => Tracing.RequestSpan | undefined
+  /** A Messages request's body, as `decodeChat` a chat request's. */
+  readonly decodeMessages: (body: Uint8Array, key: ClientKey | undefined) => Either.Either<ChatCompletion.ChatRequest, ClientApi.ApiError>
+  /** Who calls, as an Anthropic client says it: `x-api-key` when sent, else `authenticate`. */
+  readonly authenticateMessages: (authorization: string | undefined, apiKey: string | undefined) => ClientKey | undefined | ClientApi.ApiError
+  /** OpenAI Chat Completions (`POST /v1/chat/completions`). */
+  readonly chat: Protocol
+  /** Anthropic Messages (`POST /v1/messages`). */
+  readonly messages: Protocol
   /** A non-streaming call under the request's context. */
   readonly generate: (request: ChatCompletion.ChatRequest, ctx: RequestContext.RequestContextShape) => Effect.Effect<ChatCompletion.ChatCompletion, ModelError.ModelError>
   /**
@@ -105,6 +143,17 @@ export interface RequestPipeline {
     writer: ClientStream.Writer,
     whenFull: (resume: () => void) => void
   ) => Fiber.RuntimeFiber<void, ModelError.ModelError>
+  /**
+   * `POST /v1/messages/count_tokens` started on the host's runtime: the body checked (size,
+   * UTF-8, a JSON object naming a model the key may use), then proxied to the Anthropic upstream
+   * that starts the model's route (`Gateway.tokenCounters`), its answer's JSON text the fiber's
+   * value; the 400 (no fiber) when no Anthropic upstream serves the model.
+   */
+  readonly startCountTokens: (
+    body: Uint8Array,
+    key: ClientKey | undefined,
+    ctx: RequestContext.RequestContextShape
+  ) => Either.Either<Fiber.RuntimeFiber<string, ModelError.ModelError>, ClientApi.ApiError>
   /** A failed call's client-facing error; a defect (a 500) is logged with its cause. */
   readonly failureOf: (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace) => ClientApi.ApiError
   /** The request's log line, at a level its status decides (5xx error, 4xx warning). */
@@ -169,20 +218,47 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
     if (!auth.enabled) return undefined
     return auth.check(authorization) ?? ClientApi.unauthorized
   }
+  const authenticateMessages = (authorization: string | undefined, apiKey: string | undefined) => {
+    if (!auth.enabled) return undefined
+    return (apiKey === undefined ? auth.check(authorization) : auth.checkKey(apiKey)) ?? ClientApi.unauthorized
+  }
+  const admitJson = (key: ClientKey | undefined | ClientApi.ApiError, contentType: string | undefined) =>
+    ClientApi.isApiError(key) || ClientApi.isJsonContentType(contentType) ? key : ClientApi.unsupportedMediaType
+  const admitChat = (authorization: string | undefined, contentType: string | undefined) => admitJson(authenticate(authorization), contentType)
+  const decodeWith = (parse: ClientApi.Api["parseChat"]) => (body: Uint8Array, key: ClientKey | undefined) => {
+    if (body.length > maxBodyBytes) return Either.left(ClientApi.tooLarge(maxBodyBytes))
+    const text = ClientApi.decodeUtf8(body)
+    return Either.isLeft(text) ? Either.left(text.left) : parse(text.right, key)
+  }
+  const decodeChat = decodeWith(api.parseChat)
+  const decodeMessages = decodeWith(api.parseMessages)
   return {
     gateway,
     api,
     host,
     authenticate,
-    admitChat: (authorization, contentType) => {
-      const key = authenticate(authorization)
-      if (ClientApi.isApiError(key)) return key
-      return ClientApi.isJsonContentType(contentType) ? key : ClientApi.unsupportedMediaType
+    admitChat,
+    decodeChat,
+    decodeMessages,
+    authenticateMessages,
+    chat: {
+      name: "chat",
+      admit: (authorization, _apiKey, contentType) => admitChat(authorization, contentType),
+      decode: decodeChat,
+      encode: (completion) => JSON.stringify(completion),
+      errorBody: ClientApi.errorBody,
+      errorEvent: ClientStream.errorEvent,
+      writer: (request, sink, events) => ClientStream.make({ includeUsage: request.stream_options?.include_usage === true, sink, events })
     },
-    decodeChat: (body, key) => {
-      if (body.length > maxBodyBytes) return Either.left(ClientApi.tooLarge(maxBodyBytes))
-      const text = ClientApi.decodeUtf8(body)
-      return Either.isLeft(text) ? Either.left(text.left) : api.parseChat(text.right, key)
+    messages: {
+      name: "messages",
+      admit: (authorization, apiKey, contentType) => admitJson(authenticateMessages(authorization, apiKey), contentType),
+      decode: decodeMessages,
+      encode: (completion) => JSON.stringify(MessagesApi.encodeMessage(completion)),
+      errorBody: MessagesApi.errorBody,
+      errorEvent: MessagesApi.errorEvent,
+      writer: (request, sink, events) =>
+        ClientStream.make({ includeUsage: true, sink, events, encoding: MessagesApi.streamEncoding({ model: request.model }) })
     },
     observe: tracer === undefined ? () => undefined : (requestId, headers, request) => tracer.request({ requestId, headers, request }),
     generate: (request, ctx) => Effect.provideService(model.generate(request, handed(ctx)), RequestContext.RequestContext, ctx),
@@ -190,6 +266,25 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       Effect.provideService(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), RequestContext.RequestContext, ctx),
     startGenerate: (request, ctx) => forkIn(model.generate(request, handed(ctx)), ctx),
     startStream: (request, ctx, writer, whenFull) => forkIn(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), ctx),
+    startCountTokens: (body, key, ctx) => {
+      if (body.length > maxBodyBytes) return Either.left(ClientApi.tooLarge(maxBodyBytes))
+      const text = ClientApi.decodeUtf8(body)
+      if (Either.isLeft(text)) return Either.left(text.left)
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(text.right)
+      } catch (error) {
+        return Either.left(ClientApi.badRequest(`request body is not valid JSON: ${(error as Error).message}`, "invalid_json"))
+      }
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return Either.left(ClientApi.badRequest("invalid request: the body must be a JSON object", "invalid_request"))
+      const model = (parsed as { model?: unknown }).model
+      if (typeof model !== "string" || model.length === 0) return Either.left(ClientApi.badRequest("invalid request: model must be a non-empty string", "invalid_request", "model"))
+      const refused = api.permit(model, key)
+      if (refused !== undefined) return Either.left(refused)
+      const counter = gateway.tokenCounters?.get(model)
+      if (counter === undefined) return Either.left(ClientApi.countTokensUnsupported(model))
+      return Either.right(forkIn(Effect.map(counter(parsed as Record<string, unknown>), (answer) => JSON.stringify(answer)), ctx))
+    },
     failureOf: (cause, trace) => {
       const error = ClientApi.fromCause(cause, trace, api.secrets)
       if (error.status === 500) host.runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))

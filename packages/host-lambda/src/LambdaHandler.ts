@@ -53,6 +53,7 @@ type Response =
   | { readonly _tag: "Json"; readonly status: number; readonly headers: Record<string, string>; readonly body: string; readonly requestId: string }
   | {
     readonly _tag: "Stream"
+    readonly protocol: RequestPipeline.Protocol
     readonly request: ChatCompletion.ChatRequest
     readonly ctx: RequestContext.RequestContextShape
     readonly requestId: string
@@ -70,11 +71,14 @@ const json = (status: number, body: string, requestId: string, trace?: RequestCo
   requestId
 })
 
-/** The one way this host answers an error (with `trace` once a call was made). */
-const error = (e: ClientApi.ApiError, requestId: string, trace?: RequestContext.RequestTrace): Json => ({
+/**
+ * The one way this host answers an error (with `trace` once a call was made), in the shape of
+ * the request's client API (OpenAI's without one).
+ */
+const error = (e: ClientApi.ApiError, requestId: string, trace?: RequestContext.RequestTrace, protocol?: RequestPipeline.Protocol): Json => ({
   _tag: "Json",
   status: e.status,
-  body: ClientApi.errorBody(e, requestId),
+  body: (protocol?.errorBody ?? ClientApi.errorBody)(e, requestId),
   headers: ClientApi.errorHeaders(e, requestId, trace),
   requestId
 })
@@ -115,18 +119,18 @@ export const make = <E>(options: Options<E>): Handlers => {
       return json(answer.status, answer.body, requestId)
     }
     const isModels = endsWith(req.path, "/v1/models")
-    const isChat = endsWith(req.path, "/v1/chat/completions")
-    if (!isModels && !isChat) return error(ClientApi.noRoute(req.method, req.path), requestId)
+    const protocol = endsWith(req.path, "/v1/chat/completions") ? pipeline.chat : endsWith(req.path, "/v1/messages") ? pipeline.messages : undefined
+    if (!isModels && protocol === undefined) return error(ClientApi.noRoute(req.method, req.path), requestId)
     const expected = isModels ? "GET" : "POST"
-    if (req.method !== expected) return error(ClientApi.methodNotAllowed(req.method, req.path, expected), requestId)
-    if (isModels) {
+    if (req.method !== expected) return error(ClientApi.methodNotAllowed(req.method, req.path, expected), requestId, undefined, protocol)
+    if (protocol === undefined) {
       const key = pipeline.authenticate(req.headers["authorization"])
       return ClientApi.isApiError(key) ? error(key, requestId) : json(200, api.modelsBodyFor(key), requestId)
     }
-    const key = pipeline.admitChat(req.headers["authorization"], req.headers["content-type"])
-    if (ClientApi.isApiError(key)) return error(key, requestId)
-    const parsed = pipeline.decodeChat(req.body, key)
-    if (parsed._tag === "Left") return error(parsed.left, requestId)
+    const key = protocol.admit(req.headers["authorization"], req.headers["x-api-key"], req.headers["content-type"])
+    if (ClientApi.isApiError(key)) return error(key, requestId, undefined, protocol)
+    const parsed = protocol.decode(req.body, key)
+    if (parsed._tag === "Left") return error(parsed.left, requestId, undefined, protocol)
     const request = parsed.right
     const span = pipeline.observe(requestId, req.headers, request)
     const ctx = RequestContext.make({
@@ -134,14 +138,14 @@ export const make = <E>(options: Options<E>): Handlers => {
       deadline: Date.now() + Math.max(0, context.getRemainingTimeInMillis() - margin),
       observer: RequestObserver.combine(span)
     })
-    if (request.stream === true) return { _tag: "Stream", request, ctx, requestId, span }
+    if (request.stream === true) return { _tag: "Stream", protocol, request, ctx, requestId, span }
     const exit = await new Promise<Exit.Exit<ChatCompletion.ChatCompletion, ModelError.ModelError>>((resolve) =>
       pipeline.startGenerate(request, ctx).addObserver(resolve)
     )
     const failure = Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, ctx.trace)
     span?.end(failure)
-    if (Exit.isSuccess(exit)) return json(200, JSON.stringify(exit.value), requestId, ctx.trace)
-    return error(failure!, requestId, ctx.trace)
+    if (Exit.isSuccess(exit)) return json(200, protocol.encode(exit.value), requestId, ctx.trace)
+    return error(failure!, requestId, ctx.trace, protocol)
   }
 
   /**
@@ -187,22 +191,19 @@ export const make = <E>(options: Options<E>): Handlers => {
     }
     if (response._tag === "Json") return result(response)
     let body = ""
-    const writer = ClientStream.make({
-      includeUsage: response.request.stream_options?.include_usage === true,
-      sink: {
-        commit: (heldBack) => {
-          body += heldBack
-        },
-        write: (frames) => {
-          body += frames
-          return true
-        }
+    const writer = response.protocol.writer(response.request, {
+      commit: (heldBack) => {
+        body += heldBack
+      },
+      write: (frames) => {
+        body += frames
+        return true
       }
-    })
+    }, undefined)
     const failure = await runStream(pipeline, response, writer)
     const trace = response.ctx.trace
     const last = ClientStream.end(writer, failure, response.requestId)
-    if (last === undefined) return result(error(failure!, response.requestId, trace), failure)
+    if (last === undefined) return result(error(failure!, response.requestId, trace, response.protocol), failure)
     body += last.frame
     const headers = ClientStream.headers(response.requestId, trace, undefined)
     headers["x-breakwater-streaming"] = "buffered"
@@ -226,19 +227,16 @@ export const make = <E>(options: Options<E>): Handlers => {
     }
     if (response._tag === "Json") return answer(response)
     let out: Writable | undefined
-    const writer = ClientStream.make({
-      includeUsage: response.request.stream_options?.include_usage === true,
-      sink: {
-        commit: (heldBack) => {
-          out = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: ClientStream.headers(response.requestId, response.ctx.trace, undefined) })
-          if (heldBack !== "") out.write(heldBack)
-        },
-        write: (frames) => out!.write(frames)
-      }
-    })
+    const writer = response.protocol.writer(response.request, {
+      commit: (heldBack) => {
+        out = awslambda.HttpResponseStream.from(responseStream, { statusCode: 200, headers: ClientStream.headers(response.requestId, response.ctx.trace, undefined) })
+        if (heldBack !== "") out.write(heldBack)
+      },
+      write: (frames) => out!.write(frames)
+    }, undefined)
     const failure = await runStream(pipeline, response, writer, (resume) => out!.once("drain", resume))
     const last = ClientStream.end(writer, failure, response.requestId)
-    if (last === undefined) return answer(error(failure!, response.requestId, response.ctx.trace), failure)
+    if (last === undefined) return answer(error(failure!, response.requestId, response.ctx.trace, response.protocol), failure)
     out!.write(last.frame)
     await end(out!)
     logLine(pipeline, req, 200, response.requestId, startedAt, failure)

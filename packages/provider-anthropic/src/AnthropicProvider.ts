@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { AdapterKit, LanguageModel, UpstreamHttp } from "@breakwater/core"
+import { AdapterKit, LanguageModel, type ModelError, UpstreamHttp } from "@breakwater/core"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -81,6 +81,30 @@ export const make = (options: AnthropicOptionsInput = {}): Effect.Effect<Languag
     const settings = yield* Effect.orDie(decode(options, { errors: "all" }))
     const http = yield* UpstreamHttp.make(AdapterKit.transportOptions(settings.name, settings.baseUrl, settings))
     return internal.makeService(settings, http)
+  })
+
+/**
+ * Anthropic's token counting (`POST /v1/messages/count_tokens`): a Messages body (its `model`
+ * the upstream's) sent as is, the upstream's answer (`{"input_tokens": n}`) returned as parsed
+ * JSON, failures as the adapter's `ModelError`s.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type TokenCounter = (body: Readonly<Record<string, unknown>>) => Effect.Effect<unknown, ModelError.ModelError>
+
+/**
+ * Builds the token counter of an upstream, with the adapter's options (its own connection pool,
+ * living as long as the scope).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeTokenCounter = (options: AnthropicOptionsInput = {}): Effect.Effect<TokenCounter, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const settings = yield* Effect.orDie(decode(options, { errors: "all" }))
+    const http = yield* UpstreamHttp.make(AdapterKit.transportOptions(settings.name, settings.baseUrl, settings))
+    return internal.makeTokenCounter(settings, http)
   })
 
 /**

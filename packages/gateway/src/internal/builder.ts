@@ -1,5 +1,6 @@
 import { BreakerStore } from "@breakwater/circuit-breaker"
 import { LanguageModel, ModelError } from "@breakwater/core"
+import { AnthropicProvider } from "@breakwater/provider-anthropic"
 import { RetryBudget, Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
 import { StreamResume } from "@breakwater/stream-resume"
@@ -11,7 +12,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { baseline } from "../Baseline.js"
 import { ConfigError } from "../ConfigLoader.js"
-import type { Gateway, Health, ServerSettings } from "../Gateway.js"
+import type { Gateway, Health, ServerSettings, TokenCounter } from "../Gateway.js"
 import type * as GatewayBuilder from "../GatewayBuilder.js"
 import type { GatewayConfig } from "../GatewayConfig.js"
 import * as Providers from "../Providers.js"
@@ -215,6 +216,27 @@ const build = (
         return [name, Targets.modelOf(model, t, config.upstreams[name]!.models)] as const
       }))
     }
+    // Token counting where a route starts with an Anthropic upstream (the built-in adapter): one
+    // counter per upstream, the body's model made the upstream's per route.
+    const counters = new Map<string, AnthropicProvider.TokenCounter>()
+    const tokenCounters = new Map<string, TokenCounter>()
+    for (const [model, route] of Object.entries(config.routes)) {
+      const first = route.upstreams[0]
+      if (first === undefined) continue
+      const name = Targets.upstreamOf(first)
+      const upstream = config.upstreams[name]!
+      if (adapters.get(name) !== Providers.anthropic) continue
+      let counter = counters.get(name)
+      if (counter === undefined) {
+        counter = yield* AnthropicProvider.makeTokenCounter(
+          Providers.transportOf({ name, config: upstream, connectTimeout: Settings.timeouts(config, upstream).connect })
+        )
+        counters.set(name, counter)
+      }
+      const upstreamModel = Targets.modelOf(model, first, upstream.models)
+      const count = counter
+      tokenCounters.set(model, (body) => count({ ...body, model: upstreamModel }))
+    }
     const health: Effect.Effect<Health> = Effect.gen(function*() {
       // One read per deployment the routes call (with the per-upstream scope they share a breaker).
       const byUpstream = new Map<string, Map<string, string>>()
@@ -257,6 +279,7 @@ const build = (
       health,
       secrets,
       ...(shared === undefined ? {} : { journal: shared.journal }),
-      ...(tracer === undefined ? {} : { telemetry: tracer })
+      ...(tracer === undefined ? {} : { telemetry: tracer }),
+      ...(tokenCounters.size === 0 ? {} : { tokenCounters })
     }
   })

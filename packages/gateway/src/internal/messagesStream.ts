@@ -9,16 +9,49 @@ import { ChatCompletion, SseCodec } from "@breakwater/core"
 import { AnthropicWire } from "@breakwater/provider-anthropic"
 import { StreamResume } from "@breakwater/stream-resume"
 import { resumedComment } from "../ClientStream.js"
+import type { ApiError } from "../ClientApi.js"
 import type { StreamEncoder, StreamOptions } from "../MessagesApi.js"
 import { fromApiError } from "./messagesResponse.js"
 
-const event = (type: string, data: unknown): string => SseCodec.encodeEvent({ event: type, data: JSON.stringify(data) })
+/** Encodes one event of the stream (its type and JSON data); a journaled stream numbers it too. */
+export type Frame = (type: string, data: string) => string
 
-const ping = event("ping", { type: "ping" })
-const messageStop = event("message_stop", { type: "message_stop" })
+const plainFrame: Frame = (type, data) => SseCodec.encodeEvent({ event: type, data })
+
+const pingData = JSON.stringify({ type: "ping" })
+const messageStopData = JSON.stringify({ type: "message_stop" })
+
+/** The encoder of one stream, chunk by chunk (what `ClientStream`'s writer drives). */
+export interface ChunkEncoder {
+  /** The events of one chunk (`""` when none). */
+  readonly chunk: (chunk: ChatCompletion.ChatCompletionChunk) => string
+  /** The open block stopped, one `message_delta`, one `message_stop`. */
+  readonly end: () => string
+  /** One `error` event in Anthropic's shape. */
+  readonly fail: (error: ApiError, requestId?: string) => string
+  /** Whether `end` or `fail` was called. */
+  readonly ended: () => boolean
+}
 
 /** @internal */
 export const make = (options: StreamOptions = {}): StreamEncoder => {
+  const encoder = makeChunkEncoder(options, plainFrame)
+  return {
+    onChunks: (chunks) => {
+      if (encoder.ended()) return ""
+      let out = ""
+      for (let i = 0; i < chunks.length; i++) out += encoder.chunk(chunks[i]!)
+      return out
+    },
+    end: encoder.end,
+    fail: encoder.fail,
+    ended: encoder.ended
+  }
+}
+
+/** @internal */
+export const makeChunkEncoder = (options: StreamOptions, frame: Frame): ChunkEncoder => {
+  const event = (type: string, data: unknown): string => frame(type, JSON.stringify(data))
   let started = false
   let done = false
   // The kind of the open content block, and the index of the latest block.
@@ -92,7 +125,7 @@ export const make = (options: StreamOptions = {}): StreamEncoder => {
       if (!started) return ""
       // A seam where stream-resume stitched a continuation: said as a comment, as on the
       // OpenAI-shaped stream; any other heartbeat is Anthropic's own keep-alive.
-      return StreamResume.isSeamMarker(chunk) ? resumedComment : ping
+      return StreamResume.isSeamMarker(chunk) ? resumedComment : frame("ping", pingData)
     }
     let out = started ? "" : start(chunk)
     if (chunk.usage != null) {
@@ -117,12 +150,7 @@ export const make = (options: StreamOptions = {}): StreamEncoder => {
   }
 
   return {
-    onChunks: (chunks) => {
-      if (done) return ""
-      let out = ""
-      for (let i = 0; i < chunks.length; i++) out += encode(chunks[i]!)
-      return out
-    },
+    chunk: (chunk) => (done ? "" : encode(chunk)),
     end: () => {
       if (done) return ""
       done = true
@@ -130,7 +158,7 @@ export const make = (options: StreamOptions = {}): StreamEncoder => {
       out += close()
       const usage = usageSeen ? { input_tokens: inputTokens, output_tokens: outputTokens } : { output_tokens: outputTokens }
       out += event("message_delta", { type: "message_delta", delta: { stop_reason: stopReason ?? "end_turn", stop_sequence: null }, usage })
-      return out + messageStop
+      return out + frame("message_stop", messageStopData)
     },
     fail: (error, requestId) => {
       if (done) return ""

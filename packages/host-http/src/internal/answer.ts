@@ -19,7 +19,8 @@ const requestDuration = Metric.histogram(
 )
 
 const routeOf = (path: string) =>
-  path === "/v1/chat/completions" || path === "/v1/models" || path === "/healthz" || path === "/readyz" || path === "/metrics"
+  path === "/v1/chat/completions" || path === "/v1/messages" || path === "/v1/messages/count_tokens" || path === "/v1/models" ||
+    path === "/healthz" || path === "/readyz" || path === "/metrics"
     ? path
     : path.startsWith("/v1/streams/") ? "/v1/streams/{id}" : "other"
 
@@ -69,7 +70,7 @@ export const sendError = (x: Exchange, error: ClientApi.ApiError, trace?: Reques
     res.end()
     return
   }
-  const payload = ClientApi.errorBody(error, x.requestId)
+  const payload = (x.protocol?.errorBody ?? ClientApi.errorBody)(error, x.requestId)
   const headers = ClientApi.errorHeaders(error, x.requestId, trace)
   headers["content-length"] = String(Buffer.byteLength(payload))
   res.writeHead(error.status, headers)

@@ -1,4 +1,8 @@
+import { ClientApi } from "@breakwater/gateway"
 import type * as http from "node:http"
+import { fail } from "./answer.js"
+import type { Exchange } from "./exchange.js"
+import type { Host } from "./host.js"
 
 export type BodyResult =
   | { readonly _tag: "Ok"; readonly bytes: Buffer }
@@ -35,3 +39,14 @@ export const read = (req: http.IncomingMessage, limit: number, done: (result: Bo
   req.once("error", () => finish({ _tag: "Aborted" }))
   req.once("aborted", () => finish({ _tag: "Aborted" }))
 }
+
+/** Reads a model request's body within the server's limit: the 413 past it, nothing when the client left. */
+export const readWithin = (h: Host, x: Exchange, done: (bytes: Buffer) => void): void =>
+  read(x.req, h.settings.maxBodyBytes, (body) => {
+    if (body._tag === "Aborted") return
+    if (body._tag === "TooLarge") {
+      x.res.setHeader("connection", "close")
+      return fail(h, x, ClientApi.tooLarge(h.settings.maxBodyBytes))
+    }
+    done(body.bytes)
+  })

@@ -1,5 +1,6 @@
 /**
- * `POST /v1/chat/completions`: admission (shutdown, the server's limit, the pipeline's checks),
+ * `POST /v1/chat/completions` and `POST /v1/messages` (the exchange's `protocol` decodes and
+ * encodes; the flow is one): admission (shutdown, the server's limit, the pipeline's checks),
  * the body, then a non-streaming call, a stream (journaled when the journal is on), or a
  * reconnect by the same POST (`Last-Event-ID`, or an `Idempotency-Key` already seen).
  */
@@ -19,16 +20,12 @@ import { stream } from "./stream.js"
 export const chat = (h: Host, x: Exchange): void => {
   if (h.lifecycle.draining) return fail(h, x, Lifecycle.shuttingDown)
   if (h.lifecycle.active.size >= h.settings.maxConcurrentRequests) return fail(h, x, Lifecycle.gatewayBusy)
-  const key = h.pipeline.admitChat(x.req.headers.authorization, header(x, "content-type"))
+  const protocol = x.protocol!
+  const key = protocol.admit(x.req.headers.authorization, header(x, "x-api-key"), header(x, "content-type"))
   if (ClientApi.isApiError(key)) return fail(h, x, key)
   Lifecycle.track(h.lifecycle, x)
-  Body.read(x.req, h.settings.maxBodyBytes, (body) => {
-    if (body._tag === "Aborted") return
-    if (body._tag === "TooLarge") {
-      x.res.setHeader("connection", "close")
-      return fail(h, x, ClientApi.tooLarge(h.settings.maxBodyBytes))
-    }
-    const parsed = h.pipeline.decodeChat(body.bytes, key)
+  Body.readWithin(h, x, (body) => {
+    const parsed = protocol.decode(body, key)
     if (parsed._tag === "Left") {
       if (key !== undefined) x.fields = { key: key.name }
       return fail(h, x, parsed.left)
@@ -92,7 +89,7 @@ const generate = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, ctx
     const trace = ctx.trace
     const fields = RequestPipeline.traceFields(trace)
     if (Exit.isSuccess(exit)) {
-      if (!x.res.destroyed) sendJson(x, 200, JSON.stringify(exit.value), trace)
+      if (!x.res.destroyed) sendJson(x, 200, x.protocol!.encode(exit.value), trace)
       finish(h, x, 200, fields)
     } else if (Cause.isInterruptedOnly(exit.cause)) {
       fields["error"] = "client_closed"

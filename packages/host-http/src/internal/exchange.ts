@@ -3,7 +3,7 @@
  * a list of positional parameters. It also carries what the lifecycle needs to stop its work
  * (the fiber, the client-gone hook, the detach timer) and the key share it holds.
  */
-import type { Gateway, Tracing } from "@breakwater/gateway"
+import type { Gateway, RequestPipeline, Tracing } from "@breakwater/gateway"
 import type * as Fiber from "effect/Fiber"
 import type * as http from "node:http"
 
@@ -28,6 +28,8 @@ export interface Exchange {
   share: string | undefined
   /** The request's span when the gateway traces, ended with the request (`finish`). */
   span: Tracing.RequestSpan | undefined
+  /** The client API of a model request (its error shape); `undefined` elsewhere (OpenAI's shape). */
+  protocol: RequestPipeline.Protocol | undefined
 }
 
 export const make = (
@@ -48,7 +50,8 @@ export const make = (
   onClientGone: undefined,
   undetach: undefined,
   share: undefined,
-  span: undefined
+  span: undefined,
+  protocol: undefined
 })
 
 /** A request header's (first) value. */

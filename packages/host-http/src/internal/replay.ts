@@ -59,7 +59,7 @@ export const replay = (h: Host, x: Exchange, journal: StreamJournal.StreamJourna
       }
       // Evicted or expired while being read: end well-formed, never as a silent truncation.
       const apiError = StreamReconnect.followFailure(done.cause)
-      if (!res.destroyed) res.end(ClientStream.errorEvent(apiError, requestId))
+      if (!res.destroyed) res.end((x.protocol?.errorEvent ?? ClientStream.errorEvent)(apiError, requestId))
       finish(h, x, 200, { error: apiError.code })
     })
   })

@@ -2,10 +2,11 @@
  * The request handler: the request's `Exchange`, the checks every path shares (the keyless
  * `Host` check, `Origin` and CORS), then the route.
  */
-import { ClientApi } from "@breakwater/gateway"
+import { ClientApi, type RequestPipeline } from "@breakwater/gateway"
 import type * as http from "node:http"
 import { fail, finish, sendJson } from "./answer.js"
 import { chat } from "./chat.js"
+import { countTokens } from "./countTokens.js"
 import * as Exchange from "./exchange.js"
 import type { Host } from "./host.js"
 import * as Operator from "./operator.js"
@@ -50,6 +51,14 @@ const browserChecks = (h: Host, x: Exchange.Exchange): boolean => {
   return false
 }
 
+/** A `POST` route of a client API: its errors in that API's shape, its path as logged and measured. */
+const post = (h: Host, x: Exchange.Exchange, path: string, protocol: RequestPipeline.Protocol, serve: (h: Host, x: Exchange.Exchange) => void): void => {
+  x.protocol = protocol
+  if (x.method !== "POST") return fail(h, x, ClientApi.methodNotAllowed(x.method, x.path, "POST"))
+  x.path = path
+  serve(h, x)
+}
+
 export const handler = (h: Host) => (req: http.IncomingMessage, res: http.ServerResponse): void => {
   const startedAt = performance.now()
   const url = req.url ?? "/"
@@ -60,9 +69,13 @@ export const handler = (h: Host) => (req: http.IncomingMessage, res: http.Server
   switch (x.path) {
     case "/v1/chat/completions":
     case "/chat/completions":
-      if (method !== "POST") return fail(h, x, ClientApi.methodNotAllowed(method, x.path, "POST"))
-      x.path = "/v1/chat/completions"
-      return chat(h, x)
+      return post(h, x, "/v1/chat/completions", h.pipeline.chat, chat)
+    case "/v1/messages":
+    case "/messages":
+      return post(h, x, "/v1/messages", h.pipeline.messages, chat)
+    case "/v1/messages/count_tokens":
+    case "/messages/count_tokens":
+      return post(h, x, "/v1/messages/count_tokens", h.pipeline.messages, countTokens)
     case "/v1/models":
     case "/models":
       return method === "GET" ? models(h, x) : fail(h, x, ClientApi.methodNotAllowed(method, x.path, "GET"))

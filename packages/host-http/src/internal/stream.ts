@@ -1,9 +1,10 @@
 /**
- * A streamed chat completion: the commit gate and its time bound, backpressure from the socket,
- * the journal (when on) and the detach of a generation whose client left, and how it ends.
+ * A streamed answer (chat completion chunks or Messages events, as the exchange's `protocol`
+ * encodes): the commit gate and its time bound, backpressure from the socket, the journal (when
+ * on) and the detach of a generation whose client left, and how it ends.
  */
 import type { ChatCompletion, RequestContext } from "@breakwater/core"
-import { ClientApi, ClientStream, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
+import { ClientStream, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
 import { finish, sendError } from "./answer.js"
@@ -42,19 +43,15 @@ export const stream = (
       return true
     }
   }
-  const writer = ClientStream.make({
-    includeUsage: request.stream_options?.include_usage === true,
-    events: recorder?.events,
-    sink: {
-      commit: (heldBack) => {
-        if (commitTimer !== undefined) clearTimeout(commitTimer)
-        if (res.destroyed) return
-        res.writeHead(200, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))
-        if (heldBack !== "") res.write(heldBack)
-      },
-      write: (frames) => res.destroyed || res.writableEnded || res.write(frames)
-    }
-  })
+  const writer = x.protocol!.writer(request, {
+    commit: (heldBack) => {
+      if (commitTimer !== undefined) clearTimeout(commitTimer)
+      if (res.destroyed) return
+      res.writeHead(200, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))
+      if (heldBack !== "") res.write(heldBack)
+    },
+    write: (frames) => res.destroyed || res.writableEnded || res.write(frames)
+  }, recorder?.events)
   // An upstream slow to start still gets a 200 and a keep-alive after this bound.
   commitTimer = setTimeout(() => {
     writer.commit()
@@ -94,7 +91,7 @@ export const stream = (
     } else if (Cause.isInterruptedOnly(exit.cause)) {
       if (writer.committed()) {
         // Cancelled, cut after the detach grace, or at shutdown: a reader gets a well-formed end.
-        const frame = terminal(writer.terminal(ClientApi.errorBody(StreamReconnect.cancelled, requestId)))
+        const frame = terminal(writer.close(StreamReconnect.cancelled, requestId))
         if (!res.destroyed && journaled !== undefined) res.end(frame)
       }
       if (!res.destroyed && !res.writableEnded) res.destroy()

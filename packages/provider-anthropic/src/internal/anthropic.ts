@@ -17,20 +17,30 @@ export interface Settings {
 // How many models' prefill refusals an adapter remembers before it starts over.
 const maxRemembered = 256
 
+/** The headers of a JSON call: the configured ones, then the version and the key. */
+const jsonHeadersOf = (settings: Settings): Readonly<Record<string, string | Redacted.Redacted<string>>> => ({
+  ...settings.headers,
+  "content-type": "application/json",
+  accept: "application/json",
+  "anthropic-version": settings.version,
+  ...(settings.apiKey === undefined ? {} : { "x-api-key": settings.apiKey })
+})
+
+/** @internal */
+export const makeTokenCounter = (settings: Settings, http: UpstreamHttp.UpstreamHttp) => {
+  const readError = AdapterKit.errorReader(AdapterKit.scrubber(settings.apiKey))
+  const headers = jsonHeadersOf(settings)
+  return (body: Readonly<Record<string, unknown>>): Effect.Effect<unknown, ModelError.ModelError> =>
+    http.json({ method: "POST", path: "/v1/messages/count_tokens", headers, body: JSON.stringify(body) }, readError)
+}
+
 /** @internal */
 export const makeService = (settings: Settings, http: UpstreamHttp.UpstreamHttp): LanguageModel.Service => {
   const name = settings.name
   const scrub = AdapterKit.scrubber(settings.apiKey)
   const readError = AdapterKit.errorReader(scrub)
-  const auth: Record<string, Redacted.Redacted<string>> = settings.apiKey === undefined ? {} : { "x-api-key": settings.apiKey }
   // Built once: per request only the body changes.
-  const jsonHeaders = {
-    ...settings.headers,
-    "content-type": "application/json",
-    accept: "application/json",
-    "anthropic-version": settings.version,
-    ...auth
-  }
+  const jsonHeaders = jsonHeadersOf(settings)
   const sseHeaders = { ...jsonHeaders, accept: "text/event-stream" }
 
   // The models of this upstream that refused an assistant prefill (Claude from the 4.6
