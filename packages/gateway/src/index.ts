@@ -104,3 +104,11 @@ export * as HostRuntime from "./HostRuntime.js"
  * @since 0.1.0
  */
 export * as GatewayConfig from "./GatewayConfig.js"
+
+/**
+ * The status board: live counters, latency percentiles, breaker transitions and recent requests
+ * with their attempt trail, for a status page.
+ *
+ * @since 0.4.0
+ */
+export * as StatusBoard from "./StatusBoard.js"

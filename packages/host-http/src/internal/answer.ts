@@ -41,6 +41,7 @@ export const finish = (h: Host, x: Exchange, status: number, more?: Record<strin
   route.duration(ms / 1000)
   const fields = more === undefined ? x.fields : x.fields === undefined ? more : { ...x.fields, ...more }
   h.pipeline.logRequest(x.method, x.path, status, x.requestId, ms, fields)
+  if (x.board !== undefined) x.board.end(status, typeof fields?.["error"] === "string" ? fields["error"] : undefined)
 }
 
 /**

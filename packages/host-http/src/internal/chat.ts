@@ -3,7 +3,7 @@
  * the body, then a non-streaming call, a stream (journaled when the journal is on), or a
  * reconnect by the same POST (`Last-Event-ID`, or an `Idempotency-Key` already seen).
  */
-import { type ChatCompletion, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, RequestContext, RequestObserver } from "@breakwater/core"
 import { ClientApi, type Gateway, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -39,7 +39,8 @@ export const chat = (h: Host, x: Exchange): void => {
 
 /** Starts the call a decoded request asks for. */
 const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key: Gateway.ClientKey | undefined): void => {
-  const ctx = RequestContext.make({ requestId: x.requestId })
+  x.board = h.status?.board.begin(x.requestId, request.model, request.stream === true)
+  const ctx = RequestContext.make({ requestId: x.requestId, observer: RequestObserver.combine(x.board) })
   x.fields = chatFields(request.model, request.stream === true, key)
   const journal = h.journal
   if (request.stream !== true || journal === undefined) {

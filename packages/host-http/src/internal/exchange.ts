@@ -3,7 +3,7 @@
  * a list of positional parameters. It also carries what the lifecycle needs to stop its work
  * (the fiber, the client-gone hook, the detach timer) and the key share it holds.
  */
-import type { Gateway } from "@breakwater/gateway"
+import type { Gateway, StatusBoard } from "@breakwater/gateway"
 import type * as Fiber from "effect/Fiber"
 import type * as http from "node:http"
 
@@ -26,6 +26,8 @@ export interface Exchange {
   undetach: (() => void) | undefined
   /** The client key whose concurrency share this request holds, once it started a generation. */
   share: string | undefined
+  /** The status board's record of a chat request, ended by `finish`. */
+  board: StatusBoard.RequestRecord | undefined
 }
 
 export const make = (
@@ -45,7 +47,8 @@ export const make = (
   fiber: undefined,
   onClientGone: undefined,
   undetach: undefined,
-  share: undefined
+  share: undefined,
+  board: undefined
 })
 
 /** A request header's (first) value. */
