@@ -138,7 +138,7 @@
       if (r.dropped > 0) trail.push(el("span", { class: "sep" }, `+${r.dropped} more`))
       return el("tr", { class: fresh.has(r.seq) ? "fresh" : null, "data-request": r.id },
         el("td", { class: "num" }, clock(r.at)),
-        el("td", null, r.model, r.stream ? el("span", { class: "sep" }, " stream") : null),
+        el("td", { class: "model" }, r.model, r.stream ? el("span", { class: "sep" }, " stream") : null),
         el("td", { class: "num" }, el("span", { class: "status " + tone, title: r.error || "" }, r.status), r.error ? el("span", { class: "sep" }, " " + r.error) : null),
         el("td", { class: "num" }, fmtMs(r.latencyMs)),
         el("td", { class: "num" }, r.stream ? fmtMs(r.ttfbMs) : "–"),
@@ -163,7 +163,7 @@
     latency = new uPlot({
       width: chartWidth("chart-latency"), height: 220, legend: { live: false },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(10, max || 0)] } },
-      axes: [axis, Object.assign({}, axis, { size: 52, values: (u, vals) => vals.map((v) => fmtMs(v)) })],
+      axes: [axis, Object.assign({}, axis, { size: 64, values: (u, vals) => vals.map((v) => fmtMs(v)) })],
       series: [{}, line("latency p50", "#3fb950", { spanGaps: true }), line("p95", "#d29922", { spanGaps: true }), line("p99", "#f85149", { spanGaps: true }), line("TTFB p95", "#39c5cf", { spanGaps: true, dash: [4, 3] })]
     }, [[], [], [], [], []], $("chart-latency"))
     const resize = () => {
@@ -174,10 +174,16 @@
   }
   function renderCharts() {
     if (!traffic) return
-    const xs = [...state.seconds.keys()].sort((a, b) => a - b)
+    // From the first second with traffic (at least the last minute): a gateway that just started
+    // should not draw nine minutes of nothing.
+    const all = [...state.seconds.keys()].sort((a, b) => a - b)
+    const busy = all.find((t) => state.seconds.get(t).requests > 0)
+    const from = Math.min(busy === undefined ? Infinity : busy, Math.floor(state.now / 1000) - 60)
+    // The current second is still counting: drawn, it would always dip.
+    const xs = all.filter((t) => t >= from && t < Math.floor(state.now / 1000))
     const col = (k) => xs.map((t) => state.seconds.get(t)[k])
     traffic.setData([xs, col("requests"), col("errors"), col("retries"), col("fallbacks"), col("resumes"), col("rejections")])
-    const ss = [...state.slots.keys()].sort((a, b) => a - b)
+    const ss = [...state.slots.keys()].filter((t) => t >= from * 1000 - 10000).sort((a, b) => a - b)
     const pick = (f) => ss.map((s) => f(state.slots.get(s)))
     latency.setData([ss.map((s) => s / 1000), pick((s) => s.latency.p50), pick((s) => s.latency.p95), pick((s) => s.latency.p99), pick((s) => s.ttfb.p95)])
   }
