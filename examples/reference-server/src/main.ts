@@ -7,7 +7,7 @@
  * - Else with OPENAI_API_KEY and/or ANTHROPIC_API_KEY set, it serves those providers.
  * - Else it starts a local mock upstream and serves it behind the full reliability baseline,
  *   so it works with no keys at all. BREAKWATER_CHAOS=0.2 makes 20% of upstream calls fail or
- *   break mid-stream, to watch the gateway absorb them (see /metrics).
+ *   break mid-stream, to watch the gateway absorb them on the status page (/status).
  *
  * PORT (default 8787), HOST and BREAKWATER_LOG_LEVEL (debug|info|warning|error|none) apply to
  * all: PORT and HOST override the config file's `server.port` / `server.host` (a platform that
@@ -74,6 +74,7 @@ const program = Effect.gen(function*() {
   say(`  models: ${gateway.models.join(", ")}`)
   say(`  try:    curl -s ${running.url}/v1/chat/completions -H 'content-type: application/json'${auth} -d '{"model":"${model}","messages":[{"role":"user","content":"Hello"}],"stream":true}'`)
   say(`  SDKs:   new OpenAI({ baseURL: "${running.url}/v1", apiKey: "${gateway.keys.length > 0 ? "<gateway key>" : "unused"}" })`)
+  say(`  status: ${running.url}/status${gateway.keys.length > 0 ? "?key=<admin key>" : ""}  (live page: breakers, retries, fallbacks, resumes, latency, recent requests)`)
   say(`  ops:    ${running.url}/healthz  ${running.url}/readyz  ${running.url}/metrics`)
   if (!hasKeys && configPath === undefined) {
     say("  real providers: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass a config file (see examples/reference-server/README.md)")

@@ -41,6 +41,10 @@ describe.skipIf(!existsSync(main))("reference server (embedded default)", () => 
       expect(stderr).toMatch(/embedded default/)
       expect(stderr).toMatch(/OPENAI_API_KEY/)
       expect(stderr).toMatch(/curl -s/)
+      expect(stderr).toContain(`status: ${url}/status `)
+      const status = await fetch(`${url}/status`)
+      expect(status.status).toBe(200)
+      expect(await status.text()).toContain("Breakwater status")
       const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
       const stream = await client.chat.completions.create({ model: "breakwater-demo", messages: [{ role: "user", content: "Hello" }], stream: true })
       let text = ""

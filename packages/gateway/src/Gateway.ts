@@ -68,7 +68,12 @@ export interface UpstreamHealth {
 export interface Health {
   readonly ready: boolean
   readonly upstreams: ReadonlyArray<UpstreamHealth>
-  readonly routes: ReadonlyArray<{ readonly model: string; readonly ready: boolean }>
+  /** Each route, with the targets (upstream, upstream model) it may call and their circuits. */
+  readonly routes: ReadonlyArray<{
+    readonly model: string
+    readonly ready: boolean
+    readonly targets?: ReadonlyArray<{ readonly upstream: string; readonly model: string; readonly circuit: string }> | undefined
+  }>
   /** Shared state (Redis), when configured: `down` means degraded to local state, not unready. */
   readonly sharedState?: { readonly status: "up" | "down"; readonly since: number; readonly endpoint: string } | undefined
 }

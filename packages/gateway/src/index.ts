@@ -111,3 +111,11 @@ export * as GatewayConfig from "./GatewayConfig.js"
  * @since 0.4.0
  */
 export * as Tracing from "./Tracing.js"
+
+/**
+ * The status board: live counters, latency percentiles, breaker transitions and recent requests
+ * with their attempt trail, for a status page.
+ *
+ * @since 0.4.0
+ */
+export * as StatusBoard from "./StatusBoard.js"

@@ -14,7 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
-import { Gateway, HostRuntime } from "@breakwater/gateway"
+import { Gateway, HostRuntime, type StatusBoard } from "@breakwater/gateway"
 import type { StreamJournal } from "@breakwater/stream-resume"
 import * as internal from "./internal/server.js"
 
@@ -47,6 +47,12 @@ export interface Options {
   readonly journal?: StreamJournal.StreamJournal | false | undefined
   /** The `retry:` hint (ms) that starts each journaled stream (default 1000). */
   readonly reconnectRetryMs?: number | undefined
+  /**
+   * The live status page (`GET /status`, behind the admin key when client keys are configured):
+   * on by default, or the bounds of its board; `false` turns it off (the page then answers 404
+   * and requests are not recorded).
+   */
+  readonly statusPage?: boolean | StatusBoard.Options | undefined
 }
 
 /**

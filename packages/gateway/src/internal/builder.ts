@@ -250,7 +250,8 @@ const build = (
       const circuitOf = (name: string, model: string) => byUpstream.get(name)!.get(model)!
       const routeHealth = [...routeTargets].map(([model, targets]) => ({
         model,
-        ready: targets.some(([name, m]) => circuitOf(name, m) !== "open")
+        ready: targets.some(([name, m]) => circuitOf(name, m) !== "open"),
+        targets: targets.map(([upstream, m]) => ({ upstream, model: m, circuit: circuitOf(upstream, m) }))
       }))
       const sharedState = shared === undefined ? undefined : yield* shared.health
       return {

@@ -44,11 +44,13 @@ export const finish = (h: Host, x: Exchange, status: number, more?: Record<strin
   const fields = more === undefined ? x.fields : x.fields === undefined ? more : { ...x.fields, ...more }
   h.pipeline.logRequest(x.method, x.path, status, x.requestId, ms, fields)
   if (x.span !== undefined) endSpan(x, status, more?.["error"])
+  if (x.board !== undefined) x.board.end(status, typeof fields?.["error"] === "string" ? fields["error"] : undefined)
 }
 
 /** A request dropped unanswered (its client left before anything ran): its span ends with that. */
 export const abandon = (h: Host, x: Exchange): void => {
   if (x.span !== undefined) endSpan(x, 499, Tracing.ClientGone.code)
+  if (x.board !== undefined) x.board.end(499, Tracing.ClientGone.code)
   Lifecycle.release(h.lifecycle, x)
 }
 

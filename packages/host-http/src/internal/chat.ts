@@ -37,7 +37,8 @@ export const chat = (h: Host, x: Exchange): void => {
 /** Starts the call a decoded request asks for. */
 const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key: Gateway.ClientKey | undefined): void => {
   const span = x.span = h.pipeline.observe(x.requestId, x.req.headers, request)
-  const ctx = RequestContext.make({ requestId: x.requestId, observer: RequestObserver.combine(span) })
+  x.board = h.status?.board.begin(x.requestId, request.model, request.stream === true)
+  const ctx = RequestContext.make({ requestId: x.requestId, observer: RequestObserver.combine(span, x.board) })
   x.fields = chatFields(request.model, request.stream === true, key)
   const journal = h.journal
   if (request.stream !== true || journal === undefined) {

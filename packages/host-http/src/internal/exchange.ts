@@ -3,7 +3,7 @@
  * a list of positional parameters. It also carries what the lifecycle needs to stop its work
  * (the fiber, the client-gone hook, the detach timer) and the key share it holds.
  */
-import type { Gateway, RequestPipeline, Tracing } from "@breakwater/gateway"
+import type { Gateway, RequestPipeline, StatusBoard, Tracing } from "@breakwater/gateway"
 import type * as Fiber from "effect/Fiber"
 import type * as http from "node:http"
 
@@ -30,6 +30,8 @@ export interface Exchange {
   span: Tracing.RequestSpan | undefined
   /** The client API of a model request (its error shape); `undefined` elsewhere (OpenAI's shape). */
   protocol: RequestPipeline.Protocol | undefined
+  /** The status board's record of a chat request, ended by `finish`. */
+  board: StatusBoard.RequestRecord | undefined
 }
 
 export const make = (
@@ -51,7 +53,8 @@ export const make = (
   undetach: undefined,
   share: undefined,
   span: undefined,
-  protocol: undefined
+  protocol: undefined,
+  board: undefined
 })
 
 /** A request header's (first) value. */

@@ -3,6 +3,7 @@ import type { Gateway, RequestPipeline } from "@breakwater/gateway"
 import type { StreamJournal } from "@breakwater/stream-resume"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Lifecycle from "./lifecycle.js"
+import type { StatusPage } from "./statusPage.js"
 
 export interface Host {
   readonly gateway: Gateway.Gateway
@@ -16,4 +17,6 @@ export interface Host {
   /** The host the server listens on, as configured (for the keyless `Host` check). */
   readonly listenHost: string
   readonly lifecycle: Lifecycle.Lifecycle
+  /** The live status page (`/status`); undefined when turned off. */
+  readonly status: StatusPage | undefined
 }

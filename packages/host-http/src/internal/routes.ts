@@ -10,6 +10,7 @@ import { countTokens } from "./countTokens.js"
 import * as Exchange from "./exchange.js"
 import type { Host } from "./host.js"
 import * as Operator from "./operator.js"
+import * as StatusPage from "./statusPage.js"
 import * as StreamsApi from "./streamsApi.js"
 
 /** `GET /v1/models`: the models the caller's key may use. */
@@ -87,6 +88,7 @@ export const handler = (h: Host) => (req: http.IncomingMessage, res: http.Server
       return Operator.metrics(h, x)
     default:
       if (x.path.startsWith(StreamsApi.prefix)) return StreamsApi.streams(h, x)
+      if (x.path === StatusPage.prefix || x.path.startsWith(`${StatusPage.prefix}/`)) return StatusPage.serve(h, x)
       return fail(h, x, ClientApi.noRoute(method, x.path))
   }
 }

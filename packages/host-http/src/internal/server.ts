@@ -2,13 +2,14 @@
  * The server: the `node:http` server around the request handler (`routes.ts`), its limits, the
  * answer to malformed requests that never reach the handler, listening, and closing.
  */
-import { type Gateway, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
+import { type Gateway, RequestPipeline, StatusBoard, StreamReconnect } from "@breakwater/gateway"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type { Options, RunningServer } from "../HttpHost.js"
 import type { Host } from "./host.js"
 import * as Lifecycle from "./lifecycle.js"
 import { handler } from "./routes.js"
+import * as StatusPage from "./statusPage.js"
 
 /** Answers a request whose header block is malformed, oversized or too slow (the handler never sees it). */
 const onClientError = (error: NodeJS.ErrnoException, socket: import("node:stream").Duplex): void => {
@@ -29,7 +30,8 @@ export const start = (gateway: Gateway.Gateway, options: Options = {}): Promise<
     journal: StreamReconnect.journalOf(gateway, options.journal),
     retryMs: options.reconnectRetryMs ?? StreamReconnect.defaultRetryMs,
     listenHost: options.host ?? settings.host,
-    lifecycle: Lifecycle.make()
+    lifecycle: Lifecycle.make(),
+    status: options.statusPage === false ? undefined : StatusPage.make(StatusBoard.make(options.statusPage === true ? {} : options.statusPage))
   }
 
   const server = http.createServer({
