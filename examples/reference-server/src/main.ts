@@ -67,14 +67,15 @@ const program = Effect.gen(function*() {
     mode = `embedded default: a local mock upstream at ${mock.origin}${chaos > 0 ? ` with ${Math.round(chaos * 100)}% chaos` : ""}`
   }
   const gateway = yield* GatewayBuilder.make(config)
-  const running = yield* HttpHost.serve(gateway, { logLevel, ...listen })
+  const statusPage = env["BREAKWATER_STATUS_PAGE"] !== "off"
+  const running = yield* HttpHost.serve(gateway, { logLevel, statusPage, ...listen })
   const model = gateway.models[0] ?? "breakwater-demo"
   const auth = gateway.keys.length > 0 ? ` -H 'authorization: Bearer <gateway key>'` : ""
   say(`Breakwater gateway listening on ${running.url} (${mode})`)
   say(`  models: ${gateway.models.join(", ")}`)
   say(`  try:    curl -s ${running.url}/v1/chat/completions -H 'content-type: application/json'${auth} -d '{"model":"${model}","messages":[{"role":"user","content":"Hello"}],"stream":true}'`)
   say(`  SDKs:   new OpenAI({ baseURL: "${running.url}/v1", apiKey: "${gateway.keys.length > 0 ? "<gateway key>" : "unused"}" })`)
-  say(`  status: ${running.url}/status${gateway.keys.length > 0 ? "?key=<admin key>" : ""}  (live page: breakers, retries, fallbacks, resumes, latency, recent requests)`)
+  if (statusPage) say(`  status: ${running.url}/status${gateway.keys.length > 0 ? "?key=<admin key>" : ""}  (live page: breakers, retries, fallbacks, resumes, latency, recent requests)`)
   say(`  ops:    ${running.url}/healthz  ${running.url}/readyz  ${running.url}/metrics`)
   if (!hasKeys && configPath === undefined) {
     say("  real providers: set OPENAI_API_KEY and/or ANTHROPIC_API_KEY, or pass a config file (see examples/reference-server/README.md)")

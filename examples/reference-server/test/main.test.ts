@@ -57,6 +57,25 @@ describe.skipIf(!existsSync(main))("reference server (embedded default)", () => 
     }
     expect(await exited).toBe(0)
   }, 30_000)
+
+  it("BREAKWATER_STATUS_PAGE=off: no status page (404) and no banner line for it, the API served as before", async () => {
+    const env = { ...process.env, PORT: "0", BREAKWATER_LOG_LEVEL: "warning", OPENAI_API_KEY: "", ANTHROPIC_API_KEY: "", BREAKWATER_CONFIG: "", BREAKWATER_STATUS_PAGE: "off" }
+    const { child, exited, listening } = startServer(env, (stderr) => stderr.includes("real providers"))
+    try {
+      const url = await listening
+      expect(child.stderrText()).not.toContain("/status")
+      expect((await fetch(`${url}/status`)).status).toBe(404)
+      const answer = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "breakwater-demo", messages: [{ role: "user", content: "Hello" }] })
+      })
+      expect(answer.status).toBe(200)
+    } finally {
+      child.kill("SIGTERM")
+    }
+    expect(await exited).toBe(0)
+  }, 30_000)
 })
 
 describe.skipIf(!existsSync(main))("reference server (config file)", () => {

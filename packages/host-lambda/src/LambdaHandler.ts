@@ -10,6 +10,7 @@
 import { type ChatCompletion, type ModelError, RequestContext, RequestObserver } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, type HostRuntime, RequestPipeline, type Tracing } from "@breakwater/gateway"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type { Writable } from "node:stream"
@@ -110,6 +111,23 @@ export const make = <E>(options: Options<E>): Handlers => {
       throw error
     }))
 
+  /**
+   * `POST /v1/messages/count_tokens`: admitted as a Messages request, proxied to the Anthropic
+   * upstream that starts the model's route, or the 400 saying that none does.
+   */
+  const countTokens = async (req: LambdaEvent.Request, requestId: string, pipeline: RequestPipeline.RequestPipeline): Promise<Response> => {
+    const protocol = pipeline.messages
+    if (req.method !== "POST") return error(ClientApi.methodNotAllowed(req.method, req.path, "POST"), requestId, undefined, protocol)
+    const key = protocol.admit(req.headers["authorization"], req.headers["x-api-key"], req.headers["content-type"])
+    if (ClientApi.isApiError(key)) return error(key, requestId, undefined, protocol)
+    const ctx = RequestContext.make({ requestId })
+    const started = pipeline.startCountTokens(req.body, key, ctx)
+    if (Either.isLeft(started)) return error(started.left, requestId, undefined, protocol)
+    const exit = await new Promise<Exit.Exit<string, ModelError.ModelError>>((resolve) => started.right.addObserver(resolve))
+    if (Exit.isSuccess(exit)) return json(200, exit.value, requestId, ctx.trace)
+    return error(pipeline.failureOf(exit.cause, ctx.trace), requestId, ctx.trace, protocol)
+  }
+
   const route = async (req: LambdaEvent.Request, context: LambdaEvent.Context, pipeline: RequestPipeline.RequestPipeline): Promise<Response> => {
     const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"] ?? context.awsRequestId)
     const { api, host } = pipeline
@@ -118,6 +136,7 @@ export const make = <E>(options: Options<E>): Handlers => {
       const answer = api.readiness(await host.runtime.runPromise(pipeline.gateway.health), false, req.headers["authorization"])
       return json(answer.status, answer.body, requestId)
     }
+    if (endsWith(req.path, "/v1/messages/count_tokens")) return countTokens(req, requestId, pipeline)
     const isModels = endsWith(req.path, "/v1/models")
     const protocol = endsWith(req.path, "/v1/chat/completions") ? pipeline.chat : endsWith(req.path, "/v1/messages") ? pipeline.messages : undefined
     if (!isModels && protocol === undefined) return error(ClientApi.noRoute(req.method, req.path), requestId)

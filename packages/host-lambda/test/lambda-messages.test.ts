@@ -14,21 +14,24 @@ const settings: Gateway.ServerSettings = {
   requestTimeoutMs: 1000, shutdownGraceMs: 1000, streamCommitTimeoutMs: 1000, detachGraceMs: 0
 }
 const KEY = "gw-key-lambda-messages"
+const counted: Array<Readonly<Record<string, unknown>>> = []
 const handlers = () => {
   const fake = FakeLanguageModel.make()
   const gateway: Gateway.Gateway = {
     model: fake.model,
-    models: ["claude-test"],
+    models: ["claude-test", "gpt-test"],
     keys: [{ name: "lambda", key: Redacted.make(KEY) }],
     server: settings,
     health: Effect.succeed({ ready: true, upstreams: [], routes: [] }),
-    secrets: []
+    secrets: [],
+    // claude-test's route starts with an Anthropic upstream; gpt-test's does not.
+    tokenCounters: new Map([["claude-test", (body) => Effect.sync(() => (counted.push(body), { input_tokens: 11 }))]])
   }
   return { fake, h: LambdaHandler.make({ gateway: Effect.succeed(gateway), log: () => {} }) }
 }
-const messagesEvent = (body: unknown, headers: Record<string, string> = { "x-api-key": KEY }): LambdaEvent.Event => ({
+const messagesEvent = (body: unknown, headers: Record<string, string> = { "x-api-key": KEY }, rawPath = "/v1/messages"): LambdaEvent.Event => ({
   version: "2.0",
-  rawPath: "/v1/messages",
+  rawPath,
   headers: { "content-type": "application/json", "anthropic-version": "2023-06-01", ...headers },
   requestContext: { http: { method: "POST" } },
   body: JSON.stringify(body),
@@ -96,5 +99,33 @@ describe("LambdaHandler: POST /v1/messages", () => {
     expect(events[0]!.type).toBe("message_start")
     expect(events.at(-1)!.type).toBe("message_stop")
     expect(textOfEvents(events)).toBe(fake.textFor(fake.calls[0]!.request))
+  })
+})
+
+describe("LambdaHandler: POST /v1/messages/count_tokens", () => {
+  const countEvent = (body: unknown, headers: Record<string, string> = { "x-api-key": KEY }) =>
+    messagesEvent(body, headers, "/v1/messages/count_tokens")
+  const question = { model: "claude-test", messages: [{ role: "user", content: "count me" }] }
+
+  it("is answered by the Anthropic upstream that starts the model's route", async () => {
+    const { h } = handlers()
+    const before = counted.length
+    const result = await h.buffered(countEvent(question), context())
+    expect(result.statusCode).toBe(200)
+    expect(JSON.parse(result.body)).toEqual({ input_tokens: 11 })
+    expect(counted.slice(before)).toEqual([question])
+  })
+
+  it("is a 400 in Anthropic's shape when the route does not start with an Anthropic upstream, and a 401 without the key", async () => {
+    const { h } = handlers()
+    const before = counted.length
+    const unsupported = await h.buffered(countEvent({ ...question, model: "gpt-test" }), context())
+    expect(unsupported.statusCode).toBe(400)
+    expect(JSON.parse(unsupported.body)).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
+    expect(JSON.parse(unsupported.body).error.message).toMatch(/count_tokens needs an Anthropic upstream/)
+    const refused = await h.buffered(countEvent(question, { "x-api-key": "wrong" }), context())
+    expect(refused.statusCode).toBe(401)
+    expect(JSON.parse(refused.body)).toMatchObject({ type: "error", error: { type: "authentication_error" } })
+    expect(counted.length).toBe(before)
   })
 })
