@@ -57,6 +57,7 @@ export interface ReconnectOptions {
 
 /**
  * The routes of a gateway's pipeline: `POST /v1/chat/completions` (and `/chat/completions`),
+ * `POST /v1/messages` (and `/messages`: Anthropic's Messages API, its auth headers and shapes),
  * `GET` and `DELETE /v1/streams/{id}`, `GET /v1/models` (and `/models`), `GET /healthz`,
  * `GET /readyz`, `GET /metrics`.
  *
@@ -70,12 +71,15 @@ export const fromPipeline = (pipeline: RequestPipeline.RequestPipeline, options:
     retryMs: options.reconnectRetryMs ?? StreamReconnect.defaultRetryMs,
     running: new Map()
   }
-  const completions = chat(h)
+  const completions = chat(h, pipeline.chat, "/v1/chat/completions")
+  const messages = chat(h, pipeline.messages, "/v1/messages")
   const streams = StreamsApi.streams(h)
   const models = Operator.models(pipeline)
   return HttpRouter.empty.pipe(
     HttpRouter.post("/v1/chat/completions", completions),
     HttpRouter.post("/chat/completions", completions),
+    HttpRouter.post("/v1/messages", messages),
+    HttpRouter.post("/messages", messages),
     HttpRouter.get(StreamsApi.path, streams),
     HttpRouter.del(StreamsApi.path, streams),
     HttpRouter.get("/v1/models", models),

@@ -13,6 +13,7 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import Anthropic from "@anthropic-ai/sdk"
 import OpenAI from "openai"
 
 const KEY = "sk-platform-test"
@@ -210,5 +211,33 @@ describe("GatewayRouter, traced", () => {
       expect(spans[2]!.events).toEqual([expect.objectContaining({ _tag: "JournalReplay", lastEventId: `${streamId}:2` })])
       expect((spans[2]!.events[0] as { events: number }).events).toBeGreaterThan(0)
       expect(spans[2]!.ended).toEqual([undefined])
+    }))
+})
+
+describe("GatewayRouter: POST /v1/messages (Anthropic's Messages API)", () => {
+  const question = { model: "gpt-4o-mini", max_tokens: 256, messages: [{ role: "user" as const, content: "hello from claude's sdk" }] }
+
+  it.scoped("answers the Anthropic SDK, buffered and streamed (cut mid-answer upstream, whole at the client), with x-api-key", () =>
+    Effect.gen(function*() {
+      const { mock, url } = yield* serve
+      const anthropic = new Anthropic({ baseURL: url, apiKey: KEY, maxRetries: 0 })
+      const expected = mock.textFor({ messages: [{ role: "user", content: question.messages[0].content }] })
+      const message = yield* Effect.promise(() => anthropic.messages.create(question))
+      expect(message.type).toBe("message")
+      expect(message.content[0]?.type === "text" ? message.content[0].text : undefined).toBe(expected)
+      mock.script({ fault: MockUpstream.Fault.Cut({ afterChunks: 5 }) })
+      const streamed = yield* Effect.promise(() => anthropic.messages.stream(question).finalMessage())
+      expect(streamed.content[0]?.type === "text" ? streamed.content[0].text : undefined).toBe(expected)
+      expect(streamed.stop_reason).toBe("end_turn")
+    }))
+
+  it.scoped("refuses a wrong key as the SDK's AuthenticationError, in Anthropic's shape", () =>
+    Effect.gen(function*() {
+      const { mock, url } = yield* serve
+      const anthropic = new Anthropic({ baseURL: url, apiKey: "sk-wrong", maxRetries: 0 })
+      const error = yield* Effect.promise(() => anthropic.messages.create(question).then(() => undefined, (e: unknown) => e))
+      expect(error).toBeInstanceOf(Anthropic.AuthenticationError)
+      expect((error as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({ type: "error", error: { type: "authentication_error" } })
+      expect(mock.requests).toHaveLength(0)
     }))
 })

@@ -1,5 +1,6 @@
 /**
- * `POST /v1/chat/completions` on `@effect/platform`: the pipeline's admission and decoding, then
+ * `POST /v1/chat/completions` and `POST /v1/messages` on `@effect/platform` (the client API, the
+ * pipeline's `Protocol`, decodes and encodes; the flow is one): admission and decoding, then
  * a non-streaming call, a stream (journaled when the journal is on), or a reconnect by the same
  * POST (`Last-Event-ID`, or an `Idempotency-Key` already seen). The calls run on the pipeline's
  * host runtime (its scrubbing log), tied to the handler: an interrupted handler (the client left)
@@ -21,8 +22,6 @@ import { awaitStarted, type Host, onHost } from "./host.js"
 import { type Log, replay } from "./replay.js"
 import * as SseBody from "./sseBody.js"
 
-const path = "/v1/chat/completions"
-
 /** The body's bytes, read up to one byte past `max` (the pipeline answers the 413). */
 const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) =>
   Effect.map(
@@ -41,7 +40,7 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) =>
     }
   )
 
-export const chat = (h: Host) => {
+export const chat = (h: Host, protocol: RequestPipeline.Protocol, path: string) => {
   const pipeline = h.pipeline
   const server = pipeline.gateway.server
   return Effect.gen(function*() {
@@ -56,27 +55,27 @@ export const chat = (h: Host) => {
     }
     const refuse = (e: ClientApi.ApiError, trace?: RequestContext.RequestTrace) => {
       log(e.status, { error: e.code })
-      return Answer.error(e, requestId, trace)
+      return Answer.error(e, requestId, trace, protocol)
     }
-    const key = pipeline.admitChat(req.headers["authorization"], req.headers["content-type"])
+    const key = protocol.admit(req.headers["authorization"], req.headers["x-api-key"], req.headers["content-type"])
     if (ClientApi.isApiError(key)) return refuse(key)
     const body = yield* Effect.either(readBody(req, server.maxBodyBytes))
     if (body._tag === "Left") return refuse(ClientApi.badRequest("the request body could not be read"))
-    const parsed = pipeline.decodeChat(body.right, key)
+    const parsed = protocol.decode(body.right, key)
     if (parsed._tag === "Left") return refuse(parsed.left)
     const request = parsed.right
     span = pipeline.observe(requestId, req.headers, request)
     const ctx = RequestContext.make({ requestId, observer: RequestObserver.combine(span) })
     if (request.stream === true) {
       const journal = h.journal
-      if (journal === undefined) return yield* stream(h, request, ctx, log, undefined)
+      if (journal === undefined) return yield* stream(h, protocol, request, ctx, log, undefined)
       const owner = StreamReconnect.ownerOf(key)
       const lastEventId = req.headers["last-event-id"]
       if (lastEventId !== undefined) {
         // A reconnect by the same POST: the events after Last-Event-ID, whoever generates them.
         const at = StreamReconnect.reconnectAt(lastEventId)
         if (ClientApi.isApiError(at)) return refuse(at)
-        return yield* replay(h, requestId, owner, at.streamId, at.seq, log, span)
+        return yield* replay(h, requestId, owner, at.streamId, at.seq, log, span, protocol)
       }
       const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"]))
       if (Exit.isFailure(opened)) {
@@ -84,10 +83,10 @@ export const chat = (h: Host) => {
         pipeline.host.runtime.runFork(
           Effect.logWarning("stream journal unavailable", Cause.pretty(opened.cause)).pipe(Effect.annotateLogs("request_id", requestId))
         )
-        return yield* stream(h, request, ctx, log, undefined)
+        return yield* stream(h, protocol, request, ctx, log, undefined)
       }
-      if (opened.value._tag === "Exists") return yield* replay(h, requestId, owner, opened.value.streamId, 0, log, span)
-      return yield* stream(h, request, ctx, log, opened.value.journaled)
+      if (opened.value._tag === "Exists") return yield* replay(h, requestId, owner, opened.value.streamId, 0, log, span, protocol)
+      return yield* stream(h, protocol, request, ctx, log, opened.value.journaled)
     }
     const started = awaitStarted(() => pipeline.startGenerate(request, ctx))
     const traced = span
@@ -96,11 +95,11 @@ export const chat = (h: Host) => {
     const fields = RequestPipeline.traceFields(ctx.trace)
     if (Exit.isSuccess(exit)) {
       log(200, fields)
-      return Answer.json(200, JSON.stringify(exit.value), ClientApi.jsonHeaders(requestId, ctx.trace))
+      return Answer.json(200, protocol.encode(exit.value), ClientApi.jsonHeaders(requestId, ctx.trace))
     }
     const error = pipeline.failureOf(exit.cause, ctx.trace)
     log(error.status, { ...fields, error: error.code })
-    return Answer.error(error, requestId, ctx.trace)
+    return Answer.error(error, requestId, ctx.trace, protocol)
   })
 }
 
@@ -111,6 +110,7 @@ export const chat = (h: Host) => {
  */
 const stream = (
   h: Host,
+  protocol: RequestPipeline.Protocol,
   request: ChatCompletion.ChatRequest,
   ctx: RequestContext.RequestContextShape,
   log: Log,
@@ -153,18 +153,14 @@ const stream = (
       undetach = StreamReconnect.detach(runtime, journaled, pipeline.gateway.server.detachGraceMs, stop)
     }
     const body = SseBody.make(clientGone)
-    const writer = ClientStream.make({
-      includeUsage: request.stream_options?.include_usage === true,
-      events: recorder?.events,
-      sink: {
-        commit: (heldBack) => {
-          clearTimeout(commitTimer)
-          body.write(heldBack)
-          resume(Effect.succeed(Answer.stream(body.stream, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))))
-        },
-        write: body.write
-      }
-    })
+    const writer = protocol.writer(request, {
+      commit: (heldBack) => {
+        clearTimeout(commitTimer)
+        body.write(heldBack)
+        resume(Effect.succeed(Answer.stream(body.stream, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))))
+      },
+      write: body.write
+    }, recorder?.events)
     // An upstream slow to start still gets a 200 and a keep-alive after this bound.
     const commitTimer = setTimeout(() => {
       writer.commit()
@@ -192,7 +188,7 @@ const stream = (
       } else if (Cause.isInterruptedOnly(exit.cause)) {
         // Cancelled, or cut after the detach grace: a reader gets a well-formed end.
         const frame = writer.committed() && journaled !== undefined
-          ? terminal(writer.terminal(ClientApi.errorBody(StreamReconnect.cancelled, requestId)))
+          ? terminal(writer.close(StreamReconnect.cancelled, requestId))
           : ""
         body.end(frame)
         resume(Effect.interrupt)
@@ -201,7 +197,7 @@ const stream = (
         const error = pipeline.failureOf(exit.cause, ctx.trace)
         const end = ClientStream.end(writer, error, requestId)
         // Before anything was committed the failure is a plain HTTP error; after, an error event.
-        if (end === undefined) resume(Effect.succeed(Answer.error(error, requestId, ctx.trace)))
+        if (end === undefined) resume(Effect.succeed(Answer.error(error, requestId, ctx.trace, protocol)))
         else body.end(terminal(end))
         log(end === undefined ? error.status : 200, { ...fields, error: error.code })
       }

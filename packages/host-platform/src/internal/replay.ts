@@ -4,7 +4,7 @@
  * Another owner's stream is answered exactly like an unknown one.
  */
 import type { RequestObserver } from "@breakwater/core"
-import { ClientStream, StreamReconnect } from "@breakwater/gateway"
+import { ClientStream, type RequestPipeline, StreamReconnect } from "@breakwater/gateway"
 import { StreamJournal } from "@breakwater/stream-resume"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
@@ -23,13 +23,14 @@ export const replay = (
   streamId: string,
   afterSeq: number,
   log: Log,
-  observer?: RequestObserver.RequestObserver | undefined
+  observer?: RequestObserver.RequestObserver | undefined,
+  protocol?: RequestPipeline.Protocol | undefined
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   const journal = h.journal!
   return Effect.map(onHost(h.pipeline, journal.state(streamId)), (exit) => {
     const refuse = (error: typeof StreamReconnect.notFound) => {
       log(error.status, { stream_id: streamId, error: error.code })
-      return Answer.error(error, requestId)
+      return Answer.error(error, requestId, undefined, protocol)
     }
     if (Exit.isFailure(exit)) return refuse(StreamReconnect.journalDown)
     const decided = StreamReconnect.replayOf(exit.value, owner, afterSeq)
@@ -58,7 +59,7 @@ export const replay = (
       Stream.catchAllCause((cause) => {
         const error = StreamReconnect.followFailure(cause)
         end(200, { error: error.code })
-        return Stream.succeed(ClientStream.errorEvent(error, requestId))
+        return Stream.succeed((protocol?.errorEvent ?? ClientStream.errorEvent)(error, requestId))
       }),
       Stream.ensuring(Effect.sync(() => end(499, { error: "client_closed" })))
     )
