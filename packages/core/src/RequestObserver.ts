@@ -130,10 +130,18 @@ export interface RequestObserver {
 export const combine = (
   ...observers: ReadonlyArray<RequestObserver | undefined>
 ): RequestObserver | undefined => {
-  // A host's one observer (or none) comes back as it is: per request, off costs no more than this.
-  if (observers.length === 1) return observers[0]
+  // One observer present (or none) comes back as it is, with nothing allocated: per request, a
+  // host whose other observers are off pays no more than this loop.
+  let only: RequestObserver | undefined
+  let count = 0
+  for (const o of observers) {
+    if (o !== undefined) {
+      only = o
+      count++
+    }
+  }
+  if (count <= 1) return only
   const present = observers.filter((o): o is RequestObserver => o !== undefined)
-  if (present.length <= 1) return present[0]
   return {
     attempt: (info) => {
       const followers: Array<AttemptObserver> = []
