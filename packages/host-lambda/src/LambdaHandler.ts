@@ -7,11 +7,12 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, type ModelError, RequestContext, RequestObserver } from "@breakwater/core"
+import { type ChatCompletion, RequestContext, RequestObserver } from "@breakwater/core"
 import { ClientApi, ClientStream, type Gateway, type HostRuntime, RequestPipeline, type Tracing } from "@breakwater/gateway"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type { Writable } from "node:stream"
 import * as LambdaEvent from "./LambdaEvent.js"
@@ -84,6 +85,10 @@ const error = (e: ClientApi.ApiError, requestId: string, trace?: RequestContext.
   requestId
 })
 
+/** How a call started on the host runtime ends. */
+const exitOf = <A, E>(fiber: Fiber.RuntimeFiber<A, E>): Promise<Exit.Exit<A, E>> =>
+  new Promise((resolve) => fiber.addObserver(resolve))
+
 const endsWith = (path: string, route: string) => path === route || path.endsWith(route)
 
 /**
@@ -123,7 +128,7 @@ export const make = <E>(options: Options<E>): Handlers => {
     const ctx = RequestContext.make({ requestId })
     const started = pipeline.startCountTokens(req.body, key, ctx)
     if (Either.isLeft(started)) return error(started.left, requestId, undefined, protocol)
-    const exit = await new Promise<Exit.Exit<string, ModelError.ModelError>>((resolve) => started.right.addObserver(resolve))
+    const exit = await exitOf(started.right)
     if (Exit.isSuccess(exit)) return json(200, exit.value, requestId, ctx.trace)
     return error(pipeline.failureOf(exit.cause, ctx.trace), requestId, ctx.trace, protocol)
   }
@@ -158,9 +163,7 @@ export const make = <E>(options: Options<E>): Handlers => {
       observer: RequestObserver.combine(span)
     })
     if (request.stream === true) return { _tag: "Stream", protocol, request, ctx, requestId, span }
-    const exit = await new Promise<Exit.Exit<ChatCompletion.ChatCompletion, ModelError.ModelError>>((resolve) =>
-      pipeline.startGenerate(request, ctx).addObserver(resolve)
-    )
+    const exit = await exitOf(pipeline.startGenerate(request, ctx))
     const failure = Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, ctx.trace)
     span?.end(failure)
     if (Exit.isSuccess(exit)) return json(200, protocol.encode(exit.value), requestId, ctx.trace)
@@ -177,7 +180,7 @@ export const make = <E>(options: Options<E>): Handlers => {
     writer: ClientStream.Writer,
     whenFull: (resume: () => void) => void = (resume) => resume()
   ): Promise<ClientApi.ApiError | undefined> =>
-    new Promise<Exit.Exit<void, ModelError.ModelError>>((resolve) => pipeline.startStream(r.request, r.ctx, writer, whenFull).addObserver(resolve))
+    exitOf(pipeline.startStream(r.request, r.ctx, writer, whenFull))
       .then((exit) => {
         const failure = Exit.isSuccess(exit) ? undefined : pipeline.failureOf(exit.cause, r.ctx.trace)
         r.span?.end(failure)
