@@ -20,6 +20,14 @@ export * as ChatCompletion from "./ChatCompletion.js"
 export * as Continuation from "./Continuation.js"
 
 /**
+ * A registry of in-flight objects that does not keep finished ones alive through young-generation
+ * garbage collections (as a churned `Set` or `Map` does).
+ *
+ * @since 0.5.0
+ */
+export * as InFlightSet from "./InFlightSet.js"
+
+/**
  * The `LanguageModel` service.
  *
  * @since 0.1.0

@@ -3,6 +3,7 @@
  * a list of positional parameters. It also carries what the lifecycle needs to stop its work
  * (the fiber, the client-gone hook, the detach timer) and the key share it holds.
  */
+import type { InFlightSet } from "@breakwater/core"
 import type { Gateway, RequestPipeline, StatusBoard, Tracing } from "@breakwater/gateway"
 import type * as Fiber from "effect/Fiber"
 import type * as http from "node:http"
@@ -26,6 +27,8 @@ export interface Exchange {
   undetach: (() => void) | undefined
   /** The client key whose concurrency share this request holds, once it started a generation. */
   share: string | undefined
+  /** Its slot among the requests in flight, while tracked. */
+  slot: InFlightSet.Slot | undefined
   /** The request's span when the gateway traces, ended with the request (`finish`). */
   span: Tracing.RequestSpan | undefined
   /** The client API of a model request (its error shape); `undefined` elsewhere (OpenAI's shape). */
@@ -52,6 +55,7 @@ export const make = (
   onClientGone: undefined,
   undetach: undefined,
   share: undefined,
+  slot: undefined,
   span: undefined,
   protocol: undefined,
   board: undefined

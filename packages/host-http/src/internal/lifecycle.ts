@@ -2,6 +2,7 @@
  * The requests in flight: tracking (and the in-flight gauge), each key's concurrency share, a
  * journaled generation that outlives its client (detach), and the graceful shutdown.
  */
+import { InFlightSet } from "@breakwater/core"
 import type { Gateway } from "@breakwater/gateway"
 import { ClientApi, StreamReconnect } from "@breakwater/gateway"
 import * as FiberId from "effect/FiberId"
@@ -14,8 +15,8 @@ import type { Host } from "./host.js"
 const inflightGauge = Metric.gauge("breakwater_http_inflight_requests", { description: "Requests being served" })
 
 export interface Lifecycle {
-  /** Requests in flight (tracked ones: those that run work). */
-  readonly active: Set<Exchange>
+  /** Requests in flight (tracked ones: those that run work); not a `Set`: see `InFlightSet`. */
+  readonly active: InFlightSet.InFlightSet<Exchange>
   /** Generations running per client key (for the per-key concurrency share). */
   readonly perKey: Map<string, number>
   /** Journaled generations running on this instance, by stream id (for the cancel endpoint). */
@@ -24,7 +25,7 @@ export interface Lifecycle {
   draining: boolean
 }
 
-export const make = (): Lifecycle => ({ active: new Set(), perKey: new Map(), running: new Map(), draining: false })
+export const make = (): Lifecycle => ({ active: InFlightSet.make(), perKey: new Map(), running: new Map(), draining: false })
 
 /** The 503 for new work once shutdown began. */
 export const shuttingDown: ClientApi.ApiError = { status: 503, message: "the gateway is shutting down", type: "server_error", code: "shutting_down", shouldRetry: true }
@@ -53,12 +54,13 @@ export const release = (l: Lifecycle, x: Exchange): void => {
     else l.perKey.set(x.share, n)
     x.share = undefined
   }
-  if (l.active.delete(x)) inflightGauge.unsafeUpdate(l.active.size, [])
+  if (x.slot !== undefined && l.active.remove(x.slot)) inflightGauge.unsafeUpdate(l.active.size, [])
+  x.slot = undefined
 }
 
 /** Registers a request as in flight; a client that leaves early stops its work (unless it detaches). */
 export const track = (l: Lifecycle, x: Exchange): void => {
-  l.active.add(x)
+  x.slot = l.active.add(x)
   inflightGauge.unsafeUpdate(l.active.size, [])
   const res = x.res
   res.once("close", () => {
