@@ -53,6 +53,15 @@ export const afterSeqOf = (lastEventId: string | undefined, streamId: string): n
   return at === undefined || at.streamId !== streamId ? badRequest("Last-Event-ID is not an event id of this stream", "invalid_last_event_id") : at.seq
 }
 
+/** The client API a stream was started with, which its replay ends in the shape of. */
+export type Api = "chat" | "messages"
+
+// A stream's id says its API: the journal keeps only its owner, and a reconnect by the streams
+// API (`GET /v1/streams/{id}`) does not say it. Chat streams keep the plain prefix of 0.3.
+const messagesPrefix = "bws_msg_"
+
+export const apiOf = (streamId: string): Api => streamId.startsWith(messagesPrefix) ? "messages" : "chat"
+
 export type Opening =
   | { readonly _tag: "Opened"; readonly journaled: Journaled }
   | { readonly _tag: "Exists"; readonly streamId: string }
@@ -60,10 +69,11 @@ export type Opening =
 export const open = (
   journal: StreamJournal.StreamJournal,
   owner: string,
-  idempotencyKey: string | undefined
+  idempotencyKey: string | undefined,
+  api: Api
 ): Effect.Effect<Opening, StreamJournal.JournalError> => {
   const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
-  const streamId = `bws_${randomUUID().replaceAll("-", "")}`
+  const streamId = `${api === "messages" ? messagesPrefix : "bws_"}${randomUUID().replaceAll("-", "")}`
   return Effect.map(journal.open(streamId, { owner, alias }), (opened): Opening =>
     opened._tag === "Exists" ? opened : { _tag: "Opened", journaled: { streamId, journal, alias } })
 }

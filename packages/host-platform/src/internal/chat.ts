@@ -77,7 +77,7 @@ export const chat = (h: Host, protocol: RequestPipeline.Protocol, path: string) 
         if (ClientApi.isApiError(at)) return refuse(at)
         return yield* replay(h, requestId, owner, at.streamId, at.seq, log, span, protocol)
       }
-      const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"]))
+      const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"], protocol.name))
       if (Exit.isFailure(opened)) {
         // No journal: the stream is served anyway, without reconnect.
         pipeline.host.runtime.runFork(
