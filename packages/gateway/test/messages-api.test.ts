@@ -230,6 +230,13 @@ describe("MessagesApi.encodeMessage", () => {
     expect(message.usage).toEqual({ input_tokens: 482, output_tokens: 71 })
   })
 
+  it("gives a Messages id (msg_…): an OpenAI-style upstream's unique part, an Anthropic one's unchanged", () => {
+    const idOf = (id: string) =>
+      MessagesApi.encodeMessage({ id, object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "x" }, finish_reason: "stop" }] }).id
+    expect(idOf("chatcmpl-abc123")).toBe("msg_abc123")
+    expect(idOf("msg_01XFDUDYJgAACzvnptvVoYEL")).toBe("msg_01XFDUDYJgAACzvnptvVoYEL")
+  })
+
   it("maps every finish reason, and a refusal's text", () => {
     const completion = (finish: string | null, message: Record<string, unknown> = { content: "x" }): ChatCompletion.ChatCompletion => ({
       id: "c",
@@ -353,6 +360,14 @@ describe("MessagesApi.makeStreamEncoder", () => {
     expect(all.find((e) => e.event === "message_delta")!.data.usage).toEqual({ input_tokens: 22, output_tokens: 5 })
     expect(second).toContain(": breakwater resumed")
     expect(encoder.end()).toBe("")
+  })
+
+  it("message_start's id is a Messages id: an OpenAI-style upstream's unique part after msg_, an Anthropic one's unchanged", () => {
+    const idOf = (id: string) => events(MessagesApi.makeStreamEncoder().onChunks([{ ...delta({ content: "a" }), id }]))[0]!.data.message.id
+    expect(idOf("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT")).toBe("msg_B9MBs8CjcvOU2jLn4n570S5qMJKcT")
+    expect(idOf("msg_01XFDUDYJgAACzvnptvVoYEL")).toBe("msg_01XFDUDYJgAACzvnptvVoYEL")
+    expect(idOf("gen-42")).toBe("msg_gen-42")
+    expect(idOf("")).toBe("msg_breakwater")
   })
 
   it("heartbeats are pings once the message started, nothing before", () => {
