@@ -105,6 +105,28 @@ describe.each([
     expect(startsOf(await replayed.text())).toEqual(ids)
   })
 
+  it("a resumed stream's replay is byte for byte what the client got live, the seam comment included", async () => {
+    mock().script({ fault: Fault.Cut({ afterChunks: 4 }) })
+    const post = (headers: Record<string, string> = {}) =>
+      fetch(`${gw.url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01", ...headers },
+        body: JSON.stringify({ ...ask("resumed, then replayed", model), stream: true })
+      })
+    const live = await post()
+    const text = await live.text()
+    expect(mock().requests.length).toBe(2)
+    expect(text).toContain(": breakwater resumed the upstream stream here\n\n")
+    const streamId = live.headers.get("x-breakwater-stream-id")!
+    const replayed = await fetch(`${gw.url}/v1/streams/${streamId}`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } })
+    expect(await replayed.text()).toBe(text)
+    // From an event before the seam, by the same POST: the live text after that event, exactly.
+    const second = /^id: (.*:2)$/m.exec(text)![1]!
+    const rest = await post({ "last-event-id": second })
+    const afterSecond = text.slice(text.indexOf("\n\n", text.indexOf(`id: ${second}\n`)) + 2)
+    expect(await rest.text()).toBe(text.slice(0, text.indexOf("\n\n") + 2) + afterSecond)
+  })
+
   it("streams a tool call as one tool_use block with its whole input", async () => {
     mock().script({ toolCall: true })
     const final = await client.messages.stream({ ...ask("call a tool", model), tools }).finalMessage()
