@@ -262,7 +262,7 @@ describe("MessagesApi.encodeMessage", () => {
 
 describe("MessagesApi.fromApiError", () => {
   it("answers in Anthropic's shape with Anthropic's types", () => {
-    const of = (status: number, type = "x") => MessagesApi.fromApiError({ status, message: "m", type, code: null }).body.error.type
+    const of = (status: number, type = "x") => MessagesApi.fromApiError(ClientApi.apiError({ status, message: "m", type, code: null })).body.error.type
     expect([400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504, 529].map((s) => of(s))).toEqual([
       "invalid_request_error",
       "authentication_error",
@@ -392,7 +392,7 @@ describe("MessagesApi.makeStreamEncoder", () => {
     ])
     const failing = MessagesApi.makeStreamEncoder()
     failing.onChunks([delta({ content: "a" })])
-    expect(events(failing.fail({ status: 503, message: "down", type: "overloaded_error", code: null }))).toEqual([
+    expect(events(failing.fail(ClientApi.apiError({ status: 503, message: "down", type: "overloaded_error", code: null })))).toEqual([
       { event: "error", data: { type: "error", error: { type: "overloaded_error", message: "down" } } }
     ])
     expect(failing.ended()).toBe(true)

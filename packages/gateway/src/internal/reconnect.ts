@@ -7,25 +7,25 @@ import { StreamJournal } from "@breakwater/stream-resume"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
-import { type ApiError, badRequest } from "../ClientApi.js"
+import { type ApiError, apiError, badRequest } from "../ClientApi.js"
 import type { ClientKey, Gateway } from "../Gateway.js"
 import type { Journaled } from "./journaling.js"
 
-export const notFound: ApiError = { status: 404, message: "no such stream", type: "invalid_request_error", code: "stream_not_found" }
-export const journalDown: ApiError = { status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true }
-export const eventsGone: ApiError = {
+export const notFound: ApiError = apiError({ status: 404, message: "no such stream", type: "invalid_request_error", code: "stream_not_found" })
+export const journalDown: ApiError = apiError({ status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true })
+export const eventsGone: ApiError = apiError({
   status: 410,
   message: "the events after Last-Event-ID are no longer kept",
   type: "invalid_request_error",
   code: "stream_events_expired"
-}
-export const streamGone: ApiError = {
+})
+export const streamGone: ApiError = apiError({
   status: 410,
   message: "this stream expired or was evicted from the journal: its events are no longer kept, and whether it was complete is unknown",
   type: "invalid_request_error",
   code: "stream_expired"
-}
-export const cancelled: ApiError = { status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" }
+})
+export const cancelled: ApiError = apiError({ status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" })
 
 export const journalOf = (gateway: Gateway, option: StreamJournal.StreamJournal | false | undefined): StreamJournal.StreamJournal | undefined =>
   option === false ? undefined : option ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory())
