@@ -67,6 +67,7 @@ describe.each([
   it("messages.create answers the upstream's text as a message object", async () => {
     const { data, response } = await client.messages.create(ask("hello there", model)).withResponse()
     expect(data.type).toBe("message")
+    expect(data.id).toMatch(/^msg_/)
     expect(data.role).toBe("assistant")
     expect(textOf(data)).toBe(mock().textFor(ask("hello there")))
     expect(data.stop_reason).toBe("end_turn")
@@ -82,8 +83,48 @@ describe.each([
     const expected = mock().textFor(ask("stream please"))
     expect(streamed).toBe(expected)
     expect(textOf(final)).toBe(expected)
+    expect(final.id).toMatch(/^msg_/)
     expect(final.stop_reason).toBe("end_turn")
     expect(final.usage.output_tokens).toBeGreaterThan(0)
+  })
+
+  it("a stream cut upstream and resumed is one message with one msg_ id, the same when replayed from the journal", async () => {
+    mock().script({ fault: Fault.Cut({ afterChunks: 4 }) })
+    const live = await fetch(`${gw.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ ...ask("cut and resumed", model), stream: true })
+    })
+    const text = await live.text()
+    const startsOf = (sse: string) => [...sse.matchAll(/^event: message_start\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]!).message.id as string)
+    const ids = startsOf(text)
+    expect(ids).toHaveLength(1)
+    expect(ids[0]).toMatch(/^msg_/)
+    expect(mock().requests.length).toBe(2)
+    const replayed = await fetch(`${gw.url}/v1/streams/${live.headers.get("x-breakwater-stream-id")}`, { headers: { "x-api-key": GATEWAY_KEY, authorization: `Bearer ${GATEWAY_KEY}` } })
+    expect(startsOf(await replayed.text())).toEqual(ids)
+  })
+
+  it("a resumed stream's replay is byte for byte what the client got live, the seam comment included", async () => {
+    mock().script({ fault: Fault.Cut({ afterChunks: 4 }) })
+    const post = (headers: Record<string, string> = {}) =>
+      fetch(`${gw.url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": GATEWAY_KEY, "anthropic-version": "2023-06-01", ...headers },
+        body: JSON.stringify({ ...ask("resumed, then replayed", model), stream: true })
+      })
+    const live = await post()
+    const text = await live.text()
+    expect(mock().requests.length).toBe(2)
+    expect(text).toContain(": breakwater resumed the upstream stream here\n\n")
+    const streamId = live.headers.get("x-breakwater-stream-id")!
+    const replayed = await fetch(`${gw.url}/v1/streams/${streamId}`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } })
+    expect(await replayed.text()).toBe(text)
+    // From an event before the seam, by the same POST: the live text after that event, exactly.
+    const second = /^id: (.*:2)$/m.exec(text)![1]!
+    const rest = await post({ "last-event-id": second })
+    const afterSecond = text.slice(text.indexOf("\n\n", text.indexOf(`id: ${second}\n`)) + 2)
+    expect(await rest.text()).toBe(text.slice(0, text.indexOf("\n\n") + 2) + afterSecond)
   })
 
   it("streams a tool call as one tool_use block with its whole input", async () => {

@@ -17,12 +17,30 @@ import type { ClientKey, CorsSettings, Gateway, Health } from "./Gateway.js"
 import * as MessagesApi from "./MessagesApi.js"
 
 /**
- * An error response in the OpenAI error shape.
+ * The mark every `ApiError` carries (`apiError` puts it there), by which `isApiError` knows one.
+ *
+ * @since 0.3.0
+ * @category symbols
+ */
+export const ApiErrorTypeId: unique symbol = Symbol.for("@breakwater/gateway/ClientApi/ApiError")
+
+/**
+ * The type of `ApiErrorTypeId`.
+ *
+ * @since 0.3.0
+ * @category symbols
+ */
+export type ApiErrorTypeId = typeof ApiErrorTypeId
+
+/**
+ * An error response in the OpenAI error shape. Made with `apiError` (or one of this module's
+ * errors, or a spread of one): the mark it carries is what `isApiError` looks for.
  *
  * @since 0.1.0
  * @category models
  */
 export interface ApiError {
+  readonly [ApiErrorTypeId]: ApiErrorTypeId
   readonly status: number
   readonly message: string
   readonly type: string
@@ -36,12 +54,22 @@ export interface ApiError {
 }
 
 /**
- * Whether a value is an `ApiError` (as opposed to the client key an authentication answers).
+ * An `ApiError` of these fields.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const apiError = (fields: Omit<ApiError, ApiErrorTypeId>): ApiError => ({ [ApiErrorTypeId]: ApiErrorTypeId, ...fields })
+
+/**
+ * Whether a value is an `ApiError` (as opposed to the client key an authentication answers, a
+ * sequence number, or any other object, whatever its fields): it carries `ApiErrorTypeId`.
  *
  * @since 0.2.0
  * @category guards
  */
-export const isApiError = (u: unknown): u is ApiError => typeof u === "object" && u !== null && "status" in u
+export const isApiError = (u: unknown): u is ApiError =>
+  typeof u === "object" && u !== null && (u as { readonly [ApiErrorTypeId]?: unknown })[ApiErrorTypeId] === ApiErrorTypeId
 
 /**
  * Removes every configured secret (as is, URL-encoded or base64), and anything shaped like a
@@ -91,14 +119,14 @@ export const fromModelError = (
 ): ApiError => {
   const given = ModelError.retryAfterOf(error)
   const delay = retryAfterMillis ?? (given === undefined ? undefined : Duration.toMillis(given))
-  return {
+  return apiError({
     status: error.httpStatus,
     message: clientMessage(error, secrets),
     type: error.errorType,
     code: error._tag === "Timeout" ? `timeout_${error.phase}` : (error.code ?? error._tag),
     retryAfterSeconds: delay === undefined ? undefined : Math.max(1, Math.ceil(delay / 1000)),
     shouldRetry: false
-  }
+  })
 }
 
 /**
@@ -110,7 +138,7 @@ export const fromModelError = (
 export const fromCause = (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace, secrets: ReadonlyArray<string>): ApiError => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure) && ModelError.isModelError(failure.value)) return fromModelError(failure.value, trace.retryAfterMillis, secrets)
-  return { status: 500, message: "internal gateway error", type: "server_error", code: "internal_error", shouldRetry: false }
+  return apiError({ status: 500, message: "internal gateway error", type: "server_error", code: "internal_error", shouldRetry: false })
 }
 
 /**
@@ -183,7 +211,7 @@ export const jsonHeaders = (requestId: string, trace?: RequestContext.RequestTra
  * @since 0.2.0
  * @category errors
  */
-export const noRoute = (method: string, path: string): ApiError => ({
+export const noRoute = (method: string, path: string): ApiError => apiError({
   status: 404,
   message: `no route for ${method} ${path}`,
   type: "invalid_request_error",
@@ -196,7 +224,7 @@ export const noRoute = (method: string, path: string): ApiError => ({
  * @since 0.2.0
  * @category errors
  */
-export const methodNotAllowed = (method: string, path: string, allow: string): ApiError => ({
+export const methodNotAllowed = (method: string, path: string, allow: string): ApiError => apiError({
   status: 405,
   message: `${method} is not allowed on ${path}`,
   type: "invalid_request_error",
@@ -210,7 +238,7 @@ export const methodNotAllowed = (method: string, path: string, allow: string): A
  * @since 0.1.0
  * @category errors
  */
-export const badRequest = (message: string, code: string | null = null, param: string | null = null): ApiError => ({
+export const badRequest = (message: string, code: string | null = null, param: string | null = null): ApiError => apiError({
   status: 400,
   message,
   type: "invalid_request_error",
@@ -225,7 +253,7 @@ export const badRequest = (message: string, code: string | null = null, param: s
  * @since 0.3.0
  * @category errors
  */
-export const countTokensUnsupported = (model: string): ApiError => ({
+export const countTokensUnsupported = (model: string): ApiError => apiError({
   status: 400,
   message: `count_tokens needs an Anthropic upstream: the route of \`${model}\` does not start with one`,
   type: "invalid_request_error",
@@ -239,12 +267,12 @@ export const countTokensUnsupported = (model: string): ApiError => ({
  * @since 0.1.0
  * @category errors
  */
-export const unauthorized: ApiError = {
+export const unauthorized: ApiError = apiError({
   status: 401,
   message: "missing or invalid API key (send `Authorization: Bearer <gateway key>`, or `x-api-key: <gateway key>` on /v1/messages)",
   type: "invalid_request_error",
   code: "invalid_api_key"
-}
+})
 
 const validRequestId = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -356,22 +384,22 @@ export const make = (gateway: Gateway): Api => {
   /** A decoded request's model: one of the gateway's, and one the key may use. */
   const permit = (model: string, key: ClientKey | undefined): ApiError | undefined => {
     if (!models.has(model)) {
-      return {
+      return apiError({
         status: 404,
         message: `the model \`${model}\` does not exist on this gateway; see GET /v1/models`,
         type: "invalid_request_error",
         code: "model_not_found",
         param: "model"
-      }
+      })
     }
     if (key?.models !== undefined && !key.models.includes(model)) {
-      return {
+      return apiError({
         status: 403,
         message: `this API key may not use the model \`${model}\``,
         type: "permission_error",
         code: "model_not_permitted",
         param: "model"
-      }
+      })
     }
     return undefined
   }
@@ -435,7 +463,7 @@ export const decodeUtf8 = (bytes: Uint8Array): Either.Either<string, ApiError> =
  * @since 0.1.0
  * @category errors
  */
-export const tooLarge = (limit: number): ApiError => ({
+export const tooLarge = (limit: number): ApiError => apiError({
   status: 413,
   message: `request body exceeds ${limit} bytes`,
   type: "invalid_request_error",
@@ -450,12 +478,12 @@ export const tooLarge = (limit: number): ApiError => ({
  * @since 0.1.0
  * @category errors
  */
-export const unsupportedMediaType: ApiError = {
+export const unsupportedMediaType: ApiError = apiError({
   status: 415,
   message: "request bodies must be JSON: send `Content-Type: application/json`",
   type: "invalid_request_error",
   code: "unsupported_media_type"
-}
+})
 
 /**
  * Whether a `Content-Type` header declares JSON (`application/json`, any parameters).
@@ -472,12 +500,12 @@ export const isJsonContentType = (contentType: string | undefined): boolean =>
  * @since 0.1.0
  * @category errors
  */
-export const adminRequired: ApiError = {
+export const adminRequired: ApiError = apiError({
   status: 401,
   message: "this endpoint needs the gateway's admin key (send `Authorization: Bearer <admin key>`)",
   type: "invalid_request_error",
   code: "admin_key_required"
-}
+})
 
 const loopbackNames = new Set(["localhost", "127.0.0.1", "[::1]", "::1"])
 
@@ -504,12 +532,12 @@ export const isLocalHost = (host: string | undefined, listenHost: string | undef
  * @since 0.1.0
  * @category errors
  */
-export const hostNotAllowed: ApiError = {
+export const hostNotAllowed: ApiError = apiError({
   status: 403,
   message: "this gateway has no client keys and answers loopback host names only (localhost, 127.0.0.1, [::1])",
   type: "invalid_request_error",
   code: "host_not_allowed"
-}
+})
 
 /**
  * The 403 for a browser request from an origin the `cors` section does not list.
@@ -517,12 +545,12 @@ export const hostNotAllowed: ApiError = {
  * @since 0.1.0
  * @category errors
  */
-export const originNotAllowed: ApiError = {
+export const originNotAllowed: ApiError = apiError({
   status: 403,
   message: "requests from this origin are not allowed (see the gateway's `cors` section)",
   type: "invalid_request_error",
   code: "origin_not_allowed"
-}
+})
 
 /**
  * Whether `cors` allows a request's `Origin`.
@@ -560,7 +588,7 @@ export const corsHeaders = (cors: CorsSettings, origin: string, preflight: boole
  * @since 0.1.0
  * @category errors
  */
-export const keyBusy = (limit: number): ApiError => ({
+export const keyBusy = (limit: number): ApiError => apiError({
   status: 429,
   message: `this API key already has ${limit} requests running, its share of the gateway; retry when one ends`,
   type: "rate_limit_error",

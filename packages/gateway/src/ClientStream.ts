@@ -11,7 +11,7 @@
  * starts with a `retry:` hint, and each event is handed to `events.record` with its exact text
  * before it is written, so that a reconnect can replay it byte for byte. Comments carry no id:
  * keep-alives are not recorded (liveness of one connection), a seam comment travels with the
- * event after it (and is recorded with it).
+ * event after it (and is recorded with it), whatever the API.
  *
  * The events are chat completion chunks by default; another client API (Anthropic Messages) gives
  * its `encoding`, and the same gate, backpressure, write coalescing and event ids (one per named
@@ -234,6 +234,12 @@ export const make = (options: {
   /** The text one chunk adds to the batch's write ("" when nothing goes out now). */
   const encode = (chunk: ChatCompletion.ChatCompletionChunk): string => {
     if (other !== undefined) {
+      // A seam of a journaled stream travels with the event after it, as on the chat stream, so
+      // that it is recorded with it and a replay is byte for byte what the client got.
+      if (events !== undefined && chunk.choices.length === 0 && StreamResume.isSeamMarker(chunk)) {
+        comment += resumedComment
+        return ""
+      }
       const text = other.chunk(chunk)
       if (!committed && text !== "") {
         if (!StreamCommit.commits(chunk)) {

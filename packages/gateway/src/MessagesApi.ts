@@ -105,7 +105,8 @@ export type ContentBlock = response.ContentBlock
 export type Message = response.Message
 
 /**
- * A canonical completion as a Messages message object: its text as a `text` block (a refusal's
+ * A canonical completion as a Messages message object: its id as a Messages id (`msg_…`: an
+ * Anthropic upstream's unchanged, `chatcmpl-abc` → `msg_abc`), its text as a `text` block (a refusal's
  * text too), its tool calls as `tool_use` blocks (`arguments` parsed; not a JSON object → `{}`),
  * `stop_reason` from `finish_reason` (`AnthropicWire.stopReasonOf`), `stop_sequence` null (the
  * canonical model does not carry it), `usage` input / output tokens from prompt / completion
@@ -125,7 +126,8 @@ export const encodeMessage: (completion: ChatCompletion.ChatCompletion) => Messa
 export interface StreamEncoder {
   /**
    * The events of a batch of chunks (`""` when none): `message_start` before the first chunk
-   * that is not a heartbeat (its usage's prompt tokens as `input_tokens`, else the option's);
+   * that is not a heartbeat (its id as a Messages id, as `encodeMessage` gives it; its usage's
+   * prompt tokens as `input_tokens`, else the option's);
    * text as `text_delta` in a `text` block, tool-call fragments as `input_json_delta` in a
    * `tool_use` block started with the call's id and name; a block is stopped when another kind
    * begins or the finish arrives; blocks are numbered from 0 without gaps. Usage chunks are

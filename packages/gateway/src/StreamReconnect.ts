@@ -10,7 +10,8 @@
  * stream, and each answer.
  *
  * Replayed frames are the exact text the client first received, so nothing here assumes the
- * framing of one API: a host journals whatever events its writer produces.
+ * framing of one API: a host journals whatever events its writer produces. Only the error event
+ * that ends a replay the journal cut is written anew, in the API the stream's id names (`apiOf`).
  *
  * @since 0.3.0
  */
@@ -144,8 +145,27 @@ export interface Journaled extends journaling.Journaled {}
 export type Opening = internal.Opening
 
 /**
- * Opens a new journaled stream for `owner`, claiming its `Idempotency-Key` (scoped to the owner)
- * when given. A failure means no journal: the host serves the stream anyway, without reconnects.
+ * The client API a journaled stream was started with (`RequestPipeline.Protocol`'s `name`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Api = internal.Api
+
+/**
+ * The client API a stream was started with, as its id says (`open` names a Messages stream
+ * `bws_msg_…`, a chat stream `bws_…`): a replay that the journal cuts ends with that API's
+ * error event (`RequestPipeline.Protocol.errorEvent`), whichever endpoint the reader came by.
+ *
+ * @since 0.3.0
+ * @category decoding
+ */
+export const apiOf: (streamId: string) => Api = internal.apiOf
+
+/**
+ * Opens a new journaled stream of the client API `api` for `owner`, claiming its
+ * `Idempotency-Key` (scoped to the owner) when given. A failure means no journal: the host
+ * serves the stream anyway, without reconnects.
  *
  * @since 0.3.0
  * @category constructors
@@ -153,7 +173,8 @@ export type Opening = internal.Opening
 export const open: (
   journal: StreamJournal.StreamJournal,
   owner: string,
-  idempotencyKey: string | undefined
+  idempotencyKey: string | undefined,
+  api: Api
 ) => Effect.Effect<Opening, StreamJournal.JournalError> = internal.open
 
 /**

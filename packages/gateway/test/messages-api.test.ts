@@ -230,6 +230,13 @@ describe("MessagesApi.encodeMessage", () => {
     expect(message.usage).toEqual({ input_tokens: 482, output_tokens: 71 })
   })
 
+  it("gives a Messages id (msg_…): an OpenAI-style upstream's unique part, an Anthropic one's unchanged", () => {
+    const idOf = (id: string) =>
+      MessagesApi.encodeMessage({ id, object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "x" }, finish_reason: "stop" }] }).id
+    expect(idOf("chatcmpl-abc123")).toBe("msg_abc123")
+    expect(idOf("msg_01XFDUDYJgAACzvnptvVoYEL")).toBe("msg_01XFDUDYJgAACzvnptvVoYEL")
+  })
+
   it("maps every finish reason, and a refusal's text", () => {
     const completion = (finish: string | null, message: Record<string, unknown> = { content: "x" }): ChatCompletion.ChatCompletion => ({
       id: "c",
@@ -255,7 +262,7 @@ describe("MessagesApi.encodeMessage", () => {
 
 describe("MessagesApi.fromApiError", () => {
   it("answers in Anthropic's shape with Anthropic's types", () => {
-    const of = (status: number, type = "x") => MessagesApi.fromApiError({ status, message: "m", type, code: null }).body.error.type
+    const of = (status: number, type = "x") => MessagesApi.fromApiError(ClientApi.apiError({ status, message: "m", type, code: null })).body.error.type
     expect([400, 401, 403, 404, 413, 415, 429, 500, 502, 503, 504, 529].map((s) => of(s))).toEqual([
       "invalid_request_error",
       "authentication_error",
@@ -355,6 +362,14 @@ describe("MessagesApi.makeStreamEncoder", () => {
     expect(encoder.end()).toBe("")
   })
 
+  it("message_start's id is a Messages id: an OpenAI-style upstream's unique part after msg_, an Anthropic one's unchanged", () => {
+    const idOf = (id: string) => events(MessagesApi.makeStreamEncoder().onChunks([{ ...delta({ content: "a" }), id }]))[0]!.data.message.id
+    expect(idOf("chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT")).toBe("msg_B9MBs8CjcvOU2jLn4n570S5qMJKcT")
+    expect(idOf("msg_01XFDUDYJgAACzvnptvVoYEL")).toBe("msg_01XFDUDYJgAACzvnptvVoYEL")
+    expect(idOf("gen-42")).toBe("msg_gen-42")
+    expect(idOf("")).toBe("msg_breakwater")
+  })
+
   it("heartbeats are pings once the message started, nothing before", () => {
     const encoder = MessagesApi.makeStreamEncoder()
     expect(encoder.onChunks([heartbeat])).toBe("")
@@ -377,7 +392,7 @@ describe("MessagesApi.makeStreamEncoder", () => {
     ])
     const failing = MessagesApi.makeStreamEncoder()
     failing.onChunks([delta({ content: "a" })])
-    expect(events(failing.fail({ status: 503, message: "down", type: "overloaded_error", code: null }))).toEqual([
+    expect(events(failing.fail(ClientApi.apiError({ status: 503, message: "down", type: "overloaded_error", code: null })))).toEqual([
       { event: "error", data: { type: "error", error: { type: "overloaded_error", message: "down" } } }
     ])
     expect(failing.ended()).toBe(true)

@@ -23,7 +23,7 @@ import { ClientApi, MessagesApi } from "../src/index.js"
 
 const apiErrorOf = (cause: Cause.Cause<ModelError.ModelError>): ClientApi.ApiError => {
   const failure = Cause.failureOption(cause)
-  return Option.isSome(failure) ? ClientApi.fromModelError(failure.value, undefined, []) : { status: 500, message: "internal gateway error", type: "server_error", code: null }
+  return Option.isSome(failure) ? ClientApi.fromModelError(failure.value, undefined, []) : ClientApi.apiError({ status: 500, message: "internal gateway error", type: "server_error", code: null })
 }
 
 /** Serves `POST /v1/messages` with `model`, as a host will (minus auth, limits and the commit gate). */

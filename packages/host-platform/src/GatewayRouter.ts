@@ -21,6 +21,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { chat } from "./internal/chat.js"
+import * as CountTokens from "./internal/countTokens.js"
 import type { Host } from "./internal/host.js"
 import * as Operator from "./internal/operator.js"
 import * as StreamsApi from "./internal/streamsApi.js"
@@ -58,6 +59,8 @@ export interface ReconnectOptions {
 /**
  * The routes of a gateway's pipeline: `POST /v1/chat/completions` (and `/chat/completions`),
  * `POST /v1/messages` (and `/messages`: Anthropic's Messages API, its auth headers and shapes),
+ * `POST /v1/messages/count_tokens` (and `/messages/count_tokens`: proxied to the Anthropic
+ * upstream that starts the model's route),
  * `GET` and `DELETE /v1/streams/{id}`, `GET /v1/models` (and `/models`), `GET /healthz`,
  * `GET /readyz`, `GET /metrics`.
  *
@@ -73,6 +76,7 @@ export const fromPipeline = (pipeline: RequestPipeline.RequestPipeline, options:
   }
   const completions = chat(h, pipeline.chat, "/v1/chat/completions")
   const messages = chat(h, pipeline.messages, "/v1/messages")
+  const countTokens = CountTokens.countTokens(h)
   const streams = StreamsApi.streams(h)
   const models = Operator.models(pipeline)
   return HttpRouter.empty.pipe(
@@ -80,6 +84,8 @@ export const fromPipeline = (pipeline: RequestPipeline.RequestPipeline, options:
     HttpRouter.post("/chat/completions", completions),
     HttpRouter.post("/v1/messages", messages),
     HttpRouter.post("/messages", messages),
+    HttpRouter.post(CountTokens.path, countTokens),
+    HttpRouter.post("/messages/count_tokens", countTokens),
     HttpRouter.get(StreamsApi.path, streams),
     HttpRouter.del(StreamsApi.path, streams),
     HttpRouter.get("/v1/models", models),

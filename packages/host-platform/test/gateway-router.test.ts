@@ -13,18 +13,26 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import Anthropic from "@anthropic-ai/sdk"
 import OpenAI from "openai"
 
 const KEY = "sk-platform-test"
 const ADMIN = "sk-platform-admin-key"
 
-/** A user's app: their own route, and the gateway's beside it, on a Node server on a free port. */
-const serveWith = (options: GatewayRouter.ReconnectOptions, tracer?: Tracing.Tracer) => Effect.gen(function*() {
+/**
+ * A user's app: their own route, and the gateway's beside it, on a Node server on a free port.
+ * `more` adds upstreams and routes to the gateway's.
+ */
+const serveWith = (
+  options: GatewayRouter.ReconnectOptions,
+  tracer?: Tracing.Tracer,
+  more: { readonly upstreams?: Record<string, unknown>; readonly routes?: Record<string, unknown> } = {}
+) => Effect.gen(function*() {
   const mock = yield* MockUpstream.scoped()
   const config = yield* ConfigLoader.fromObject({
-    upstreams: { primary: { provider: "openai", baseUrl: mock.url, apiKey: "upstream-key", models: ["gpt-4o-mini"] } },
-    routes: { "gpt-4o-mini": { upstreams: ["primary"] } },
+    upstreams: { primary: { provider: "openai", baseUrl: mock.url, apiKey: "upstream-key", models: ["gpt-4o-mini"] }, ...more.upstreams },
+    routes: { "gpt-4o-mini": { upstreams: ["primary"] }, ...more.routes },
     auth: { keys: [{ name: "tests", key: KEY }], adminKey: ADMIN }
   }, {})
   const gateway = yield* GatewayBuilder.make(config, tracer === undefined ? {} : { telemetry: Tracing.given(tracer) })
@@ -229,6 +237,47 @@ describe("GatewayRouter: POST /v1/messages (Anthropic's Messages API)", () => {
       const streamed = yield* Effect.promise(() => anthropic.messages.stream(question).finalMessage())
       expect(streamed.content[0]?.type === "text" ? streamed.content[0].text : undefined).toBe(expected)
       expect(streamed.stop_reason).toBe("end_turn")
+    }))
+
+  it.scoped("counts tokens for the Anthropic SDK (messages.countTokens) through the Anthropic upstream that starts the route", () =>
+    Effect.gen(function*() {
+      // An Anthropic upstream's count_tokens: what it was sent, and its answer.
+      const counted: Array<{ readonly path: string; readonly apiKey: unknown; readonly body: unknown }> = []
+      const counter = createServer((req, res) => {
+        let body = ""
+        req.on("data", (part: Buffer) => (body += part.toString("utf8")))
+        req.on("end", () => {
+          counted.push({ path: req.url ?? "", apiKey: req.headers["x-api-key"], body: JSON.parse(body) })
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ input_tokens: 42 }))
+        })
+      })
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => counter.listen(0, "127.0.0.1", resolve))),
+        () => Effect.promise(() => new Promise((resolve) => counter.close(resolve)))
+      )
+      const counterUrl = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`
+      const { lines, mock, url } = yield* serveWith({}, undefined, {
+        upstreams: { counting: { provider: "anthropic", baseUrl: counterUrl, apiKey: "counting-key", models: { counted: "claude-upstream-name" } } },
+        routes: { counted: { upstreams: ["counting", "primary"] } }
+      })
+      const anthropic = new Anthropic({ baseURL: url, apiKey: KEY, maxRetries: 0 })
+      const messages = [{ role: "user" as const, content: "count me" }]
+      const answer = yield* Effect.promise(() => anthropic.messages.countTokens({ model: "counted", messages }))
+      expect(answer.input_tokens).toBe(42)
+      expect(counted).toEqual([{ path: "/v1/messages/count_tokens", apiKey: "counting-key", body: { model: "claude-upstream-name", messages } }])
+      expect(lines).toContainEqual(expect.objectContaining({ msg: "request", path: "/v1/messages/count_tokens", status: 200 }))
+      // A route that does not start with an Anthropic upstream, a wrong key: refused in Anthropic's shape.
+      const unsupported = yield* Effect.promise(() => anthropic.messages.countTokens({ model: "gpt-4o-mini", messages }).catch((e: unknown) => e))
+      expect(unsupported).toBeInstanceOf(Anthropic.BadRequestError)
+      expect((unsupported as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({
+        type: "error",
+        error: { type: "invalid_request_error", message: expect.stringMatching(/count_tokens needs an Anthropic upstream/) }
+      })
+      const wrong = new Anthropic({ baseURL: url, apiKey: "sk-wrong", maxRetries: 0 })
+      expect(yield* Effect.promise(() => wrong.messages.countTokens({ model: "counted", messages }).catch((e: unknown) => e)))
+        .toBeInstanceOf(Anthropic.AuthenticationError)
+      expect(counted).toHaveLength(1)
+      expect(mock.requests).toHaveLength(0)
     }))
 
   it.scoped("refuses a wrong key as the SDK's AuthenticationError, in Anthropic's shape", () =>

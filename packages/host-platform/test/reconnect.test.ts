@@ -165,6 +165,37 @@ describe("client reconnects", () => {
     expect(onLean).toContain("expired: 410 stream_expired")
   })
 
+  it("a replay of a Messages stream that the journal cuts ends with Anthropic's error event, on both hosts", async () => {
+    for (const serve of [lean, platform]) {
+      const fake = FakeLanguageModel.make([{ stallAfterChunks: 3 }])
+      const { journal, url } = await serve(gatewayOf(fake.model, {}, { detachGraceMs: 5_000 }), {})
+      const controller = new AbortController()
+      const live = await fetch(`${url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: "gpt-test", max_tokens: 64, stream: true, messages: [{ role: "user", content: "tides" }] }),
+        signal: controller.signal
+      })
+      const streamId = live.headers.get("x-breakwater-stream-id")!
+      expect(streamId).toMatch(/^bws_msg_[0-9a-f]{32}$/)
+      await readThenDrop(live, controller, 2)
+      // A reader by the streams API (which does not say the API), then the stream is evicted under it.
+      const reader = await fetch(`${url}/v1/streams/${streamId}`)
+      expect(reader.status).toBe(200)
+      const body = reader.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ""
+      while (eventsOf(text).length < 2) text += decoder.decode((await body.read()).value, { stream: true })
+      Effect.runSync(journal.remove(streamId))
+      for (let r = await body.read(); !r.done; r = await body.read()) text += decoder.decode(r.value, { stream: true })
+      const frames = text.split(/(?<=\n\n)/)
+      expect(frames.filter((f) => /^event: message_start$/m.test(f))).toHaveLength(1)
+      const last = frames.at(-1)!
+      expect(last).toMatch(/^event: error$/m)
+      expect(JSON.parse(dataOf(last))).toMatchObject({ type: "error", error: { type: "invalid_request_error", message: "the stream expired while being read" } })
+    }
+  })
+
   it("without a journal, a stream has no ids and the streams API knows none", async () => {
     for (const serve of [lean, platform]) {
       const fake = FakeLanguageModel.make()

@@ -51,6 +51,22 @@ export const usageOf = (usage: ChatCompletion.Usage | null | undefined): Message
   output_tokens: usage?.completion_tokens ?? 0
 })
 
+// A chat completion's id as OpenAI-compatible upstreams give it: its unique part is kept.
+const chatIdPrefix = "chatcmpl-"
+
+/**
+ * A completion's id as a Messages id (`msg_…`, as Anthropic clients expect): an Anthropic
+ * upstream's own id unchanged, another's unique part after `msg_` (`chatcmpl-abc` → `msg_abc`),
+ * so one answer keeps one id, the same in the client's logs as in the upstream's.
+ *
+ * @internal
+ */
+export const messageId = (id: string): string => {
+  if (id.startsWith("msg_")) return id
+  const unique = id.startsWith(chatIdPrefix) ? id.slice(chatIdPrefix.length) : id
+  return unique.length === 0 ? "msg_breakwater" : `msg_${unique}`
+}
+
 /** @internal */
 export const encodeMessage = (completion: ChatCompletion.ChatCompletion): Message => {
   const choice = completion.choices[0]
@@ -61,7 +77,7 @@ export const encodeMessage = (completion: ChatCompletion.ChatCompletion): Messag
     content.push({ type: "tool_use", id: call.id, name: call.function.name, input: toolInput(call.function.arguments) })
   }
   return {
-    id: completion.id,
+    id: messageId(completion.id),
     type: "message",
     role: "assistant",
     content,

@@ -11,7 +11,7 @@ import { StreamResume } from "@breakwater/stream-resume"
 import { resumedComment } from "../ClientStream.js"
 import type { ApiError } from "../ClientApi.js"
 import type { StreamEncoder, StreamOptions } from "../MessagesApi.js"
-import { fromApiError } from "./messagesResponse.js"
+import { fromApiError, messageId } from "./messagesResponse.js"
 
 /** Encodes one event of the stream (its type and JSON data); a journaled stream numbers it too. */
 export type Frame = (type: string, data: string) => string
@@ -70,7 +70,8 @@ export const makeChunkEncoder = (options: StreamOptions, frame: Frame): ChunkEnc
     return event("message_start", {
       type: "message_start",
       message: {
-        id: chunk?.id ?? "msg_breakwater",
+        // The first chunk's: a resumed stream keeps its first attempt's envelope (stream-resume).
+        id: messageId(chunk?.id ?? ""),
         type: "message",
         role: "assistant",
         content: [],

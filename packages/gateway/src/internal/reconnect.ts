@@ -7,25 +7,25 @@ import { StreamJournal } from "@breakwater/stream-resume"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
-import { type ApiError, badRequest } from "../ClientApi.js"
+import { type ApiError, apiError, badRequest } from "../ClientApi.js"
 import type { ClientKey, Gateway } from "../Gateway.js"
 import type { Journaled } from "./journaling.js"
 
-export const notFound: ApiError = { status: 404, message: "no such stream", type: "invalid_request_error", code: "stream_not_found" }
-export const journalDown: ApiError = { status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true }
-export const eventsGone: ApiError = {
+export const notFound: ApiError = apiError({ status: 404, message: "no such stream", type: "invalid_request_error", code: "stream_not_found" })
+export const journalDown: ApiError = apiError({ status: 503, message: "the stream journal is unavailable", type: "server_error", code: "journal_unavailable", shouldRetry: true })
+export const eventsGone: ApiError = apiError({
   status: 410,
   message: "the events after Last-Event-ID are no longer kept",
   type: "invalid_request_error",
   code: "stream_events_expired"
-}
-export const streamGone: ApiError = {
+})
+export const streamGone: ApiError = apiError({
   status: 410,
   message: "this stream expired or was evicted from the journal: its events are no longer kept, and whether it was complete is unknown",
   type: "invalid_request_error",
   code: "stream_expired"
-}
-export const cancelled: ApiError = { status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" }
+})
+export const cancelled: ApiError = apiError({ status: 499, message: "the stream was cancelled", type: "server_error", code: "stream_cancelled" })
 
 export const journalOf = (gateway: Gateway, option: StreamJournal.StreamJournal | false | undefined): StreamJournal.StreamJournal | undefined =>
   option === false ? undefined : option ?? gateway.journal ?? Effect.runSync(StreamJournal.makeMemory())
@@ -53,6 +53,15 @@ export const afterSeqOf = (lastEventId: string | undefined, streamId: string): n
   return at === undefined || at.streamId !== streamId ? badRequest("Last-Event-ID is not an event id of this stream", "invalid_last_event_id") : at.seq
 }
 
+/** The client API a stream was started with, which its replay ends in the shape of. */
+export type Api = "chat" | "messages"
+
+// A stream's id says its API: the journal keeps only its owner, and a reconnect by the streams
+// API (`GET /v1/streams/{id}`) does not say it. Chat streams keep the plain prefix of 0.3.
+const messagesPrefix = "bws_msg_"
+
+export const apiOf = (streamId: string): Api => streamId.startsWith(messagesPrefix) ? "messages" : "chat"
+
 export type Opening =
   | { readonly _tag: "Opened"; readonly journaled: Journaled }
   | { readonly _tag: "Exists"; readonly streamId: string }
@@ -60,10 +69,11 @@ export type Opening =
 export const open = (
   journal: StreamJournal.StreamJournal,
   owner: string,
-  idempotencyKey: string | undefined
+  idempotencyKey: string | undefined,
+  api: Api
 ): Effect.Effect<Opening, StreamJournal.JournalError> => {
   const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
-  const streamId = `bws_${randomUUID().replaceAll("-", "")}`
+  const streamId = `${api === "messages" ? messagesPrefix : "bws_"}${randomUUID().replaceAll("-", "")}`
   return Effect.map(journal.open(streamId, { owner, alias }), (opened): Opening =>
     opened._tag === "Exists" ? opened : { _tag: "Opened", journaled: { streamId, journal, alias } })
 }

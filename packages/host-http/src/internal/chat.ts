@@ -56,7 +56,7 @@ const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key
     x.fields = undefined
     return replay(h, x, journal, owner, at.streamId, at.seq)
   }
-  h.runtime.runFork(StreamReconnect.open(journal, owner, header(x, "idempotency-key"))).addObserver((exit) => {
+  h.runtime.runFork(StreamReconnect.open(journal, owner, header(x, "idempotency-key"), x.protocol!.name)).addObserver((exit) => {
     if (x.res.destroyed) return abandon(h, x)
     const opened = Exit.isSuccess(exit) ? exit.value : undefined
     if (opened?._tag === "Exists") {

@@ -28,17 +28,17 @@ export interface Lifecycle {
 export const make = (): Lifecycle => ({ active: InFlightSet.make(), perKey: new Map(), running: new Map(), draining: false })
 
 /** The 503 for new work once shutdown began. */
-export const shuttingDown: ClientApi.ApiError = { status: 503, message: "the gateway is shutting down", type: "server_error", code: "shutting_down", shouldRetry: true }
+export const shuttingDown: ClientApi.ApiError = ClientApi.apiError({ status: 503, message: "the gateway is shutting down", type: "server_error", code: "shutting_down", shouldRetry: true })
 
 /** The 503 at the server's concurrency limit. */
-export const gatewayBusy: ClientApi.ApiError = {
+export const gatewayBusy: ClientApi.ApiError = ClientApi.apiError({
   status: 503,
   message: "the gateway is at its concurrency limit",
   type: "server_error",
   code: "gateway_busy",
   retryAfterSeconds: 1,
   shouldRetry: true
-}
+})
 
 /** Stops a request's work. */
 export const interrupt = (x: Exchange): void => {

@@ -57,9 +57,10 @@ export const replay = (h: Host, x: Exchange, journal: StreamJournal.StreamJourna
         if (!res.destroyed) res.destroy()
         return finish(h, x, 499, { error: "client_closed" })
       }
-      // Evicted or expired while being read: end well-formed, never as a silent truncation.
+      // Evicted or expired while being read: end well-formed, never as a silent truncation, in
+      // the API the stream was started with (a reader by the streams API does not say it).
       const apiError = StreamReconnect.followFailure(done.cause)
-      if (!res.destroyed) res.end((x.protocol?.errorEvent ?? ClientStream.errorEvent)(apiError, requestId))
+      if (!res.destroyed) res.end(h.pipeline[StreamReconnect.apiOf(streamId)].errorEvent(apiError, requestId))
       finish(h, x, 200, { error: apiError.code })
     })
   })

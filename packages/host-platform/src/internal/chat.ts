@@ -11,34 +11,15 @@ import { ClientApi, ClientStream, RequestPipeline, StreamReconnect, Tracing } fr
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Stream from "effect/Stream"
 import * as Answer from "./answer.js"
+import { readBody } from "./body.js"
 import { awaitStarted, type Host, onHost } from "./host.js"
 import { type Log, replay } from "./replay.js"
 import * as SseBody from "./sseBody.js"
-
-/** The body's bytes, read up to one byte past `max` (the pipeline answers the 413). */
-const readBody = (request: HttpServerRequest.HttpServerRequest, max: number) =>
-  Effect.map(
-    Stream.runFoldWhile(request.stream, { parts: Chunk.empty<Uint8Array>(), size: 0 }, (s) => s.size <= max, (s, part) => ({
-      parts: Chunk.append(s.parts, part),
-      size: s.size + part.length
-    })),
-    ({ parts, size }) => {
-      const bytes = new Uint8Array(size)
-      let at = 0
-      for (const part of parts) {
-        bytes.set(part, at)
-        at += part.length
-      }
-      return bytes
-    }
-  )
 
 export const chat = (h: Host, protocol: RequestPipeline.Protocol, path: string) => {
   const pipeline = h.pipeline
@@ -77,7 +58,7 @@ export const chat = (h: Host, protocol: RequestPipeline.Protocol, path: string) 
         if (ClientApi.isApiError(at)) return refuse(at)
         return yield* replay(h, requestId, owner, at.streamId, at.seq, log, span, protocol)
       }
-      const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"]))
+      const opened = yield* onHost(pipeline, StreamReconnect.open(journal, owner, req.headers["idempotency-key"], protocol.name))
       if (Exit.isFailure(opened)) {
         // No journal: the stream is served anyway, without reconnect.
         pipeline.host.runtime.runFork(

@@ -55,11 +55,12 @@ export const replay = (
       })
     ).pipe(
       Stream.onEnd(Effect.sync(() => end(200, { replayed_after: afterSeq }))),
-      // Evicted or expired while being read: end well-formed, never as a silent truncation.
+      // Evicted or expired while being read: end well-formed, never as a silent truncation, in
+      // the API the stream was started with (a reader by the streams API does not say it).
       Stream.catchAllCause((cause) => {
         const error = StreamReconnect.followFailure(cause)
         end(200, { error: error.code })
-        return Stream.succeed((protocol?.errorEvent ?? ClientStream.errorEvent)(error, requestId))
+        return Stream.succeed(h.pipeline[StreamReconnect.apiOf(streamId)].errorEvent(error, requestId))
       }),
       Stream.ensuring(Effect.sync(() => end(499, { error: "client_closed" })))
     )
