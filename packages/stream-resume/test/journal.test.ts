@@ -33,6 +33,29 @@ describe("StreamJournal (memory)", () => {
       expect((yield* journal.state("s"))).toMatchObject({ _tag: "Active", owner: "a", firstSeq: 1, lastSeq: 5, finished: true })
     }))
 
+  it.effect("a finished stream reads back byte for byte from any point, whole or in slices, also after its oldest events were dropped", () =>
+    Effect.gen(function*() {
+      const journal = yield* StreamJournal.makeMemory({ maxEventsPerStream: 6 })
+      yield* journal.open("s", { owner: "" })
+      // Frames of different lengths (and a multi-byte character), so a wrong offset shows.
+      const frames = Array.from({ length: 9 }, (_, i) => frame("s", i + 1, "é".repeat(i) + "x".repeat(3 * i)))
+      yield* Effect.forEach(frames, (f, i) => journal.append("s", i + 1, f))
+      const live = yield* journal.read("s", 3)
+      yield* journal.finish("s")
+      const whole = yield* journal.read("s", 3)
+      expect(seqs(whole.events)).toEqual([4, 5, 6, 7, 8, 9])
+      expect(whole.events.map((e) => e.frame)).toEqual(frames.slice(3))
+      expect(whole.events.map((e) => e.frame)).toEqual(live.events.map((e) => e.frame))
+      expect(whole.finished).toBe(true)
+      for (let after = 3; after < 9; after++) {
+        const slice = yield* journal.read("s", after, 2)
+        expect(seqs(slice.events)).toEqual([after + 1, after + 2].filter((n) => n <= 9))
+        expect(slice.events.map((e) => e.frame)).toEqual(frames.slice(after, after + 2))
+      }
+      expect((yield* Effect.flip(journal.read("s", 2))).reason).toBe("gap")
+      expect(yield* journal.state("s")).toMatchObject({ firstSeq: 4, lastSeq: 9, finished: true })
+    }))
+
   it.effect("a repeated sequence number is ignored and a hole is a defect", () =>
     Effect.gen(function*() {
       const journal = yield* StreamJournal.makeMemory()

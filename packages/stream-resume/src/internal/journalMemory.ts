@@ -16,33 +16,55 @@ import type {
   StreamState
 } from "../StreamJournal.js"
 import { JournalError, JournalOptions } from "../StreamJournal.js"
+import { Fifo } from "./fifo.js"
 
 interface Entry {
   readonly id: string
   readonly owner: string
   readonly alias: string | undefined
-  readonly events: Array<JournalEvent>
+  /**
+   * The frames kept, oldest first (the last one's sequence number is `lastSeq`): strings alone,
+   * not an event object each, as a finished stream is kept for minutes and there can be
+   * thousands of them for the collector to trace.
+   */
+  readonly frames: Array<string>
   lastSeq: number
   size: number
   finished: boolean
   cancelled: boolean
   expiresAt: number
   readers: number
-  readonly waiters: Set<() => void>
+  /** Readers waiting for more; made when the first one waits (most streams never have one). */
+  waiters: Set<() => void> | undefined
+  /** Dropped from the journal (its queues skip it). */
+  dropped: boolean
 }
 
 interface Tombstone {
+  readonly id: string
   readonly owner: string
   readonly expiresAt: number
   /** The alias an evicted stream keeps naming it by, so that a retry finds it gone (410), not a new generation. */
   readonly alias: string | undefined
 }
 
-/** One owner's streams, oldest first, and their size. */
+/** The kept frames from index `from` (0: the oldest kept), at most `limit`, as journal events. */
+const eventsOf = (entry: Entry, from: number, limit: number): Array<JournalEvent> => {
+  const to = Math.min(entry.frames.length, from + limit)
+  const firstSeq = entry.lastSeq - entry.frames.length + 1
+  const out: Array<JournalEvent> = []
+  for (let i = from; i < to; i++) out.push({ seq: firstSeq + i, frame: entry.frames[i]! })
+  return out
+}
+
+/** One owner's streams, oldest first, how many, and their size. */
 interface Owned {
-  readonly entries: Set<Entry>
+  readonly entries: Fifo<Entry>
+  count: number
   size: number
 }
+
+const isDropped = (entry: Entry) => entry.dropped
 
 /** Full sweeps of expired streams run at most this often (expiry is also checked on each access). */
 const SWEEP_EVERY_MS = 1_000
@@ -52,7 +74,7 @@ const gap = (streamId: string, afterSeq: number, firstSeq: number) =>
   new JournalError({ reason: "gap", streamId, message: `stream ${streamId}: events after ${afterSeq} were dropped (oldest kept: ${firstSeq})` })
 
 const wake = (entry: Entry) => {
-  if (entry.waiters.size === 0) return
+  if (entry.waiters === undefined || entry.waiters.size === 0) return
   const waiters = [...entry.waiters]
   entry.waiters.clear()
   for (const w of waiters) w()
@@ -70,15 +92,18 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   const tombstoneTtl = Duration.toMillis(options.tombstoneTtl)
   const maxTombstones = options.maxStreams * 4
   const streams = new Map<string, Entry>()
+  // Every stream, oldest first (`streams` is for lookups).
+  const byAge = new Fifo<Entry>(isDropped)
   const aliases = new Map<string, string>()
   const tombstones = new Map<string, Tombstone>()
+  const tombstoneAges = new Fifo<Tombstone>((t) => tombstones.get(t.id) !== t)
   const owners = new Map<string, Owned>()
   let totalSize = 0
   let lastSweep = -Infinity
 
   const ownedBy = (owner: string): Owned => {
     let owned = owners.get(owner)
-    if (owned === undefined) owners.set(owner, owned = { entries: new Set(), size: 0 })
+    if (owned === undefined) owners.set(owner, owned = { entries: new Fifo(isDropped), count: 0, size: 0 })
     return owned
   }
 
@@ -92,6 +117,7 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
     const t = tombstones.get(id)
     if (t === undefined) return
     tombstones.delete(id)
+    tombstoneAges.forgot()
     if (t.alias !== undefined && aliases.get(t.alias) === id) aliases.delete(t.alias)
   }
 
@@ -99,15 +125,20 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   const drop = (entry: Entry, now: number, evicted = false) => {
     if (streams.get(entry.id) !== entry) return
     streams.delete(entry.id)
+    entry.dropped = true
+    byAge.forgot()
     const keepAlias = evicted && entry.alias !== undefined && aliases.get(entry.alias) === entry.id
     if (!keepAlias && entry.alias !== undefined && aliases.get(entry.alias) === entry.id) aliases.delete(entry.alias)
     resize(entry, -entry.size)
     const owned = owners.get(entry.owner)!
-    owned.entries.delete(entry)
-    if (owned.entries.size === 0) owners.delete(entry.owner)
+    owned.count--
+    owned.entries.forgot()
+    if (owned.count === 0) owners.delete(entry.owner)
     forget(entry.id)
-    tombstones.set(entry.id, { owner: entry.owner, expiresAt: now + tombstoneTtl, alias: keepAlias ? entry.alias : undefined })
-    if (tombstones.size > maxTombstones) forget(tombstones.keys().next().value as string)
+    const tombstone: Tombstone = { id: entry.id, owner: entry.owner, expiresAt: now + tombstoneTtl, alias: keepAlias ? entry.alias : undefined }
+    tombstones.set(entry.id, tombstone)
+    tombstoneAges.push(tombstone)
+    if (tombstones.size > maxTombstones) forget(tombstoneAges.oldest(() => true)!.id)
     wake(entry)
   }
 
@@ -130,10 +161,8 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   }
 
   /** The oldest entry other than `keep` (finished ones only, if `finishedOnly`). */
-  const oldest = (entries: Iterable<Entry>, keep: Entry | undefined, finishedOnly: boolean): Entry | undefined => {
-    for (const entry of entries) if (entry !== keep && (entry.finished || !finishedOnly)) return entry
-    return undefined
-  }
+  const oldest = (entries: Fifo<Entry> | undefined, keep: Entry | undefined, finishedOnly: boolean): Entry | undefined =>
+    entries?.oldest((entry) => entry !== keep && (entry.finished || !finishedOnly))
 
   /**
    * Drops one stream to make room for `owner`, other than `keep`. An owner pays for its own
@@ -142,12 +171,12 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
    * the oldest live stream of whoever holds the most.
    */
   const evictFor = (owner: string, now: number, keep?: Entry): boolean => {
-    const own = owners.get(owner)?.entries ?? []
-    let victim = oldest(own, keep, true) ?? oldest(streams.values(), keep, true) ?? oldest(own, keep, false)
+    const own = owners.get(owner)?.entries
+    let victim = oldest(own, keep, true) ?? oldest(byAge, keep, true) ?? oldest(own, keep, false)
     if (victim === undefined) {
       let largest: Owned | undefined
       for (const owned of owners.values()) {
-        if (oldest(owned.entries, keep, false) !== undefined && (largest === undefined || owned.entries.size > largest.entries.size)) largest = owned
+        if (oldest(owned.entries, keep, false) !== undefined && (largest === undefined || owned.count > largest.count)) largest = owned
       }
       victim = largest === undefined ? undefined : oldest(largest.entries, keep, false)
     }
@@ -158,21 +187,21 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
 
   /** Drops one of the owner's own streams, other than `keep` (finished ones first). */
   const evictOwn = (owner: string, now: number, keep?: Entry): boolean => {
-    const own = owners.get(owner)?.entries ?? []
+    const own = owners.get(owner)?.entries
     const victim = oldest(own, keep, true) ?? oldest(own, keep, false)
     if (victim === undefined) return false
     drop(victim, now, true)
     return true
   }
 
-  const firstSeqOf = (entry: Entry) => entry.lastSeq - entry.events.length + 1
+  const firstSeqOf = (entry: Entry) => entry.lastSeq - entry.frames.length + 1
 
   const readNow = (entry: Entry, afterSeq: number, limit: number): ReadResult | JournalError => {
     const first = firstSeqOf(entry)
     if (afterSeq >= entry.lastSeq) return { events: [], finished: entry.finished }
     if (afterSeq + 1 < first) return gap(entry.id, afterSeq, first)
     const from = afterSeq + 1 - first
-    const events = entry.events.slice(from, from + limit)
+    const events = eventsOf(entry, from, limit)
     const last = events.length === 0 ? afterSeq : events[events.length - 1]!.seq
     return { events, finished: entry.finished && last === entry.lastSeq }
   }
@@ -183,9 +212,10 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
       // fiber): an append or finish in between would otherwise be a lost wake-up.
       if (entry.lastSeq > cursor || entry.finished || entry.cancelled) return resume(Effect.void)
       const w = () => resume(Effect.void)
+      if (entry.waiters === undefined) entry.waiters = new Set()
       entry.waiters.add(w)
       return Effect.sync(() => {
-        entry.waiters.delete(w)
+        entry.waiters?.delete(w)
       })
     })
     // Wakes at the expiry too, so that a follower of a stream whose writer died does not hang.
@@ -202,7 +232,7 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
         if (existing !== undefined && tombstones.get(existing)?.alias === opts.alias) return { _tag: "Exists", streamId: existing }
       }
       if (live(streamId, now) !== undefined) return { _tag: "Exists", streamId }
-      while ((owners.get(opts.owner)?.entries.size ?? 0) >= options.maxStreamsPerOwner && evictOwn(opts.owner, now)) {
+      while ((owners.get(opts.owner)?.count ?? 0) >= options.maxStreamsPerOwner && evictOwn(opts.owner, now)) {
         // evicting
       }
       while (streams.size >= options.maxStreams && evictFor(opts.owner, now)) {
@@ -212,17 +242,21 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
         id: streamId,
         owner: opts.owner,
         alias: opts.alias,
-        events: [],
+        frames: [],
         lastSeq: 0,
         size: 0,
         finished: false,
         cancelled: false,
         expiresAt: now + idleTtl,
         readers: 0,
-        waiters: new Set()
+        waiters: undefined,
+        dropped: false
       }
       streams.set(streamId, entry)
-      ownedBy(opts.owner).entries.add(entry)
+      byAge.push(entry)
+      const owned = ownedBy(opts.owner)
+      owned.entries.push(entry)
+      owned.count++
       forget(streamId)
       if (opts.alias !== undefined) aliases.set(opts.alias, streamId)
       return { _tag: "Opened" }
@@ -236,13 +270,13 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
       if (at <= entry.lastSeq) continue
       if (at !== entry.lastSeq + 1) throw new Error(`stream ${streamId}: append of ${at} after ${entry.lastSeq}`)
       const frame = frames[i]!
-      entry.events.push({ seq: at, frame })
+      entry.frames.push(frame)
       entry.lastSeq = at
       resize(entry, frame.length)
     }
     entry.expiresAt = now + idleTtl
-    while (entry.events.length > 0 && (entry.events.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
-      resize(entry, -entry.events.shift()!.frame.length)
+    while (entry.frames.length > 0 && (entry.frames.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
+      resize(entry, -entry.frames.shift()!.length)
     }
     while (ownedBy(entry.owner).size > options.maxBytesPerOwner && evictOwn(entry.owner, now, entry)) {
       // evicting
