@@ -16,9 +16,8 @@
  * With `BENCH_FLOOR_EFFECT=1` in its environment (`BENCH_FLOOR_EFFECT=1 node bench/run.mjs
  * --targets baseline,floor ...`), each upstream call is also one Effect fiber: an `Effect.async`
  * around the call, started with `runFork` on the gateway's own host runtime (`HostRuntime.make`:
- * its scheduler and its root-fiber registry) with V8 tuned as the reference server tunes it
- * (`HostRuntime.tuneGarbageCollector`), and ended when the response (a stream: its last byte) is
- * through, and nothing else. That is the least a
+ * its scheduler and its root-fiber registry), and ended when the response (a stream: its last
+ * byte) is through, and nothing else. That is the least a
  * gateway that runs each attempt as an Effect, as issue #19's design asks, must pay; it shows
  * what is left of a target once that is paid.
  *
@@ -35,7 +34,6 @@ let inFiber = (start) => start(() => {})
 if (process.env.BENCH_FLOOR_EFFECT === "1") {
   const { Effect } = await import("effect")
   const { HostRuntime } = await import("@breakwater/gateway")
-  HostRuntime.tuneGarbageCollector()
   const { runtime } = HostRuntime.make({ secrets: [], level: "warning" })
   inFiber = (start) => runtime.runFork(Effect.async((resume) => start(() => resume(Effect.void))))
 }

@@ -11,7 +11,8 @@
  * The configurations (BENCHMARKS.md, "What survives a scavenge"):
  * - `before`: Effect's root fibers in its global `Set`, V8's allocation-site pretenuring on;
  * - `roots`: the root fibers in an `InFlightSet` (`HostRuntime.make` installs it);
- * - `roots + no pretenuring`: and `HostRuntime.tuneGarbageCollector()`, as the reference server runs.
+ * - `roots + no pretenuring`: and `node --no-allocation-site-pretenuring` (measured, not adopted:
+ *   BENCHMARKS.md says why).
  *
  * Needs the packages built (`npm run build`). The upstream runs on CPU 1 and the configuration
  * on CPU 0 when `taskset` works, as in `bench/run.mjs`.
@@ -39,7 +40,6 @@ const worker = async (mode, url) => {
   const { HostRuntime, ConfigLoader, GatewayBuilder } = await import("@breakwater/gateway")
   const { RequestContext } = await import("@breakwater/core")
   const { Context, Effect, Exit, Layer, ManagedRuntime, Runtime, Scope } = await import("effect")
-  if (mode === "tuned") HostRuntime.tuneGarbageCollector()
   // `before` keeps Effect's own root-fiber registry: a runtime with the host's scheduler only.
   const managed = mode === "before"
     ? ManagedRuntime.make(Layer.setScheduler(HostRuntime.hostScheduler()))
@@ -77,7 +77,7 @@ const worker = async (mode, url) => {
 const configurations = [
   { name: "before", mode: "before", node: [] },
   { name: "roots in an InFlightSet", mode: "roots", node: [] },
-  { name: "roots + no pretenuring (the reference server)", mode: "tuned", node: [] }
+  { name: "roots + --no-allocation-site-pretenuring", mode: "roots", node: ["--no-allocation-site-pretenuring"] }
 ]
 
 const measure = (configuration, url) => new Promise((resolve, reject) => {

@@ -13,8 +13,6 @@
  * all: PORT and HOST override the config file's `server.port` / `server.host` (a platform that
  * assigns the port says so in PORT, whatever the file says).
  */
-// First: tunes V8 before the rest of the server's code runs.
-import "./tune.js"
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { MockUpstream } from "@breakwater/testing"

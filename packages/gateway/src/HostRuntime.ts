@@ -10,7 +10,6 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scheduler from "effect/Scheduler"
-import * as v8 from "node:v8"
 import { scrub } from "./ClientApi.js"
 import * as FiberRoots from "./internal/fiberRoots.js"
 
@@ -67,27 +66,6 @@ export const hostScheduler = (maxMicrotasksBeforeYield = 2048): Scheduler.Schedu
     scheduleTask: (task, priority) => runner.scheduleTask(task, priority),
     shouldYield: (fiber) => fallback.shouldYield(fiber)
   }
-}
-
-/**
- * Turns off V8's allocation-site pretenuring for this process. V8 watches which object literals'
- * objects survive young-generation collections and, past a threshold, allocates that literal's
- * objects straight in the old generation. A gateway's per-request objects trip it: with many
- * requests in flight they survive a scavenge, so their literals are pretenured; from then on
- * each request's objects start out old, and every young object they point to (the request's
- * closures, its fiber, its buffers) survives each scavenge until a full collection. That made
- * scavenges several times slower and most of the gateway's garbage old (BENCHMARKS.md, "What
- * survives a scavenge").
- *
- * A process-wide V8 setting, so a library never calls it: a server's entry point does, first,
- * before the code it tunes has run (the reference server imports a module that calls it ahead of
- * its other imports). The same as `node --no-allocation-site-pretenuring`.
- *
- * @since 0.5.0
- * @category tuning
- */
-export const tuneGarbageCollector = (): void => {
-  v8.setFlagsFromString("--no-allocation-site-pretenuring")
 }
 
 /**
