@@ -48,10 +48,13 @@ interface Tombstone {
   readonly alias: string | undefined
 }
 
+/** The sequence number of the oldest frame kept. */
+const firstSeqOf = (entry: Entry) => entry.lastSeq - entry.frames.length + 1
+
 /** The kept frames from index `from` (0: the oldest kept), at most `limit`, as journal events. */
 const eventsOf = (entry: Entry, from: number, limit: number): Array<JournalEvent> => {
   const to = Math.min(entry.frames.length, from + limit)
-  const firstSeq = entry.lastSeq - entry.frames.length + 1
+  const firstSeq = firstSeqOf(entry)
   const out: Array<JournalEvent> = []
   for (let i = from; i < to; i++) out.push({ seq: firstSeq + i, frame: entry.frames[i]! })
   return out
@@ -194,7 +197,6 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
     return true
   }
 
-  const firstSeqOf = (entry: Entry) => entry.lastSeq - entry.frames.length + 1
 
   const readNow = (entry: Entry, afterSeq: number, limit: number): ReadResult | JournalError => {
     const first = firstSeqOf(entry)
