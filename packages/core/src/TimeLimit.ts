@@ -12,6 +12,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as ModelError from "./ModelError.js"
 import * as Signals from "./internal/signals.js"
+import * as LeanEffect from "./LeanEffect.js"
 import * as RequestContext from "./RequestContext.js"
 import * as Timer from "./Timer.js"
 
@@ -69,7 +70,7 @@ export const limit = <A>(
   onTimeout: () => Effect.Effect<never, ModelError.ModelError>
 ): Effect.Effect<A, ModelError.ModelError> => {
   if (honoursSignal !== true) return race(call(ctx), millis, onTimeout)
-  return Effect.flatMap(Timer.current, (timer) => {
+  return Timer.withTimer((timer) => {
     const signal = new Signals.Abort()
     let fired = false
     const cancel = timer.schedule(millis, () => {
@@ -78,14 +79,12 @@ export const limit = <A>(
     })
     // An outer limit (the deadline) aborts this call's I/O too.
     const unfollow = Signals.follow(ctx.signal, signal)
-    return call({ ...ctx, signal }).pipe(
-      Effect.onExit(() =>
-        Effect.sync(() => {
-          cancel()
-          unfollow()
-        })
-      ),
-      Effect.catchAll((error) => (fired ? onTimeout() : Effect.fail(error)))
+    return Effect.catchAll(
+      LeanEffect.onExit(call({ ...ctx, signal }), () => {
+        cancel()
+        unfollow()
+      }),
+      (error) => (fired ? onTimeout() : Effect.fail(error))
     )
   })
 }

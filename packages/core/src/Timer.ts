@@ -67,3 +67,13 @@ const clockTimer: Effect.Effect<Timer> = Effect.map(Effect.runtime<never>(), fro
  * @category accessors
  */
 export const current: Effect.Effect<Timer> = Effect.flatMap(Effect.clock, (clock) => clock === defaultClock ? liveTimer : clockTimer)
+
+/**
+ * `f` with the current program's timers and its `Clock` (one run-loop step on the default clock,
+ * where `Effect.flatMap(current, …)` takes several).
+ *
+ * @since 0.5.0
+ * @category accessors
+ */
+export const withTimer = <A, E, R>(f: (timer: Timer, clock: Clock.Clock) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.clockWith((clock) => clock === defaultClock ? f(live, clock) : Effect.flatMap(clockTimer, (timer) => f(timer, clock)))

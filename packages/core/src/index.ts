@@ -120,6 +120,13 @@ export * as RequestBudget from "./RequestBudget.js"
 export * as LeanStream from "./LeanStream.js"
 
 /**
+ * Per-call Effect combinators with fewer run-loop steps (`onExit` with a plain release).
+ *
+ * @since 0.5.0
+ */
+export * as LeanEffect from "./LeanEffect.js"
+
+/**
  * Plain timers for the stream path's time limits, with a `TestClock` seam.
  *
  * @since 0.2.0

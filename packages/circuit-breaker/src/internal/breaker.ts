@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, LeanStream, ModelError, RequestContext, TaggedMetric } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, LeanEffect, LeanStream, ModelError, RequestContext, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -60,6 +60,8 @@ interface Ticket {
   readonly startedAt: number
   /** Streams: when the first content arrived. */
   firstContentAt: number | undefined
+  /** What taking it announces (a state change seen in the store), if anything. */
+  readonly announce: Effect.Effect<void>
 }
 
 export const make = (
@@ -127,31 +129,53 @@ export const make = (
         Effect.annotateLogs({ circuit: key, error: error.message })
       )
 
+    /**
+     * A permit taken at once — a fresh enough view of a closed breaker, or a store that answers
+     * synchronously — or `undefined` when the store must be asked (then `acquire`).
+     */
+    const acquireNow = (key: string): Ticket | undefined => {
+      const now = clock.unsafeCurrentTimeMillis()
+      const view = local.get(key)
+      // Closed needs no write; a fresh enough view of it saves the store a read per call.
+      if (view !== undefined && view.phase === "closed" && now - view.seenAt < syncMillis) {
+        return { permit: { _tag: "Call", generation: view.generation }, startedAt: now, firstContentAt: undefined, announce: Effect.void }
+      }
+      if (store.modifyNow === undefined) return undefined
+      const probeId = `${instance}-${++probeCounter}`
+      const [permit, state] = store.modifyNow(key, (s) => machine.acquire(s, probeId, now, config), ttl)
+      return { permit, startedAt: now, firstContentAt: undefined, announce: observe(key, state, now) }
+    }
+
     const acquire = (key: string): Effect.Effect<Ticket> =>
       Effect.suspend(() => {
+        const ticket = acquireNow(key)
+        if (ticket !== undefined) return Effect.as(ticket.announce, ticket)
         const now = clock.unsafeCurrentTimeMillis()
         const view = local.get(key)
-        // Closed needs no write; a fresh enough view of it saves the store a read per call.
-        if (view !== undefined && view.phase === "closed" && now - view.seenAt < syncMillis) {
-          return Effect.succeed<Ticket>({ permit: { _tag: "Call", generation: view.generation }, startedAt: now, firstContentAt: undefined })
-        }
         const probeId = `${instance}-${++probeCounter}`
-        if (store.modifyNow !== undefined) {
-          const [permit, state] = store.modifyNow(key, (s) => machine.acquire(s, probeId, now, config), ttl)
-          return Effect.as(observe(key, state, now), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
-        }
         return modify(store, key, (s) => machine.acquire(s, probeId, now, config), ttl).pipe(
           Effect.flatMap(([permit, state]) =>
-            Effect.as(observe(key, state, now), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
+            Effect.as(observe(key, state, now), { permit, startedAt: now, firstContentAt: undefined, announce: Effect.void } satisfies Ticket)
           ),
           Effect.catchAll((error) => {
             const permit: machine.Permit = view !== undefined && view.phase === "open" && now < view.openUntil
               ? { _tag: "Rejected", retryAfterMillis: view.openUntil - now }
               : UNTRACKED
-            return Effect.as(storeFailed(key, error), { permit, startedAt: now, firstContentAt: undefined } as Ticket)
+            return Effect.as(storeFailed(key, error), { permit, startedAt: now, firstContentAt: undefined, announce: Effect.void } satisfies Ticket)
           })
         )
       })
+
+    /**
+     * An interrupted call's release where the store answers at once: "ignored" never moves a
+     * breaker between phases, so there is nothing to announce, and the local view is left for
+     * the next call to refresh.
+     */
+    const releaseInterrupted = (key: string, permit: machine.Permit): void => {
+      if (permit._tag === "Rejected" || permit.generation < 0 || store.modifyNow === undefined) return
+      const now = clock.unsafeCurrentTimeMillis()
+      store.modifyNow(key, (s) => [undefined, machine.record(s, permit, "ignored", false, now, config)] as const, ttl)
+    }
 
     const release = (key: string, permit: machine.Permit, outcome: machine.Outcome, slow: boolean): Effect.Effect<void> => {
       if (permit._tag === "Rejected" || permit.generation < 0) return Effect.void
@@ -192,20 +216,36 @@ export const make = (
       return "ignored" // a defect is the gateway's own failure: one client's request must not open a shared breaker
     }
 
+    /**
+     * `use` under a permit for `key`, released with the call's outcome and whether it was slow
+     * (`endOf`: when the call counts as answered). With a permit taken at once the call costs a
+     * couple of run-loop steps (`LeanEffect`); with a store to ask, `acquireUseRelease`.
+     */
+    const guarded = <A, E, R>(
+      key: string,
+      use: (ticket: Ticket) => Effect.Effect<A, E, R>,
+      endOf: (ticket: Ticket) => number
+    ): Effect.Effect<A, E | ModelError.CircuitOpen, R> => {
+      const useOrReject = (ticket: Ticket): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
+        ticket.permit._tag === "Rejected" ? rejected(key, ticket.permit.retryAfterMillis) : use(ticket)
+      const releaseWith = (ticket: Ticket, exit: Exit.Exit<unknown, unknown>) =>
+        release(key, ticket.permit, outcomeOf(exit), endOf(ticket) - ticket.startedAt >= config.slowCallMillis)
+      return Effect.suspend(() => {
+        const ticket = acquireNow(key)
+        if (ticket === undefined) return Effect.acquireUseRelease(acquire(key), useOrReject, releaseWith)
+        // Taken synchronously: nothing can interrupt between the permit and the call.
+        const call = LeanEffect.onExitOrInterrupt(useOrReject(ticket), (exit) => releaseWith(ticket, exit), () => releaseInterrupted(key, ticket.permit))
+        return ticket.announce === Effect.void ? call : Effect.zipRight(ticket.announce, call)
+      })
+    }
+
     const withBreaker = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
-      Effect.acquireUseRelease(
-        acquire(key),
-        (ticket): Effect.Effect<A, E | ModelError.CircuitOpen, R> =>
-          ticket.permit._tag === "Rejected" ? rejected(key, ticket.permit.retryAfterMillis) : self,
-        (ticket, exit) =>
-          release(key, ticket.permit, outcomeOf(exit), clock.unsafeCurrentTimeMillis() - ticket.startedAt >= config.slowCallMillis)
-      )
+      guarded(key, () => self, () => clock.unsafeCurrentTimeMillis())
 
     const withBreakerRun = (key: string) => (run: LanguageModel.Run): LanguageModel.Run => (request, options, sink) =>
-      Effect.acquireUseRelease(
-        acquire(key),
-        (ticket): Effect.Effect<void, ModelError.ModelError> => {
-          if (ticket.permit._tag === "Rejected") return rejected(key, ticket.permit.retryAfterMillis)
+      guarded(
+        key,
+        (ticket) => {
           // Per chunk: one check once the first content arrived; a scan of the batch before.
           const watched: LanguageModel.ChunkSink = {
             start: sink.start,
@@ -218,11 +258,8 @@ export const make = (
           }
           return run(request, options, watched)
         },
-        (ticket, exit) => {
-          // A stream is slow when its first content is late; a long answer is not a slow upstream.
-          const end = ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
-          return release(key, ticket.permit, outcomeOf(exit), end - ticket.startedAt >= config.slowCallMillis)
-        }
+        // A stream is slow when its first content is late; a long answer is not a slow upstream.
+        (ticket) => ticket.firstContentAt ?? clock.unsafeCurrentTimeMillis()
       )
 
     const withBreakerStream = (key: string) => <A, E, R>(self: Stream.Stream<A, E, R>): Stream.Stream<A, E | ModelError.CircuitOpen, R> =>
