@@ -3,8 +3,9 @@ import type * as LanguageModel from "../LanguageModel.js"
 import type * as ModelError from "../ModelError.js"
 import type * as RequestObserver from "../RequestObserver.js"
 import type * as UpstreamHttp from "../UpstreamHttp.js"
+import * as LeanEffect from "../LeanEffect.js"
 import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 
@@ -17,15 +18,14 @@ export const endOnExit = <A extends ChatCompletion.ChatCompletion | void>(
   call: Effect.Effect<A, ModelError.ModelError>,
   attempt: RequestObserver.AttemptObserver
 ): Effect.Effect<A, ModelError.ModelError> =>
-  Effect.onExit(call, (exit) =>
-    Effect.sync(() => {
-      if (Exit.isSuccess(exit)) return attempt.end({ _tag: "Success", completion: exit.value === undefined ? undefined : exit.value as ChatCompletion.ChatCompletion })
-      const failure = Cause.failureOption(exit.cause)
-      if (Option.isSome(failure)) return attempt.end({ _tag: "Failure", error: failure.value })
-      const defect = Cause.dieOption(exit.cause)
-      if (Option.isSome(defect)) return attempt.end({ _tag: "Defect", defect: defect.value })
-      return attempt.end({ _tag: "Interrupted" })
-    }))
+  LeanEffect.onExit(call, (exit) => {
+    if (Exit.isSuccess(exit)) return attempt.end({ _tag: "Success", completion: exit.value === undefined ? undefined : exit.value as ChatCompletion.ChatCompletion })
+    const failure = Cause.failureOption(exit.cause)
+    if (Option.isSome(failure)) return attempt.end({ _tag: "Failure", error: failure.value })
+    const defect = Cause.dieOption(exit.cause)
+    if (Option.isSome(defect)) return attempt.end({ _tag: "Defect", defect: defect.value })
+    return attempt.end({ _tag: "Interrupted" })
+  })
 
 /** The sink with the observer shown each batch first. */
 export const observedSink = (sink: LanguageModel.ChunkSink, attempt: RequestObserver.AttemptObserver): LanguageModel.ChunkSink => ({

@@ -1,4 +1,4 @@
-import { ChatCompletion, LanguageModel, ModelError, type RequestBudget, RequestContext, type RequestObserver, StreamCommit, TaggedMetric } from "@breakwater/core"
+import { ChatCompletion, LanguageModel, LeanEffect, ModelError, type RequestBudget, RequestContext, type RequestObserver, StreamCommit, TaggedMetric } from "@breakwater/core"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -344,7 +344,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
   }
 
   const begin = (request: ChatCompletion.ChatRequest, kind: Kind, options: LanguageModel.CallOptions | undefined): Effect.Effect<Begin, ModelError.ModelError> =>
-    RequestContext.of(options, (ctx) => Effect.flatMap(Effect.clock, (clock) => {
+    RequestContext.of(options, (ctx) => Effect.clockWith((clock) => {
       const routes = routesFor(request.model)
       if (routes.length === 0) {
         return Effect.fail(
@@ -446,21 +446,17 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       if (upstream.bulkhead !== undefined) call = upstream.bulkhead.run(call)
       const started = clock.unsafeCurrentTimeMillis()
       upstream.inFlight++
-      return call.pipe(
-        Effect.onExit((exit) =>
-          Effect.sync(() => {
-            const elapsed = clock.unsafeCurrentTimeMillis() - started
-            if (Exit.isSuccess(exit)) {
-              upstream.stats.generate.record(elapsed, settings.alpha)
-              ctx.trace.upstream = upstream.name
-              lane.upstream = upstream.name
-            } else noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
-            finish(upstream, "generate", exit, elapsed, false)
-          })
-        ),
-        Effect.catchAll((error) =>
-          Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? loop : Effect.fail(error)))
-        )
+      return Effect.catchAll(
+        LeanEffect.onExit(call, (exit) => {
+          const elapsed = clock.unsafeCurrentTimeMillis() - started
+          if (Exit.isSuccess(exit)) {
+            upstream.stats.generate.record(elapsed, settings.alpha)
+            ctx.trace.upstream = upstream.name
+            lane.upstream = upstream.name
+          } else noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
+          finish(upstream, "generate", exit, elapsed, false)
+        }),
+        (error) => Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? loop : Effect.fail(error)))
       )
     })
     return loop
@@ -519,20 +515,18 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         if (upstream.bulkhead !== undefined) call = Effect.scoped(Effect.zipRight(upstream.bulkhead.acquire, call))
         started = clock.unsafeCurrentTimeMillis()
         upstream.inFlight++
-        const body = call.pipe(
+        const body = LeanEffect.onExit(
           // A stream that ends with no content at all (an empty answer) still counts as served.
-          Effect.zipRight(Effect.sync(() => {
+          Effect.zipRight(call, Effect.sync(() => {
             if (committed) return
             commit(false)
             const rest = gate.rest()
             if (rest.length > 0) sink.push(rest)
           })),
-          Effect.onExit((exit) =>
-            Effect.sync(() => {
-              finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
-              if (Exit.isFailure(exit)) noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
-            })
-          )
+          (exit) => {
+            finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
+            if (Exit.isFailure(exit)) noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
+          }
         )
         return Effect.catchAll(body, (error) =>
           committed
