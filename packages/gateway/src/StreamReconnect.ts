@@ -178,6 +178,21 @@ export const open: (
 ) => Effect.Effect<Opening, StreamJournal.JournalError> = internal.open
 
 /**
+ * `open`, synchronously, where the journal can (`StreamJournal.openNow`, the memory store), so
+ * a host starts a journaled stream without a fiber; `undefined` where it cannot (then `open`).
+ * A throw is the store's failure, as `open`'s failure is.
+ *
+ * @since 0.5.0
+ * @category constructors
+ */
+export const openNow: (
+  journal: StreamJournal.StreamJournal,
+  owner: string,
+  idempotencyKey: string | undefined,
+  api: Api
+) => Opening | undefined = internal.openNow
+
+/**
  * How a stream's events reach the journal.
  *
  * @since 0.3.0

@@ -202,6 +202,11 @@ export interface StreamJournal {
   /** Creates the stream (empty, unfinished), claiming `alias` if given; see `OpenOptions`. */
   readonly open: (streamId: string, options: OpenOptions) => Effect.Effect<OpenResult, JournalError>
   /**
+   * `open`, synchronously, where the store can (the memory store), so a host opens a stream
+   * without a fiber. Absent where it cannot (Redis).
+   */
+  readonly openNow?: ((streamId: string, options: OpenOptions) => OpenResult) | undefined
+  /**
    * Adds the next event. `seq` is the writer's (lastSeq + 1); the store applies the per-stream
    * and overall bounds and renews the idle TTL.
    */
@@ -214,8 +219,12 @@ export interface StreamJournal {
   readonly appendNow?: ((streamId: string, seq: number, frames: ReadonlyArray<string>) => AppendResult) | undefined
   /** Marks the stream finished (nothing follows its last event); starts the `finishedTtl`. */
   readonly finish: (streamId: string) => Effect.Effect<void, JournalError>
+  /** `finish`, synchronously, where the store can (as `openNow`). */
+  readonly finishNow?: ((streamId: string) => void) | undefined
   /** Forgets the stream at once (and its alias), leaving a tombstone; followers end with `gone`. */
   readonly remove: (streamId: string) => Effect.Effect<void, JournalError>
+  /** `remove`, synchronously, where the store can (as `openNow`). */
+  readonly removeNow?: ((streamId: string) => void) | undefined
   /** Asks the stream's writer to stop (seen by its next `append`); false if unknown or finished. */
   readonly cancel: (streamId: string) => Effect.Effect<boolean, JournalError>
   /** What the journal knows about the stream. */

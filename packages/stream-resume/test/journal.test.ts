@@ -33,6 +33,22 @@ describe("StreamJournal (memory)", () => {
       expect((yield* journal.state("s"))).toMatchObject({ _tag: "Active", owner: "a", firstSeq: 1, lastSeq: 5, finished: true })
     }))
 
+  it.effect("openNow, appendNow, finishNow and removeNow do synchronously what open, append, finish and remove do", () =>
+    Effect.gen(function*() {
+      const journal = yield* StreamJournal.makeMemory()
+      expect(journal.openNow!("s", { owner: "a", alias: "k" })).toEqual({ _tag: "Opened" })
+      // The alias is claimed and the id taken, as `open` claims them.
+      expect(yield* journal.open("t", { owner: "a", alias: "k" })).toEqual({ _tag: "Exists", streamId: "s" })
+      expect(journal.openNow!("s", { owner: "a" })).toEqual({ _tag: "Exists", streamId: "s" })
+      expect(journal.appendNow!("s", 1, [frame("s", 1), frame("s", 2)])).toBe("ok")
+      journal.finishNow!("s")
+      expect(yield* journal.read("s", 0)).toEqual({ events: [{ seq: 1, frame: frame("s", 1) }, { seq: 2, frame: frame("s", 2) }], finished: true })
+      expect(yield* journal.state("s")).toMatchObject({ _tag: "Active", owner: "a", lastSeq: 2, finished: true })
+      journal.removeNow!("s")
+      expect((yield* Effect.flip(journal.read("s", 0))).reason).toBe("gone")
+      expect(yield* journal.resolve("k")).toEqual(Option.none())
+    }))
+
   it.effect("a finished stream reads back byte for byte from any point, whole or in slices, also after its oldest events were dropped", () =>
     Effect.gen(function*() {
       const journal = yield* StreamJournal.makeMemory({ maxEventsPerStream: 6 })

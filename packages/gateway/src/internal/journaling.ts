@@ -90,6 +90,19 @@ export const make = (
     events: { streamId, retryMs, record },
     journaling: () => journaling,
     end: (terminal) => {
+      // Where the store answers at once and nothing is still being appended, closed here and now.
+      if (!appending && queued.length === 0 && appendNow !== undefined && journal.finishNow !== undefined && journal.removeNow !== undefined) {
+        try {
+          if (terminal === undefined) journal.removeNow(streamId)
+          else {
+            appendNow(streamId, terminal.seq, [terminal.frame])
+            journal.finishNow(streamId)
+          }
+        } catch (defect) {
+          runtime.runFork(Effect.logWarning("could not close the stream journal", Cause.pretty(Cause.die(defect))))
+        }
+        return
+      }
       // Failed before anything was committed: the client got an error answer, so a retry with
       // the same Idempotency-Key starts afresh.
       const close = terminal === undefined

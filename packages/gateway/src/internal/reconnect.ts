@@ -66,16 +66,35 @@ export type Opening =
   | { readonly _tag: "Opened"; readonly journaled: Journaled }
   | { readonly _tag: "Exists"; readonly streamId: string }
 
+const aliasOf = (owner: string, idempotencyKey: string | undefined) =>
+  idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
+
+const newStreamId = (api: Api) => `${api === "messages" ? messagesPrefix : "bws_"}${randomUUID().replaceAll("-", "")}`
+
+const opening = (journal: StreamJournal.StreamJournal, streamId: string, alias: string | undefined, opened: StreamJournal.OpenResult): Opening =>
+  opened._tag === "Exists" ? opened : { _tag: "Opened", journaled: { streamId, journal, alias } }
+
 export const open = (
   journal: StreamJournal.StreamJournal,
   owner: string,
   idempotencyKey: string | undefined,
   api: Api
 ): Effect.Effect<Opening, StreamJournal.JournalError> => {
-  const alias = idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
-  const streamId = `${api === "messages" ? messagesPrefix : "bws_"}${randomUUID().replaceAll("-", "")}`
-  return Effect.map(journal.open(streamId, { owner, alias }), (opened): Opening =>
-    opened._tag === "Exists" ? opened : { _tag: "Opened", journaled: { streamId, journal, alias } })
+  const alias = aliasOf(owner, idempotencyKey)
+  const streamId = newStreamId(api)
+  return Effect.map(journal.open(streamId, { owner, alias }), (opened) => opening(journal, streamId, alias, opened))
+}
+
+export const openNow = (
+  journal: StreamJournal.StreamJournal,
+  owner: string,
+  idempotencyKey: string | undefined,
+  api: Api
+): Opening | undefined => {
+  if (journal.openNow === undefined) return undefined
+  const alias = aliasOf(owner, idempotencyKey)
+  const streamId = newStreamId(api)
+  return opening(journal, streamId, alias, journal.openNow(streamId, { owner, alias }))
 }
 
 export type Replay =

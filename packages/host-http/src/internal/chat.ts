@@ -6,6 +6,7 @@
  */
 import { type ChatCompletion, RequestContext, RequestObserver } from "@breakwater/core"
 import { ClientApi, type Gateway, RequestPipeline, StreamReconnect } from "@breakwater/gateway"
+import type { StreamJournal } from "@breakwater/stream-resume"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -56,30 +57,53 @@ const dispatch = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, key
     x.fields = undefined
     return replay(h, x, journal, owner, at.streamId, at.seq)
   }
-  h.runtime.runFork(StreamReconnect.open(journal, owner, header(x, "idempotency-key"), x.protocol!.name)).addObserver((exit) => {
-    if (x.res.destroyed) return abandon(h, x)
-    const opened = Exit.isSuccess(exit) ? exit.value : undefined
-    if (opened?._tag === "Exists") {
-      x.fields = undefined
-      return replay(h, x, journal, owner, opened.streamId, 0)
-    }
-    const full = Lifecycle.claim(h.lifecycle, h.gateway, x, key)
-    if (full !== undefined) {
-      // Not started: a retry with the same Idempotency-Key must start afresh.
-      if (opened !== undefined) h.runtime.runFork(Effect.ignore(journal.remove(opened.journaled.streamId)))
-      return fail(h, x, full)
-    }
-    if (opened === undefined) {
-      // No journal: the stream is served anyway, without reconnect.
-      if (Exit.isFailure(exit)) {
-        h.runtime.runFork(Effect.logWarning("stream journal unavailable", Cause.pretty(exit.cause)).pipe(Effect.annotateLogs("request_id", x.requestId)))
-      }
-      return stream(h, x, request, ctx, undefined)
-    }
-    const journaled = opened.journaled
-    x.fields = { ...x.fields, stream_id: journaled.streamId }
-    stream(h, x, request, ctx, journaled)
+  // The memory journal opens at once; another store by a fiber.
+  const idempotencyKey = header(x, "idempotency-key")
+  let openedNow: StreamReconnect.Opening | undefined
+  try {
+    openedNow = StreamReconnect.openNow(journal, owner, idempotencyKey, x.protocol!.name)
+  } catch (defect) {
+    return journalOpened(h, x, request, ctx, key, journal, owner, Exit.die(defect))
+  }
+  if (openedNow !== undefined) return journalOpened(h, x, request, ctx, key, journal, owner, Exit.succeed(openedNow))
+  h.runtime.runFork(StreamReconnect.open(journal, owner, idempotencyKey, x.protocol!.name)).addObserver((exit) => {
+    journalOpened(h, x, request, ctx, key, journal, owner, exit)
   })
+}
+
+/** Goes on once the journal answered: a replay for a known `Idempotency-Key`, else the stream (journaled if it could be). */
+const journalOpened = (
+  h: Host,
+  x: Exchange,
+  request: ChatCompletion.ChatRequest,
+  ctx: RequestContext.RequestContextShape,
+  key: Gateway.ClientKey | undefined,
+  journal: StreamJournal.StreamJournal,
+  owner: string,
+  exit: Exit.Exit<StreamReconnect.Opening, unknown>
+): void => {
+  if (x.res.destroyed) return abandon(h, x)
+  const opened = Exit.isSuccess(exit) ? exit.value : undefined
+  if (opened?._tag === "Exists") {
+    x.fields = undefined
+    return replay(h, x, journal, owner, opened.streamId, 0)
+  }
+  const full = Lifecycle.claim(h.lifecycle, h.gateway, x, key)
+  if (full !== undefined) {
+    // Not started: a retry with the same Idempotency-Key must start afresh.
+    if (opened !== undefined) h.runtime.runFork(Effect.ignore(journal.remove(opened.journaled.streamId)))
+    return fail(h, x, full)
+  }
+  if (opened === undefined) {
+    // No journal: the stream is served anyway, without reconnect.
+    if (Exit.isFailure(exit)) {
+      h.runtime.runFork(Effect.logWarning("stream journal unavailable", Cause.pretty(exit.cause)).pipe(Effect.annotateLogs("request_id", x.requestId)))
+    }
+    return stream(h, x, request, ctx, undefined)
+  }
+  const journaled = opened.journaled
+  x.fields = { ...x.fields, stream_id: journaled.streamId }
+  stream(h, x, request, ctx, journaled)
 }
 
 /** A non-streaming call. */

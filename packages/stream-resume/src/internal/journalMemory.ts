@@ -224,45 +224,49 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
     return Effect.ignore(Effect.timeout(wait, Duration.millis(Math.max(1, entry.expiresAt - now))))
   }
 
+  const openAt = (streamId: string, opts: OpenOptions, now: number): OpenResult => {
+    sweep(now)
+    if (opts.alias !== undefined) {
+      const existing = aliases.get(opts.alias)
+      if (existing !== undefined && live(existing, now) !== undefined) return { _tag: "Exists", streamId: existing }
+      // Evicted: the request was made and paid for; its retry learns the stream is gone.
+      if (existing !== undefined && tombstones.get(existing)?.alias === opts.alias) return { _tag: "Exists", streamId: existing }
+    }
+    if (live(streamId, now) !== undefined) return { _tag: "Exists", streamId }
+    while ((owners.get(opts.owner)?.count ?? 0) >= options.maxStreamsPerOwner && evictOwn(opts.owner, now)) {
+      // evicting
+    }
+    while (streams.size >= options.maxStreams && evictFor(opts.owner, now)) {
+      // evicting
+    }
+    const entry: Entry = {
+      id: streamId,
+      owner: opts.owner,
+      alias: opts.alias,
+      frames: [],
+      lastSeq: 0,
+      size: 0,
+      finished: false,
+      cancelled: false,
+      expiresAt: now + idleTtl,
+      readers: 0,
+      waiters: undefined,
+      dropped: false
+    }
+    streams.set(streamId, entry)
+    byAge.push(entry)
+    const owned = ownedBy(opts.owner)
+    owned.entries.push(entry)
+    owned.count++
+    forget(streamId)
+    if (opts.alias !== undefined) aliases.set(opts.alias, streamId)
+    return { _tag: "Opened" }
+  }
+
   const open = (streamId: string, opts: OpenOptions): Effect.Effect<OpenResult, JournalError> =>
-    Effect.map(Clock.currentTimeMillis, (now): OpenResult => {
-      sweep(now)
-      if (opts.alias !== undefined) {
-        const existing = aliases.get(opts.alias)
-        if (existing !== undefined && live(existing, now) !== undefined) return { _tag: "Exists", streamId: existing }
-        // Evicted: the request was made and paid for; its retry learns the stream is gone.
-        if (existing !== undefined && tombstones.get(existing)?.alias === opts.alias) return { _tag: "Exists", streamId: existing }
-      }
-      if (live(streamId, now) !== undefined) return { _tag: "Exists", streamId }
-      while ((owners.get(opts.owner)?.count ?? 0) >= options.maxStreamsPerOwner && evictOwn(opts.owner, now)) {
-        // evicting
-      }
-      while (streams.size >= options.maxStreams && evictFor(opts.owner, now)) {
-        // evicting
-      }
-      const entry: Entry = {
-        id: streamId,
-        owner: opts.owner,
-        alias: opts.alias,
-        frames: [],
-        lastSeq: 0,
-        size: 0,
-        finished: false,
-        cancelled: false,
-        expiresAt: now + idleTtl,
-        readers: 0,
-        waiters: undefined,
-        dropped: false
-      }
-      streams.set(streamId, entry)
-      byAge.push(entry)
-      const owned = ownedBy(opts.owner)
-      owned.entries.push(entry)
-      owned.count++
-      forget(streamId)
-      if (opts.alias !== undefined) aliases.set(opts.alias, streamId)
-      return { _tag: "Opened" }
-    })
+    Effect.map(Clock.currentTimeMillis, (now) => openAt(streamId, opts, now))
+
+  const openNow = (streamId: string, opts: OpenOptions): OpenResult => openAt(streamId, opts, clock.unsafeCurrentTimeMillis())
 
   const appendAt = (streamId: string, seq: number, frames: ReadonlyArray<string>, now: number): AppendResult => {
     const entry = live(streamId, now)
@@ -298,20 +302,26 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   const appendNow = (streamId: string, seq: number, frames: ReadonlyArray<string>): AppendResult =>
     appendAt(streamId, seq, frames, clock.unsafeCurrentTimeMillis())
 
-  const finish = (streamId: string): Effect.Effect<void, JournalError> =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
-      const entry = live(streamId, now)
-      if (entry === undefined || entry.finished) return
-      entry.finished = true
-      entry.expiresAt = now + finishedTtl
-      wake(entry)
-    })
+  const finishAt = (streamId: string, now: number): void => {
+    const entry = live(streamId, now)
+    if (entry === undefined || entry.finished) return
+    entry.finished = true
+    entry.expiresAt = now + finishedTtl
+    wake(entry)
+  }
 
-  const remove = (streamId: string): Effect.Effect<void, JournalError> =>
-    Effect.map(Clock.currentTimeMillis, (now) => {
-      const entry = streams.get(streamId)
-      if (entry !== undefined) drop(entry, now)
-    })
+  const finish = (streamId: string): Effect.Effect<void, JournalError> => Effect.map(Clock.currentTimeMillis, (now) => finishAt(streamId, now))
+
+  const finishNow = (streamId: string): void => finishAt(streamId, clock.unsafeCurrentTimeMillis())
+
+  const removeAt = (streamId: string, now: number): void => {
+    const entry = streams.get(streamId)
+    if (entry !== undefined) drop(entry, now)
+  }
+
+  const remove = (streamId: string): Effect.Effect<void, JournalError> => Effect.map(Clock.currentTimeMillis, (now) => removeAt(streamId, now))
+
+  const removeNow = (streamId: string): void => removeAt(streamId, clock.unsafeCurrentTimeMillis())
 
   const cancel = (streamId: string): Effect.Effect<boolean, JournalError> =>
     Effect.map(Clock.currentTimeMillis, (now) => {
@@ -378,5 +388,5 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
       return Stream.repeatEffectChunkOption(next)
     }))
 
-  return { open, append, appendNow, finish, remove, cancel, state, resolve, read, follow }
+  return { open, openNow, append, appendNow, finish, finishNow, remove, removeNow, cancel, state, resolve, read, follow }
 }

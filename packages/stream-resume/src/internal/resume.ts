@@ -5,6 +5,7 @@
  */
 import { LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Runtime from "effect/Runtime"
 import type { Call, Signal } from "./attempt.js"
 import type { Settings } from "./recovery.js"
@@ -23,13 +24,14 @@ export const wrap = (model: LanguageModel.Service, settings: Settings): Language
   const run: LanguageModel.Run = (request, options, sink) => {
     // Several choices cannot be continued one by one: passed through, restarted only by retry.
     if (request.n != null && request.n > 1) return below(request, options, sink)
-    return RequestContext.of(options, (ctx) => Effect.flatMap(Effect.runtime<never>(), (runtime) => {
+    return RequestContext.of(options, (ctx) => Effect.withFiberRuntime<void, ModelError.ModelError>((fiber, status) => {
       const session = new Session(settings, request, options, ctx)
-      // Seams are rare: their metrics and logs run on the request's runtime, off the chunk path.
+      // Seams are rare: their metrics and logs run on the request's runtime (made only then), off the chunk path.
       const notes = () => {
         const effect = session.effect
         if (effect !== undefined) {
           session.effect = undefined
+          const runtime = Runtime.make({ context: fiber.getFiberRef(FiberRef.currentContext), fiberRefs: fiber.getFiberRefs(), runtimeFlags: status.runtimeFlags })
           Runtime.runFork(runtime)(effect)
         }
       }
