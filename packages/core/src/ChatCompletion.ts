@@ -11,6 +11,8 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { plainRequest, plainRequestDepth } from "./internal/plainRequest.js"
+import { knownFields, limitProblem } from "./internal/requestLimits.js"
 
 const Extra = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 const optionalNullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
@@ -399,65 +401,14 @@ export interface RequestLimits {
  */
 export const defaultRequestLimits: RequestLimits = { maxDepth: 64, maxUnknownFieldChars: 1024 * 1024 }
 
-// Iterative, so that the check itself cannot overflow the stack it protects.
-const depthExceeds = (input: unknown, maxDepth: number): boolean => {
-  const stack: Array<unknown> = [input]
-  const depths: Array<number> = [1]
-  while (stack.length > 0) {
-    const value = stack.pop()
-    const depth = depths.pop()!
-    if (value === null || typeof value !== "object") continue
-    if (depth > maxDepth) return true
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      if (child !== null && typeof child === "object") {
-        stack.push(child)
-        depths.push(depth + 1)
-      }
-    }
-  }
-  return false
-}
-
-const knownRequestKeys = new Set(Object.keys(ChatRequest.fields))
-const knownMessageKeys = new Map<string, ReadonlySet<string>>(
-  [SystemMessage, UserMessage, AssistantMessage, ToolMessage].flatMap((m) => {
-    const keys = new Set(Object.keys(m.fields))
-    return m.fields.role.literals.map((role) => [role, keys] as const)
-  })
-)
-
-const unknownChars = (object: Record<string, unknown>, known: ReadonlySet<string> | undefined): number => {
-  let total = 0
-  for (const key in object) {
-    if (known?.has(key)) continue
-    total += key.length + (JSON.stringify(object[key])?.length ?? 0)
-  }
-  return total
-}
-
-const limitProblem = (input: unknown, limits: RequestLimits): string | undefined => {
-  if (depthExceeds(input, limits.maxDepth)) return `the body is nested deeper than ${limits.maxDepth} levels`
-  if (input === null || typeof input !== "object" || Array.isArray(input)) return undefined
-  const request = input as Record<string, unknown>
-  let total = unknownChars(request, knownRequestKeys)
-  if (Array.isArray(request.messages)) {
-    for (const message of request.messages) {
-      if (message !== null && typeof message === "object" && !Array.isArray(message)) {
-        const m = message as Record<string, unknown>
-        total += unknownChars(m, knownMessageKeys.get(typeof m.role === "string" ? m.role : ""))
-      }
-    }
-  }
-  return total > limits.maxUnknownFieldChars
-    ? `unknown fields take ${total} characters, more than the ${limits.maxUnknownFieldChars} allowed`
-    : undefined
-}
+const known = knownFields(ChatRequest, Message.members)
 
 /**
  * Validates an unknown value (a parsed request body) as a `ChatRequest`. A failure is one
  * readable message listing every problem by its path, e.g.
  * `messages.0.role: Expected "user", actual "usr"`. A body beyond `limits`
- * (`defaultRequestLimits`) fails before the schema sees it.
+ * (`defaultRequestLimits`) fails before the schema sees it. A valid request may come back as
+ * the input object itself rather than a copy: treat both as read-only.
  *
  * @since 0.1.0
  * @category decoding
@@ -466,7 +417,15 @@ export const decodeChatRequest = (
   input: unknown,
   limits: RequestLimits = defaultRequestLimits
 ): Either.Either<ChatRequest, string> => {
-  const problem = limitProblem(input, limits)
+  // A request of the common shape is checked by plain reads and returned as it is: the Schema
+  // would build a copy equal to it, at a cost every request pays. What that check accepts has
+  // only known fields and is at most `plainRequestDepth` deep, so limits at least that generous
+  // could not refuse it and are not measured; other limits take the general path.
+  if (limits.maxDepth >= plainRequestDepth && limits.maxUnknownFieldChars >= 0) {
+    const plain = plainRequest(input)
+    if (plain !== undefined) return Either.right(plain)
+  }
+  const problem = limitProblem(input, limits, known)
   if (problem !== undefined) return Either.left(problem)
   return Either.mapLeft(decodeChatRequestEither(input), describeParseError)
 }
