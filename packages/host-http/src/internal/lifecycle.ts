@@ -20,9 +20,32 @@ export interface Lifecycle {
   /** Generations running per client key (for the per-key concurrency share). */
   readonly perKey: Map<string, number>
   /** Journaled generations running on this instance, by stream id (for the cancel endpoint). */
-  readonly running: Map<string, Exchange>
+  readonly running: Map<string, Running>
   /** True once shutdown began: new work is refused. */
   draining: boolean
+}
+
+/**
+ * A running generation's entry, emptied when it ends: a `Map` churned by every stream leaves its
+ * rebuilt tables behind in the old generation, still pointing at what was in them, and a young
+ * collection keeps alive whatever those point to (a finished request's whole exchange, but for
+ * this holder).
+ */
+export interface Running {
+  exchange: Exchange | undefined
+}
+
+/** Registers a journaled generation under its stream id; `stopRunning` when it ends. */
+export const startRunning = (l: Lifecycle, streamId: string, x: Exchange): Running => {
+  const running: Running = { exchange: x }
+  l.running.set(streamId, running)
+  return running
+}
+
+/** Unregisters a generation `startRunning` registered. */
+export const stopRunning = (l: Lifecycle, streamId: string, running: Running): void => {
+  running.exchange = undefined
+  l.running.delete(streamId)
 }
 
 export const make = (): Lifecycle => ({ active: InFlightSet.make(), perKey: new Map(), running: new Map(), draining: false })

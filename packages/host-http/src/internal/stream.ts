@@ -23,6 +23,7 @@ export const stream = (
   let commitTimer: NodeJS.Timeout | undefined
   let recorder: StreamReconnect.Recorder | undefined
   let detached = false
+  let running: Lifecycle.Running | undefined
   if (journaled !== undefined) {
     const journaling = StreamReconnect.record(h.runtime, journaled, requestId, h.retryMs, {
       cancelled: () => Lifecycle.interrupt(x),
@@ -32,7 +33,7 @@ export const stream = (
       }
     })
     recorder = journaling
-    h.lifecycle.running.set(journaled.streamId, x)
+    running = Lifecycle.startRunning(h.lifecycle, journaled.streamId, x)
     // Disconnect is not stop: the generation goes on (journaled) for the grace period, and is
     // cut then unless a reader reconnected. A client that never got the stream's id (nothing
     // committed, no Idempotency-Key) cannot come back, so its stream stops at once.
@@ -75,7 +76,7 @@ export const stream = (
     const fields = RequestPipeline.traceFields(trace)
     if (detached) fields["detached"] = true
     if (journaled !== undefined) {
-      h.lifecycle.running.delete(journaled.streamId)
+      Lifecycle.stopRunning(h.lifecycle, journaled.streamId, running!)
       Lifecycle.release(h.lifecycle, x)
     }
     /** The terminal event, journaled before the journal is closed. */

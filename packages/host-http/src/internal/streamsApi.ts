@@ -30,7 +30,7 @@ export const streams = (h: Host, x: Exchange): void => {
   h.runtime.runFork(StreamReconnect.cancel(journal, owner, streamId)).addObserver((exit) => {
       if (Exit.isFailure(exit)) return fail(h, x, StreamReconnect.journalDown)
       if (!exit.value) return fail(h, x, StreamReconnect.notFound)
-      const running = h.lifecycle.running.get(streamId)
+      const running = h.lifecycle.running.get(streamId)?.exchange
       if (running !== undefined) Lifecycle.interrupt(running)
       noContent(h, x, streamId)
     })
