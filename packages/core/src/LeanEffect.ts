@@ -12,6 +12,7 @@
 import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 
 /**
  * Runs `self`, then `release` (a plain function that must not throw) exactly once with how it
@@ -48,6 +49,21 @@ export const onExitOrInterrupt = <A, E, R, R2>(
   release: (exit: Exit.Exit<A, E>) => Effect.Effect<void, never, R2>,
   interrupted: () => void
 ): Effect.Effect<A, E, R | R2> => Effect.withFiberRuntime<A, E, R | R2>((fiber) => onEnd(fiber, self, release, interrupted))
+
+/**
+ * `onExitOrInterrupt` for a caller already inside `Effect.withFiberRuntime` with `fiber`: what
+ * it took in that same step (a permit, a slot) is guarded from this step on, so no interruption
+ * can fall between taking it and guarding its release.
+ *
+ * @since 0.5.0
+ * @category combinators
+ */
+export const onExitOrInterruptIn = <A, E, R, R2>(
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  self: Effect.Effect<A, E, R>,
+  release: (exit: Exit.Exit<A, E>) => Effect.Effect<void, never, R2>,
+  interrupted: () => void
+): Effect.Effect<A, E, R | R2> => onEnd(fiber, self, release, interrupted)
 
 interface Observed {
   readonly addObserver: (observer: (exit: Exit.Exit<unknown, unknown>) => void) => void

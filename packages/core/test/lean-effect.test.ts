@@ -75,3 +75,23 @@ describe("LeanEffect.onExitOrInterrupt", () => {
       expect(log).toEqual(["released a", "interrupted b"])
     }))
 })
+
+describe("LeanEffect.onExitOrInterruptIn", () => {
+  it.effect("guards, from the step it is called in, what that step took: released on a normal end, freed on an interruption", () =>
+    Effect.gen(function*() {
+      let held = 0
+      const guarded = <A>(use: Effect.Effect<A>) =>
+        Effect.withFiberRuntime<A>((fiber) => {
+          held++
+          return LeanEffect.onExitOrInterruptIn(fiber, use, () => Effect.sync(() => held--), () => held--)
+        })
+      expect(yield* guarded(Effect.succeed(1))).toBe(1)
+      expect(held).toBe(0)
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(guarded(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)))
+      yield* Deferred.await(started)
+      expect(held).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      expect(held).toBe(0)
+    }))
+})

@@ -230,12 +230,12 @@ export const make = (
         ticket.permit._tag === "Rejected" ? rejected(key, ticket.permit.retryAfterMillis) : use(ticket)
       const releaseWith = (ticket: Ticket, exit: Exit.Exit<unknown, unknown>) =>
         release(key, ticket.permit, outcomeOf(exit), endOf(ticket) - ticket.startedAt >= config.slowCallMillis)
-      return Effect.suspend(() => {
+      return Effect.withFiberRuntime<A, E | ModelError.CircuitOpen, R>((fiber) => {
         const ticket = acquireNow(key)
         if (ticket === undefined) return Effect.acquireUseRelease(acquire(key), useOrReject, releaseWith)
-        // Taken synchronously: nothing can interrupt between the permit and the call.
-        const call = LeanEffect.onExitOrInterrupt(useOrReject(ticket), (exit) => releaseWith(ticket, exit), () => releaseInterrupted(key, ticket.permit))
-        return ticket.announce === Effect.void ? call : Effect.zipRight(ticket.announce, call)
+        // Taken and guarded in this one step: no interruption falls between the permit and its release.
+        const call = ticket.announce === Effect.void ? useOrReject(ticket) : Effect.zipRight(ticket.announce, useOrReject(ticket))
+        return LeanEffect.onExitOrInterruptIn(fiber, call, (exit) => releaseWith(ticket, exit), () => releaseInterrupted(key, ticket.permit))
       })
     }
 
