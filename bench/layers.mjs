@@ -11,23 +11,17 @@
  *
  *   node --expose-gc bench/layers.mjs
  */
-import { CircuitBreaker } from "@breakwater/circuit-breaker"
 import { LanguageModel } from "@breakwater/core"
-import { Retry } from "@breakwater/retry"
-import { Router } from "@breakwater/router"
-import { StreamResume } from "@breakwater/stream-resume"
-import { AttemptTimeout, Deadline } from "@breakwater/timeout"
 import { Effect } from "effect"
 import { markdownTable } from "./internal/markdown.mjs"
+import { chunk, chunksOf, completion, layers, stackOf } from "./internal/policy-stack.mjs"
 
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc")
 const CHUNKS = 200
 const CALLS = 20_000
 const HELD = 2_000
 
-const chunk = (i) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content: "w0 " } : { content: `w${i} ` }, finish_reason: null }] })
-const chunks = [...Array.from({ length: CHUNKS }, (_, i) => chunk(i)), { ...chunk(CHUNKS), choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }]
-const completion = { id: "c", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }] }
+const chunks = chunksOf(CHUNKS)
 const request = { model: "m", messages: [{ role: "user", content: "hi" }], stream: true }
 
 // The adapter's shape: `run` pushes each chunk as its own batch (one per socket read, the costly
@@ -50,22 +44,7 @@ const base = (hold) => LanguageModel.make({
 // What a host hands the model: takes every batch.
 const sink = { start: () => {}, push: () => true }
 
-// Each layer wraps the stack below it; the breaker and the router share one set of breakers.
-const layers = [
-  ["adapter alone", (m) => Effect.succeed(m)],
-  ["+ attempt timeout", (m) => AttemptTimeout.withPolicy(m, { firstToken: "10 seconds", idle: "5 seconds" })],
-  ["+ breaker", (m, breakers) => Effect.succeed(breakers.wrap("u", m))],
-  ["+ router", (m, breakers) => Router.make({ strategy: "fallback", upstreams: [{ name: "u", model: m, isAvailable: (k) => breakers.isAvailable(k) }] })],
-  ["+ retry", (m) => Retry.withPolicy(m, { maxRetries: 2 })],
-  ["+ stream-resume", (m) => StreamResume.withPolicy(m, { maxResumes: 3 })],
-  ["+ deadline", (m) => Deadline.withPolicy(m, { total: "60 seconds" })]
-]
-const stack = (depth, hold) => Effect.scoped(Effect.gen(function*() {
-  const breakers = yield* CircuitBreaker.make({})
-  let m = base(hold)
-  for (let i = 0; i <= depth; i++) m = yield* layers[i][1](m, breakers)
-  return m
-}))
+const stack = (depth, hold) => stackOf(base(hold), depth)
 
 const cpuMicros = async (f) => {
   const c0 = process.cpuUsage()

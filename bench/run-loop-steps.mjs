@@ -13,21 +13,15 @@
  *
  *   node bench/run-loop-steps.mjs [--json]
  */
-import { CircuitBreaker } from "@breakwater/circuit-breaker"
 import { LanguageModel } from "@breakwater/core"
-import { Retry } from "@breakwater/retry"
-import { Router } from "@breakwater/router"
-import { StreamResume } from "@breakwater/stream-resume"
-import { AttemptTimeout, Deadline } from "@breakwater/timeout"
 import { Effect, RuntimeFlags, RuntimeFlagsPatch, Supervisor } from "effect"
 import { markdownTable } from "./internal/markdown.mjs"
+import { chunksOf, completion, layers, stackOf } from "./internal/policy-stack.mjs"
 
 const CALLS = 200
 const CHUNKS = 20
 
-const chunk = (i) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: i === 0 ? { role: "assistant", content: "w0 " } : { content: `w${i} ` }, finish_reason: null }] })
-const chunks = [...Array.from({ length: CHUNKS }, (_, i) => chunk(i)), { ...chunk(CHUNKS), choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }]
-const completion = { id: "c", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }] }
+const chunks = chunksOf(CHUNKS)
 const request = { model: "m", messages: [{ role: "user", content: "hi" }] }
 
 // An adapter's shape: an asynchronous answer (as a socket's), the signal honoured, the context
@@ -46,16 +40,6 @@ const base = LanguageModel.make({
   takesContext: true
 })
 const sink = { start: () => {}, push: () => true }
-
-const layers = [
-  ["adapter alone", (m) => Effect.succeed(m)],
-  ["+ attempt timeout", (m) => AttemptTimeout.withPolicy(m, { firstToken: "10 seconds", idle: "5 seconds" })],
-  ["+ breaker", (m, breakers) => Effect.succeed(breakers.wrap("u", m))],
-  ["+ router", (m, breakers) => Router.make({ strategy: "fallback", upstreams: [{ name: "u", model: m, isAvailable: (k) => breakers.isAvailable(k) }] })],
-  ["+ retry", (m) => Retry.withPolicy(m, { maxRetries: 2 })],
-  ["+ stream-resume", (m) => StreamResume.withPolicy(m, { maxResumes: 3 })],
-  ["+ deadline", (m) => Deadline.withPolicy(m, { total: "60 seconds" })]
-]
 
 const opSupervision = RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision)
 
@@ -82,12 +66,7 @@ const stepsOf = async (call) => {
 const rows = []
 let previous
 for (let depth = 0; depth < layers.length; depth++) {
-  const model = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const breakers = yield* CircuitBreaker.make({})
-    let m = base
-    for (let i = 0; i <= depth; i++) m = yield* layers[i][1](m, breakers)
-    return m
-  })))
+  const model = await Effect.runPromise(stackOf(base, depth))
   const run = LanguageModel.runOf(model)
   const generate = await stepsOf(() => model.generate(request))
   const stream = await stepsOf(() => run(request, undefined, sink))
