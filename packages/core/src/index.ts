@@ -154,3 +154,11 @@ export * as TaggedMetric from "./TaggedMetric.js"
  * @since 0.4.0
  */
 export * as TelemetryOptions from "./TelemetryOptions.js"
+
+/**
+ * The V8 settings a gateway process runs best with (allocation-site pretenuring off), applied by
+ * the process that owns the runtime.
+ *
+ * @since 0.5.0
+ */
+export * as V8Flags from "./V8Flags.js"

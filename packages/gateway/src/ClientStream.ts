@@ -30,7 +30,10 @@ import { addTraceHeaders, type ApiError, errorBody } from "./ClientApi.js"
  * @category models
  */
 export interface Sink {
-  /** Send the 200, the SSE headers and the frames held back until now (small: a role delta). Called once. */
+  /**
+   * Send the 200, the SSE headers and the frames held back until now (small: a role delta; `""`
+   * when the commit happens inside a batch, whose write then starts with them). Called once.
+   */
   readonly commit: (heldBack: string) => void
   /** Writes frames; `false` when the transport's buffer is full (the producer pauses until it drains). */
   readonly write: (frames: string) => boolean
@@ -207,12 +210,20 @@ export const make = (options: {
   let comment = ""
   // The frames of the batch being handled, for the journal.
   let recorded: Array<string> | undefined
+  // The text of the batch being handled (`undefined` outside `onChunks`): a commit inside a batch
+  // puts what was held back at its head, so the headers, the held-back frames and the batch
+  // leave in one write.
+  let batch: string | undefined
   const commit = () => {
     if (committed) return
     committed = true
     const heldBack = events === undefined ? pending : retryHint(events.retryMs) + pending
     pending = ""
-    sink.commit(heldBack)
+    if (batch === undefined) sink.commit(heldBack)
+    else {
+      sink.commit("")
+      batch += heldBack
+    }
   }
   const frameOf = (data: string): string => {
     if (events === undefined) return SseCodec.encodeLine(data)
@@ -283,8 +294,18 @@ export const make = (options: {
     onChunks: (chunks) => {
       const firstSeq = seq + 1
       if (events !== undefined) recorded = []
-      let text = ""
-      for (let i = 0; i < chunks.length; i++) text += encode(chunks[i]!)
+      batch = ""
+      let text: string
+      try {
+        for (let i = 0; i < chunks.length; i++) {
+          // Not `batch += encode(…)`: a commit inside `encode` extends `batch` first.
+          const frame = encode(chunks[i]!)
+          batch += frame
+        }
+      } finally {
+        text = batch
+        batch = undefined
+      }
       if (recorded !== undefined) {
         if (recorded.length > 0) events!.record(firstSeq, recorded)
         recorded = undefined

@@ -39,8 +39,9 @@ describe("ClientStream", () => {
       writer.onChunks([text(" there")])
       const end = writer.terminal("[DONE]")
       expect(end).toEqual({ seq: 4, frame: "id: s:4\ndata: [DONE]\n\n" })
-      expect(wire[0]).toBe(`<commit>retry: 2000\n\nid: s:1\ndata: ${JSON.stringify(role)}\n\n`)
-      expect(wire[1]).toBe(`id: s:2\ndata: ${JSON.stringify(text("Hi"))}\n\n`)
+      // Committed inside a batch: the held-back frames lead that batch's write.
+      expect(wire[0]).toBe("<commit>")
+      expect(wire[1]).toBe(`retry: 2000\n\nid: s:1\ndata: ${JSON.stringify(role)}\n\nid: s:2\ndata: ${JSON.stringify(text("Hi"))}\n\n`)
       // The keep-alive has no id and is not recorded; the seam comment travels with the next event.
       expect(wire[2]).toBe(ClientStream.keepAlive)
       expect(wire[3]).toBe(`${ClientStream.resumedComment}id: s:3\ndata: ${JSON.stringify(text(" there"))}\n\n`)
@@ -58,8 +59,8 @@ describe("ClientStream", () => {
       writer.onChunks([text("!")])
       expect(writer.terminal("[DONE]").frame).toBe(ClientStream.done)
       expect(wire).toEqual([
-        `<commit>data: ${JSON.stringify(role)}\n\n`,
-        `data: ${JSON.stringify(text("Hi"))}\n\n`,
+        "<commit>",
+        `data: ${JSON.stringify(role)}\n\ndata: ${JSON.stringify(text("Hi"))}\n\n`,
         ClientStream.resumedComment,
         `data: ${JSON.stringify(text("!"))}\n\n`
       ])
@@ -75,9 +76,14 @@ describe("ClientStream", () => {
       events: { streamId: "s", retryMs: 0, record: (first, frames) => frames.forEach((frame, i) => (records.push(first + i), void recorded.push([first + i, frame]))) }
     })
     expect(batched.onChunks([role, text("a"), text("b"), ChatCompletion.heartbeat("c1", "m", 1), text("c")])).toBe(true)
-    // The commit carries what was held back (the role delta); everything after it is one write.
+    // The commit sends the headers only; what was held back (the role delta) leads the batch's one write.
     expect(wire).toHaveLength(2)
-    expect(wire[1]).toBe(["a", "b"].map((t, i) => `id: s:${i + 2}\ndata: ${JSON.stringify(text(t))}\n\n`).join("") + ClientStream.keepAlive + `id: s:4\ndata: ${JSON.stringify(text("c"))}\n\n`)
+    expect(wire[0]).toBe("<commit>")
+    expect(wire[1]).toBe(
+      `retry: 0\n\nid: s:1\ndata: ${JSON.stringify(role)}\n\n` +
+        ["a", "b"].map((t, i) => `id: s:${i + 2}\ndata: ${JSON.stringify(text(t))}\n\n`).join("") + ClientStream.keepAlive +
+        `id: s:4\ndata: ${JSON.stringify(text("c"))}\n\n`
+    )
     expect(records).toEqual([1, 2, 3, 4])
     void writer
   })
@@ -90,7 +96,18 @@ describe("ClientStream", () => {
     const second = { ...base, choices: [{ index: 0, delta: {}, finish_reason: null }, { index: 1, delta: {}, finish_reason: "stop" }] }
     writer.onChunks([second])
     expect(writer.committed()).toBe(true)
-    expect(wire[0]!.startsWith(`<commit>data: ${JSON.stringify(role)}`)).toBe(true)
+    expect(wire[0]).toBe("<commit>")
+    expect(wire[1]!.startsWith(`data: ${JSON.stringify(role)}`)).toBe(true)
+  })
+
+  it("a commit outside a batch (the host's commit bound) carries what was held back itself", () => {
+    const { wire, writer } = harness(false)
+    writer.onChunks([role])
+    expect(wire).toEqual([])
+    writer.commit()
+    expect(wire).toEqual([`<commit>data: ${JSON.stringify(role)}\n\n`])
+    writer.onChunks([text("Hi")])
+    expect(wire[1]).toBe(`data: ${JSON.stringify(text("Hi"))}\n\n`)
   })
 
   it("says when the transport is full, so the upstream is paused", () => {
