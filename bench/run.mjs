@@ -149,6 +149,24 @@ const round = (x, d = 3) => (x === undefined || !Number.isFinite(x) ? undefined 
 
 let loadgen
 let upstream
+
+/** The same warm-up for every target: non-streaming calls, then streams. */
+const warmUp = async (server) => {
+  await loadgen.call({ op: "run", job: { kind: "closed", url: server.url, stream: false, concurrency: 64, durationMs: P.warmupMs } })
+  await loadgen.call({ op: "run", job: { kind: "closed", url: server.url, stream: true, concurrency: 16, durationMs: Math.ceil(P.warmupMs / 2) } })
+}
+
+/** Replaces target `n` with a fresh process of the same kind, warmed up. */
+const restart = async (n) => {
+  const old = servers[n]
+  const exited = new Promise((resolve) => old.child.once("exit", resolve))
+  old.child.kill("SIGKILL")
+  await exited
+  const server = await TARGETS[n]({ upstream })
+  await warmUp(server)
+  servers[n] = server
+  return server
+}
 /** The OTLP receiver of a `--telemetry` run. */
 let otlpSink
 const noise = []
@@ -353,15 +371,20 @@ const cases = {
 
   memory: async () => {
     const { streams, chunkDelayMs, settleMs } = P.memory
-    await upstream.call({ op: "setDefault", behavior: { chunkDelayMs, words: 1_000 } })
     const rounds = {}
     try {
-      for (const n of targetNames()) rounds[n] = { idle: await servers[n].memory(), rounds: [] }
       for (let r = 0; r < P.rounds; r++) {
         for (const n of targetNames()) {
-          log(`  round ${r + 1}/${P.rounds}: ${n} (${streams} streams)`)
-          const s = servers[n]
+          log(`  round ${r + 1}/${P.rounds}: ${n} (${streams} streams, fresh process)`)
+          // Each round on a fresh, warmed-up process: what earlier cases (or rounds) left behind
+          // would otherwise be freed while the streams open and hide their cost. The gateway's
+          // journal is the case in point: full of finished streams, it evicts as many as are
+          // opened; and a round's detached streams still run into the next.
+          await upstream.call({ op: "reset" })
+          const s = await restart(n)
+          await upstream.call({ op: "setDefault", behavior: { chunkDelayMs, words: 1_000 } })
           const before = await s.memory()
+          if (r === 0) rounds[n] = { idle: before, rounds: [] }
           const opened = await loadgen.call({ op: "run", job: { kind: "hold-open", url: s.url, count: streams, timeoutMs: 60_000 } }, 120_000)
           await sleep(settleMs)
           // RSS as the OS sees it with every stream open, then the heap they retain after a GC.
@@ -387,8 +410,7 @@ const cases = {
         established: Math.min(...rs.map((r) => r.established)),
         idleRssKiB: round(kib(m.idle?.rss ?? Number.NaN), 0),
         openRssKiB: rs.map((r) => r.openRssKiB),
-        // RSS added per open stream in the first round, from the idle process after warm-up
-        // (later rounds reuse pages the first one committed, so they would under-report).
+        // RSS added per open stream in the first round, from the idle process after warm-up.
         perStreamKiB: round((first.openRssKiB - kib(m.idle?.rss ?? Number.NaN)) / first.established, 2),
         // Live heap per open stream after a full GC, median over rounds.
         heapPerStreamKiB: round(median(rs.map((r) => (r.open && r.before ? kib(r.open.heapUsed - r.before.heapUsed) / r.established : undefined))), 2),
@@ -655,10 +677,7 @@ const main = async () => {
   if (targetNames().length === 0) throw new Error("no target started")
 
   log(`bench: warm-up ${P.warmupMs} ms per target`)
-  for (const n of targetNames()) {
-    await loadgen.call({ op: "run", job: { kind: "closed", url: servers[n].url, stream: false, concurrency: 64, durationMs: P.warmupMs } })
-    await loadgen.call({ op: "run", job: { kind: "closed", url: servers[n].url, stream: true, concurrency: 16, durationMs: Math.ceil(P.warmupMs / 2) } })
-  }
+  for (const n of targetNames()) await warmUp(servers[n])
 
   for (const name of only) {
     log(`bench: ${name}`)
