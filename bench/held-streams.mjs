@@ -8,6 +8,7 @@
  *
  *   node --expose-gc bench/held-streams.mjs [--streams 600] [--chunk-delay-ms 1000] [--cpu-prof file] [--route '{"retry":{"enabled":false}}']
  */
+import { V8Flags } from "@breakwater/core"
 import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { Effect, Scope } from "effect"
@@ -15,6 +16,9 @@ import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import { Agent, request } from "undici"
+
+// As the reference server runs (allocation-site pretenuring off): see ARCHITECTURE.md "The process".
+V8Flags.apply()
 
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc")
 const { values } = parseArgs({

@@ -14,7 +14,7 @@
  *   node bench/layers-http.mjs [--calls N]
  */
 import { CircuitBreaker } from "@breakwater/circuit-breaker"
-import { RequestContext } from "@breakwater/core"
+import { RequestContext, V8Flags } from "@breakwater/core"
 import { HostRuntime } from "@breakwater/gateway"
 import { OpenAiProvider } from "@breakwater/provider-openai"
 import { Retry } from "@breakwater/retry"
@@ -28,6 +28,9 @@ import { parseArgs } from "node:util"
 import { Pool } from "undici"
 import { canPin, pinPid, startNode } from "./internal/procs.mjs"
 import { markdownTable } from "./internal/markdown.mjs"
+
+// As the reference server runs (allocation-site pretenuring off): see ARCHITECTURE.md "The process".
+V8Flags.apply()
 
 const { values: flags } = parseArgs({ options: { calls: { type: "string", default: "5000" } } })
 const CALLS = Number(flags.calls)

@@ -11,10 +11,13 @@
  *
  *   node --expose-gc bench/layers.mjs
  */
-import { LanguageModel } from "@breakwater/core"
+import { LanguageModel, V8Flags } from "@breakwater/core"
 import { Effect } from "effect"
 import { markdownTable } from "./internal/markdown.mjs"
 import { chunk, chunksOf, completion, layers, stackOf } from "./internal/policy-stack.mjs"
+
+// As the reference server runs (allocation-site pretenuring off): see ARCHITECTURE.md "The process".
+V8Flags.apply()
 
 if (typeof globalThis.gc !== "function") throw new Error("run with node --expose-gc")
 const CHUNKS = 200
