@@ -11,7 +11,7 @@
  *
  *   node --expose-gc bench/layers.mjs
  */
-import { LanguageModel, V8Flags } from "@breakwater/core"
+import { LanguageModel, RequestContext, V8Flags } from "@breakwater/core"
 import { Effect } from "effect"
 import { markdownTable } from "./internal/markdown.mjs"
 import { chunk, chunksOf, completion, layers, stackOf } from "./internal/policy-stack.mjs"
@@ -29,10 +29,12 @@ const request = { model: "m", messages: [{ role: "user", content: "hi" }], strea
 
 // The adapter's shape: `run` pushes each chunk as its own batch (one per socket read, the costly
 // case); held: the first chunk, then nothing (a slow stream). Its `generate` stops at once, so it
-// honours the context's signal as the adapters do: the stack takes the default stack's path.
+// honours the context's signal and takes the context in its call options, as the adapters do:
+// the stack takes the default stack's path.
 const base = (hold) => LanguageModel.make({
   generate: () => Effect.succeed(completion),
   honoursSignal: true,
+  takesContext: true,
   run: (_request, _options, sink) =>
     Effect.suspend(() => {
       sink.start({ abort: () => {}, resume: () => {} })
@@ -59,8 +61,10 @@ const rows = []
 for (let depth = 0; depth < layers.length; depth++) {
   const model = await Effect.runPromise(stack(depth, false))
   const run = LanguageModel.runOf(model)
-  const drain = () => Effect.runPromise(run(request, undefined, sink))
-  const call = () => Effect.runPromise(model.generate(request))
+  // Each call with a fresh request context in its options, as a host starts one.
+  const options = () => ({ context: RequestContext.make({ requestId: "bench" }) })
+  const drain = () => Effect.runPromise(run(request, options(), sink))
+  const call = () => Effect.runPromise(model.generate(request, options()))
   for (let i = 0; i < 30; i++) await drain()
   for (let i = 0; i < CALLS; i++) await call()
   const callUs = await cpuMicros(async () => { for (let i = 0; i < CALLS; i++) await call() }) / CALLS
@@ -70,7 +74,7 @@ for (let depth = 0; depth < layers.length; depth++) {
   globalThis.gc()
   const h0 = process.memoryUsage().heapUsed
   const runHeld = LanguageModel.runOf(held)
-  const fibers = Array.from({ length: HELD }, () => Effect.runFork(runHeld(request, undefined, sink)))
+  const fibers = Array.from({ length: HELD }, () => Effect.runFork(runHeld(request, options(), sink)))
   await new Promise((r) => setTimeout(r, 300))
   globalThis.gc()
   const heldKb = (process.memoryUsage().heapUsed - h0) / HELD / 1024
