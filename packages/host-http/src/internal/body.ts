@@ -35,7 +35,13 @@ export const read = (req: http.IncomingMessage, limit: number, done: (result: Bo
     }
     parts.push(part)
   })
-  req.once("end", () => finish({ _tag: "Ok", bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts, size) }))
+  req.once("end", () => {
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)
+    // The request lives as long as its answer (a held stream: minutes); its body need not.
+    parts.length = 0
+    req.removeAllListeners("data")
+    finish({ _tag: "Ok", bytes })
+  })
   req.once("error", () => finish({ _tag: "Aborted" }))
   req.once("aborted", () => finish({ _tag: "Aborted" }))
 }
