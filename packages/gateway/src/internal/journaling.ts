@@ -90,7 +90,10 @@ export const make = (
     events: { streamId, retryMs, record },
     journaling: () => journaling,
     end: (terminal) => {
-      // Where the store answers at once and nothing is still being appended, closed here and now.
+      // No terminal: the call failed before anything was committed and the client got an error
+      // answer, so the stream is removed (a retry with the same Idempotency-Key starts afresh);
+      // else the terminal event is appended and the stream finished. Where the store answers at
+      // once and nothing is still being appended, that happens here and now.
       if (!appending && queued.length === 0 && appendNow !== undefined && journal.finishNow !== undefined && journal.removeNow !== undefined) {
         try {
           if (terminal === undefined) journal.removeNow(streamId)
@@ -103,8 +106,6 @@ export const make = (
         }
         return
       }
-      // Failed before anything was committed: the client got an error answer, so a retry with
-      // the same Idempotency-Key starts afresh.
       const close = terminal === undefined
         ? journal.remove(streamId)
         : Effect.zipRight(appended, Effect.zipRight(journal.append(streamId, terminal.seq, terminal.frame), journal.finish(streamId)))
