@@ -197,6 +197,15 @@ describe("ChatCompletion.decodeChatRequest fast path", () => {
     expect(Either.getOrThrow(ChatCompletion.decodeChatRequest(body))).toBe(body)
   })
 
+  it("answers for arrays without a prototype (a caller's value, not JSON.parse's) instead of throwing", () => {
+    const bare = <A>(items: Array<A>): Array<A> => Object.setPrototypeOf(items, null)
+    const messages = bare([{ role: "user", content: "hi" }])
+    expect(limitProblem({ model: "m", messages }, ChatCompletion.defaultRequestLimits, known)).toBeUndefined()
+    expect(limitProblem({ model: "m", messages: bare([bare([bare([])])]) }, { maxDepth: 3, maxUnknownFieldChars: 0 }, known))
+      .toBe("the body is nested deeper than 3 levels")
+    expect(outcome(() => ChatCompletion.decodeChatRequest({ model: "m", messages }))).not.toHaveProperty("threw")
+  })
+
   it("sends a request with an unknown field, or with tools, through the Schema (a copy, unknown fields kept)", () => {
     const base = { model: "m", messages: [{ role: "user", content: "hi" }] }
     const tools = [{ type: "function", function: { name: "f", parameters: { type: "object" } } }]

@@ -28,7 +28,9 @@ export const knownFields = (
   }))
 })
 
-// Iterative, so that the check itself cannot overflow the stack it protects.
+// Iterative, so that the check itself cannot overflow the stack it protects. Arrays are read by
+// index, not iterated: an array without a prototype (not from `JSON.parse`, but a caller's
+// value) has no iterator, and the check must answer for it rather than throw.
 const depthExceeds = (input: unknown, maxDepth: number): boolean => {
   const stack: Array<unknown> = [input]
   const depths: Array<number> = [1]
@@ -37,7 +39,9 @@ const depthExceeds = (input: unknown, maxDepth: number): boolean => {
     const depth = depths.pop()!
     if (value === null || typeof value !== "object") continue
     if (depth > maxDepth) return true
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    const children: ArrayLike<unknown> = Array.isArray(value) ? value : Object.values(value)
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i]
       if (child !== null && typeof child === "object") {
         stack.push(child)
         depths.push(depth + 1)
@@ -67,8 +71,10 @@ export const limitProblem = (input: unknown, limits: RequestLimits, known: Known
   if (input === null || typeof input !== "object" || Array.isArray(input)) return undefined
   const request = input as Record<string, unknown>
   let total = unknownChars(request, known.request)
-  if (Array.isArray(request.messages)) {
-    for (const message of request.messages) {
+  const messages = request.messages
+  if (Array.isArray(messages)) {
+    for (let i = 0; i < messages.length; i++) {
+      const message: unknown = messages[i]
       if (message !== null && typeof message === "object" && !Array.isArray(message)) {
         const m = message as Record<string, unknown>
         total += unknownChars(m, known.messageByRole.get(typeof m.role === "string" ? m.role : ""))
