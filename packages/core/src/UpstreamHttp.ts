@@ -25,6 +25,7 @@ import {
 import type { Signal } from "./RequestContext.js"
 import * as RetryAfter from "./RetryAfter.js"
 import * as TaggedMetric from "./TaggedMetric.js"
+import * as WireText from "./WireText.js"
 
 /**
  * Transport settings for one upstream.
@@ -469,11 +470,14 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
             }
             const text = bodyText()
             parts = []
+            let json: unknown
             try {
-              settle(Effect.succeed(JSON.parse(text) as unknown))
+              json = JSON.parse(text)
             } catch (error) {
-              settle(Effect.fail(new ConnectionFailed({ message: `${name}: the response body is not valid JSON`, upstream: name, cause: error })))
+              return settle(Effect.fail(new ConnectionFailed({ message: `${name}: the response body is not valid JSON`, upstream: name, cause: error })))
             }
+            // An answer sent on unchanged goes to the client as the upstream's own text.
+            settle(Effect.succeed(json !== null && typeof json === "object" ? WireText.attach(json, text) : json))
           },
           onError: (error) => {
             const was = phase

@@ -162,3 +162,11 @@ export * as TelemetryOptions from "./TelemetryOptions.js"
  * @since 0.5.0
  */
 export * as V8Flags from "./V8Flags.js"
+
+/**
+ * The JSON text an upstream sent for a parsed chunk or completion, so that one sent on unchanged
+ * is not encoded again.
+ *
+ * @since 0.5.0
+ */
+export * as WireText from "./WireText.js"

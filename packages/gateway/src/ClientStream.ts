@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { type ChatCompletion, type LanguageModel, type RequestContext, SseCodec, StreamCommit } from "@breakwater/core"
+import { type ChatCompletion, type LanguageModel, type RequestContext, SseCodec, StreamCommit, WireText } from "@breakwater/core"
 import { StreamResume } from "@breakwater/stream-resume"
 import { addTraceHeaders, type ApiError, errorBody } from "./ClientApi.js"
 
@@ -273,7 +273,7 @@ export const make = (options: {
       if (chunk.usage == null) return committed ? keepAlive : ""
       if (!includeUsage) return ""
     }
-    const frame = frameOf(JSON.stringify(chunk))
+    const frame = frameOf(WireText.encode(chunk))
     if (recorded !== undefined) recorded.push(frame)
     if (!committed) {
       if (!StreamCommit.commits(chunk)) {

@@ -10,7 +10,7 @@
  *
  * @since 0.2.0
  */
-import { type ChatCompletion, LanguageModel, type ModelError, RequestContext } from "@breakwater/core"
+import { type ChatCompletion, LanguageModel, type ModelError, RequestContext, WireText } from "@breakwater/core"
 import { Deadline } from "@breakwater/timeout"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -245,7 +245,7 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       name: "chat",
       admit: (authorization, _apiKey, contentType) => admitChat(authorization, contentType),
       decode: decodeChat,
-      encode: (completion) => JSON.stringify(completion),
+      encode: WireText.encode,
       errorBody: ClientApi.errorBody,
       errorEvent: ClientStream.errorEvent,
       writer: (request, sink, events) => ClientStream.make({ includeUsage: request.stream_options?.include_usage === true, sink, events })

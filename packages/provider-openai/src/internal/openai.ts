@@ -1,4 +1,4 @@
-import { AdapterKit as Kit, type ChatCompletion, Continuation, LanguageModel, ModelError, type UpstreamHttp } from "@breakwater/core"
+import { AdapterKit as Kit, type ChatCompletion, Continuation, LanguageModel, ModelError, type UpstreamHttp, WireText } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 
@@ -93,7 +93,8 @@ export const frameHandler = (upstream: string, scrub: Kit.Scrub): Kit.FrameHandl
   if (!Array.isArray((json as { choices?: unknown }).choices)) {
     return context.interrupted("malformed", "a stream frame is not a chat completion chunk")
   }
-  context.emit(json as ChatCompletion.ChatCompletionChunk)
+  // Sent on unchanged (most chunks are), the chunk goes out as the upstream's own text.
+  context.emit(WireText.attach(json as ChatCompletion.ChatCompletionChunk, data))
   return undefined
 }
 

@@ -1,0 +1,53 @@
+import { describe, expect, it } from "@effect/vitest"
+import { WireText } from "../src/index.js"
+
+const text = `{"a": 1, "b": "caf\\u00e9"}`
+
+describe("WireText", () => {
+  it("an object sent on unchanged encodes as its upstream text, once, and adds nothing to the object", () => {
+    const value = WireText.attach(JSON.parse(text), text)
+    expect(value).toStrictEqual(JSON.parse(text))
+    expect(Object.getOwnPropertySymbols(value)).toEqual([])
+    expect(WireText.encode(value)).toBe(text)
+    // Given out once: the entry is released when it is taken.
+    expect(WireText.take(value)).toBeUndefined()
+    expect(WireText.encode(value)).toBe(`{"a":1,"b":"café"}`)
+  })
+
+  it("texts are found whatever order they are taken in, and each object gets its own", () => {
+    const values = Array.from({ length: 40 }, (_, i) => {
+      const t = `{"i": ${i}}`
+      return { t, v: WireText.attach(JSON.parse(t) as object, t) }
+    })
+    for (const { t, v } of [...values.slice(20), ...values.slice(0, 20).reverse()]) expect(WireText.encode(v)).toBe(t)
+  })
+
+  it("only a bounded number of texts is held: the oldest go first, and are encoded", () => {
+    const first = WireText.attach(JSON.parse(text) as object, text)
+    for (let i = 0; i < 1000; i++) WireText.attach({ i }, `{"i": ${i}}`)
+    expect(WireText.take(first)).toBeUndefined()
+    expect(WireText.encode(first)).toBe(`{"a":1,"b":"café"}`)
+  })
+
+  it("a copy, even an identical one, has no text and is encoded", () => {
+    const value = WireText.attach(JSON.parse(text) as Record<string, unknown>, text)
+    const copy = { ...value }
+    expect(WireText.take(copy)).toBeUndefined()
+    expect(WireText.encode(copy)).toBe(`{"a":1,"b":"café"}`)
+    expect(WireText.encode({ ...value, a: 2 })).toBe(`{"a":2,"b":"café"}`)
+    expect(WireText.encode(Object.assign({}, value, { a: 3 }))).toBe(`{"a":3,"b":"café"}`)
+    expect(WireText.encode(structuredClone(value))).toBe(`{"a":1,"b":"café"}`)
+  })
+
+  it("a text with a line break is not recorded (an SSE data line cannot carry it)", () => {
+    for (const broken of [`{"a":\n1}`, `{"a":\r1}`]) {
+      const value = WireText.attach(JSON.parse(broken), broken)
+      expect(WireText.take(value)).toBeUndefined()
+      expect(WireText.encode(value)).toBe(`{"a":1}`)
+    }
+  })
+
+  it("an object nothing was attached to is encoded", () => {
+    expect(WireText.encode({ x: [1, "y"] })).toBe(`{"x":[1,"y"]}`)
+  })
+})
