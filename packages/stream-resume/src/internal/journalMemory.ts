@@ -17,17 +17,18 @@ import type {
 } from "../StreamJournal.js"
 import { JournalError, JournalOptions } from "../StreamJournal.js"
 import { Fifo } from "./fifo.js"
+import { FrameLog } from "./frameLog.js"
 
 interface Entry {
   readonly id: string
   readonly owner: string
   readonly alias: string | undefined
   /**
-   * The frames kept, oldest first (the last one's sequence number is `lastSeq`): strings alone,
-   * not an event object each, as a finished stream is kept for minutes and there can be
-   * thousands of them for the collector to trace.
+   * The frames kept, oldest first (the last one's sequence number is `lastSeq`): text and
+   * offsets, not an event object (nor a string tree) each, as a finished stream is kept for
+   * minutes and there can be thousands of them for the collector to trace.
    */
-  readonly frames: Array<string>
+  readonly frames: FrameLog
   lastSeq: number
   size: number
   finished: boolean
@@ -56,7 +57,7 @@ const eventsOf = (entry: Entry, from: number, limit: number): Array<JournalEvent
   const to = Math.min(entry.frames.length, from + limit)
   const firstSeq = firstSeqOf(entry)
   const out: Array<JournalEvent> = []
-  for (let i = from; i < to; i++) out.push({ seq: firstSeq + i, frame: entry.frames[i]! })
+  for (let i = from; i < to; i++) out.push({ seq: firstSeq + i, frame: entry.frames.at(i) })
   return out
 }
 
@@ -243,7 +244,7 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
       id: streamId,
       owner: opts.owner,
       alias: opts.alias,
-      frames: [],
+      frames: new FrameLog(),
       lastSeq: 0,
       size: 0,
       finished: false,
@@ -271,18 +272,16 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   const appendAt = (streamId: string, seq: number, frames: ReadonlyArray<string>, now: number): AppendResult => {
     const entry = live(streamId, now)
     if (entry === undefined || entry.finished) return "unknown"
-    for (let i = 0; i < frames.length; i++) {
-      const at = seq + i
-      if (at <= entry.lastSeq) continue
-      if (at !== entry.lastSeq + 1) throw new Error(`stream ${streamId}: append of ${at} after ${entry.lastSeq}`)
-      const frame = frames[i]!
-      entry.frames.push(frame)
-      entry.lastSeq = at
-      resize(entry, frame.length)
+    // Frames already kept (a repeated append) are skipped; a gap is a bug in the caller.
+    const from = Math.max(0, entry.lastSeq + 1 - seq)
+    if (from < frames.length) {
+      if (seq + from !== entry.lastSeq + 1) throw new Error(`stream ${streamId}: append of ${seq + from} after ${entry.lastSeq}`)
+      resize(entry, entry.frames.append(frames, from))
+      entry.lastSeq = seq + frames.length - 1
     }
     entry.expiresAt = now + idleTtl
     while (entry.frames.length > 0 && (entry.frames.length > options.maxEventsPerStream || entry.size > options.maxBytesPerStream)) {
-      resize(entry, -entry.frames.shift()!.length)
+      resize(entry, -entry.frames.shift())
     }
     while (ownedBy(entry.owner).size > options.maxBytesPerOwner && evictOwn(entry.owner, now, entry)) {
       // evicting
