@@ -415,17 +415,21 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
           onHeaders: (statusCode, rawHeaders, resumeFn) => {
             if (settled) return true
             status = statusCode
-            header = rawHeaderOf(rawHeaders as Array<Buffer> | null)
+            const lookup = rawHeaderOf(rawHeaders as Array<Buffer> | null)
             resumeSocket = resumeFn
             if (statusCode < 200 || statusCode >= 300) {
               phase = "error"
+              // Kept for the error (its Retry-After). An answer's are not: undici's raw headers are
+              // views of the socket's first read, and a stream would hold them (about a kilobyte of
+              // heap) for as long as it lasts.
+              header = lookup
               return true
             }
             phase = "body"
             if (reader === undefined) {
-              if (Number(header("content-length")) > limit) fail(tooLarge(name, limit, "response"))
+              if (Number(lookup("content-length")) > limit) fail(tooLarge(name, limit, "response"))
             } else if (reader.head !== undefined) {
-              const head: Head = { status, header }
+              const head: Head = { status, header: lookup }
               guard(() => reader.head!(head), undefined)
             }
             return true
