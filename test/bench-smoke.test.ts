@@ -91,3 +91,15 @@ describe("bench/run.mjs", () => {
     }
   }, 70_000)
 })
+
+describe("bench/stream-encode.mjs", () => {
+  it.skipIf(!built)("runs the in-process decode-and-encode case and prints its figure", async () => {
+    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["bench/stream-encode.mjs", "200"], { cwd: root, timeout: 25_000 }, (error, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+      })
+    })
+    expect(code, stderr).toBe(0)
+    expect(stdout).toMatch(/^stream-encode: \d+\.\d µs per 50-event stream \(min\), \d+\.\d \(median\)$/m)
+  }, 30_000)
+})
