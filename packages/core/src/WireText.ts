@@ -25,6 +25,10 @@
 // encoding it saves). The ring costs a few stores.
 const size = 128
 const mask = size - 1
+// An entry nobody takes (an answer an adapter translated, a chunk a policy replaced) stays until
+// 128 later ones push it out; with texts over this not recorded (they are encoded instead), what
+// the ring can hold on to stays small.
+const maxText = 16 * 1024
 const objects: Array<object | undefined> = new Array(size).fill(undefined)
 const texts: Array<string | undefined> = new Array(size).fill(undefined)
 // The slot the next attach fills, and the slot after the last one taken.
@@ -33,13 +37,14 @@ let cursor = 0
 
 /**
  * Records `text` as the JSON text of `value` (which `JSON.parse(text)` produced) and returns
- * `value`. A text with a line break is not recorded: an SSE `data:` line cannot carry it as is.
+ * `value`. A text with a line break is not recorded (an SSE `data:` line cannot carry it as is),
+ * nor one over 16 KiB (see the ring's bound).
  *
  * @since 0.5.0
  * @category constructors
  */
 export const attach = <A extends object>(value: A, text: string): A => {
-  if (text.indexOf("\n") === -1 && text.indexOf("\r") === -1) {
+  if (text.length <= maxText && text.indexOf("\n") === -1 && text.indexOf("\r") === -1) {
     objects[next] = value
     texts[next] = text
     next = (next + 1) & mask

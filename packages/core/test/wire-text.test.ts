@@ -47,6 +47,15 @@ describe("WireText", () => {
     }
   })
 
+  it("a text over 16 KiB is not held (an unclaimed entry must stay small): the object is encoded", () => {
+    const big = JSON.stringify({ s: "x".repeat(16 * 1024) }).replace(`{"s"`, `{ "s"`)
+    const value = WireText.attach(JSON.parse(big) as object, big)
+    expect(WireText.take(value)).toBeUndefined()
+    const fits = `{ "s": "${"x".repeat(16 * 1024 - 10)}"}`
+    expect(fits.length).toBeLessThanOrEqual(16 * 1024)
+    expect(WireText.encode(WireText.attach(JSON.parse(fits) as object, fits))).toBe(fits)
+  })
+
   it("an object nothing was attached to is encoded", () => {
     expect(WireText.encode({ x: [1, "y"] })).toBe(`{"x":[1,"y"]}`)
   })
