@@ -20,18 +20,12 @@ export class FrameLog {
 
   /** Appends `frames` from index `from` on; returns their total length. */
   append(frames: ReadonlyArray<string>, from: number): number {
-    const n = frames.length - from
-    if (n <= 0) return 0
+    if (from >= frames.length) return 0
     const parts = this.parts
-    if (n === 1) {
-      // A lone frame too: `join` hands one string back as it is (a tree), and joining it with an
-      // empty one gives a tree again, so one character more makes it build a flat string. The
-      // frame's slice of it is made when it is read (a replay), not here.
-      const frame = frames[from]!
-      parts.push([frame, "\n"].join(""), 0, frame.length)
-      return frame.length
-    }
-    const text = (from === 0 ? frames : frames.slice(from)).join("")
+    // One character more than the frames: `join` hands a lone string back as it is (a tree), and
+    // joining it with an empty one gives a tree again; with it, even one frame becomes a flat
+    // string. A frame's slice of the text is made when it is read (a replay), not here.
+    const text = frames.slice(from).concat("\n").join("")
     let at = 0
     for (let i = from; i < frames.length; i++) {
       const end = at + frames[i]!.length
@@ -48,7 +42,7 @@ export class FrameLog {
     const text = parts[slot] as string
     const start = parts[slot + 1] as number
     const end = parts[slot + 2] as number
-    return start === 0 && end === text.length ? text : text.slice(start, end)
+    return text.slice(start, end)
   }
 
   /**
