@@ -16,9 +16,10 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const built = existsSync(join(root, "packages", "testing", "dist", "index.js"))
 if (!built) console.warn("bench smoke test skipped: packages/*/dist is missing (run `npm run build` first)")
 
-const run = (args: ReadonlyArray<string>, timeout = 25_000) =>
+/** Runs a bench script (`bench/run.mjs` unless told) with `args`. */
+const run = (args: ReadonlyArray<string>, timeout = 25_000, script = "bench/run.mjs") =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, ["bench/run.mjs", ...args], { cwd: root, timeout }, (error, stdout, stderr) => {
+    execFile(process.execPath, [script, ...args], { cwd: root, timeout }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
     })
   })
@@ -94,11 +95,7 @@ describe("bench/run.mjs", () => {
 
 describe("bench/stream-encode.mjs", () => {
   it.skipIf(!built)("runs the in-process decode-and-encode case and prints its figure", async () => {
-    const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["bench/stream-encode.mjs", "200"], { cwd: root, timeout: 25_000 }, (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-      })
-    })
+    const { code, stdout, stderr } = await run(["200"], 25_000, "bench/stream-encode.mjs")
     expect(code, stderr).toBe(0)
     expect(stdout).toMatch(/^stream-encode: \d+\.\d µs per 50-event stream \(min\), \d+\.\d \(median\)$/m)
   }, 30_000)
