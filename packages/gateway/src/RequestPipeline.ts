@@ -156,14 +156,18 @@ export interface RequestPipeline {
   ) => Either.Either<Fiber.RuntimeFiber<string, ModelError.ModelError>, ClientApi.ApiError>
   /** A failed call's client-facing error; a defect (a 500) is logged with its cause. */
   readonly failureOf: (cause: Cause.Cause<unknown>, trace: RequestContext.RequestTrace) => ClientApi.ApiError
-  /** The request's log line, at a level its status decides (5xx error, 4xx warning). */
+  /**
+   * The request's log line, at a level its status decides (5xx error, 4xx warning); `fields`,
+   * then `more`, are added to it. Nothing is built when the level is off.
+   */
   readonly logRequest: (
     method: string,
     path: string,
     status: number,
     requestId: string,
     durationMs: number,
-    fields?: Record<string, unknown> | undefined
+    fields?: Record<string, unknown> | undefined,
+    more?: Record<string, unknown> | undefined
   ) => void
 }
 
@@ -290,10 +294,10 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       if (error.status === 500) host.runtime.runFork(Effect.logError("unexpected failure", Cause.pretty(cause)))
       return error
     },
-    logRequest: (method, path, status, requestId, durationMs, fields) => {
+    logRequest: (method, path, status, requestId, durationMs, fields, more) => {
       const level = status >= 500 ? "error" : status >= 400 ? "warning" : "info"
       if (!host.enabled(level)) return
-      host.log(level, { msg: "request", request_id: requestId, method, path, status, duration_ms: Math.round(durationMs * 10) / 10, ...fields })
+      host.log(level, { msg: "request", request_id: requestId, method, path, status, duration_ms: Math.round(durationMs * 10) / 10, ...fields, ...more })
     }
   }
 }

@@ -94,9 +94,12 @@ describe("RequestPipeline", () => {
     const p = RequestPipeline.make(gatewayOf(FakeLanguageModel.make()), { log: (l) => void lines.push(l) })
     p.logRequest("POST", "/v1/chat/completions", 404, "r5", 1.26, { error: "model_not_found" })
     p.logRequest("GET", "/healthz", 200, "r6", 0.5)
+    // The request's own fields, then how it was served: the second set wins a name both have.
+    p.logRequest("POST", "/v1/chat/completions", 502, "r7", 2, { model: "m", error: "first" }, { upstream: "u", error: "upstream_error" })
     expect(lines).toMatchObject([
       { level: "warning", msg: "request", request_id: "r5", status: 404, duration_ms: 1.3, error: "model_not_found" },
-      { level: "info", request_id: "r6", status: 200 }
+      { level: "info", request_id: "r6", status: 200 },
+      { level: "error", request_id: "r7", status: 502, model: "m", upstream: "u", error: "upstream_error" }
     ])
   })
 })

@@ -102,6 +102,20 @@ describe("HttpHost", () => {
     expect(JSON.stringify(logs)).not.toContain(canary)
   })
 
+  it("logs a failed call once, with the request's fields, how it was served and its error", async () => {
+    const fake = FakeLanguageModel.make([{ fail: new ModelError.Overloaded({ message: "overloaded" }) }])
+    const { url } = await serve(gatewayOf(fake.model))
+    const res = await post(url, chat)
+    expect(res.status).toBe(503)
+    const code = (await res.json() as { error: { code: string } }).error.code
+    const requestId = res.headers.get("x-request-id")
+    const lines = logs.filter((l) => l["msg"] === "request" && l["request_id"] === requestId)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ level: "error", method: "POST", path: "/v1/chat/completions", status: 503, model: chat.model, stream: false, error: code })
+    expect(lines[0]).toHaveProperty("attempts")
+    expect(lines[0]).toHaveProperty("upstream")
+  })
+
   it("never echoes an upstream auth message (it may quote the provider key)", async () => {
     const fake = FakeLanguageModel.make([{ fail: new ModelError.UpstreamAuth({ message: "Incorrect API key provided: sk-abc12***********xyz9", upstream: "openai" }) }])
     const { url } = await serve(gatewayOf(fake.model))

@@ -41,10 +41,14 @@ export const finish = (h: Host, x: Exchange, status: number, more?: Record<strin
   const route = seriesOf(routeOf(x.path))
   route.requests(String(status))(1)
   route.duration(ms / 1000)
-  const fields = more === undefined ? x.fields : x.fields === undefined ? more : { ...x.fields, ...more }
-  h.pipeline.logRequest(x.method, x.path, status, x.requestId, ms, fields)
+  // Not merged here: a second spread into one object took V8's slow copy (~15,000 instructions
+  // a request, `npm run bench`'s profile), and where the level skips the line nothing is built.
+  h.pipeline.logRequest(x.method, x.path, status, x.requestId, ms, x.fields, more)
   if (x.span !== undefined) endSpan(x, status, more?.["error"])
-  if (x.board !== undefined) x.board.end(status, typeof fields?.["error"] === "string" ? fields["error"] : undefined)
+  if (x.board !== undefined) {
+    const error = more !== undefined && "error" in more ? more["error"] : x.fields?.["error"]
+    x.board.end(status, typeof error === "string" ? error : undefined)
+  }
 }
 
 /** A request dropped unanswered (its client left before anything ran): its span ends with that. */

@@ -37,9 +37,10 @@ export const read = (req: http.IncomingMessage, limit: number, done: (result: Bo
   })
   req.once("end", () => {
     const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)
-    // The request lives as long as its answer (a held stream: minutes); its body need not.
+    // The request lives as long as its answer (a held stream: minutes); its body need not. The
+    // data listener stays: removing it turns the emitter's listener table into a dictionary
+    // (`delete`), a slow path on every request, and after the end it holds only empty state.
     parts.length = 0
-    req.removeAllListeners("data")
     finish({ _tag: "Ok", bytes })
   })
   req.once("error", () => finish({ _tag: "Aborted" }))
