@@ -472,16 +472,18 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
               guard(() => reader.end(), undefined)
               return settle(Effect.void)
             }
-            const text = bodyText()
+            // A copy (one part is a view of the socket's read, which the text ring must not pin).
+            const bytes = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts)
             parts = []
             let json: unknown
             try {
-              json = JSON.parse(text)
+              json = JSON.parse(bytes.toString("utf8"))
             } catch (error) {
               return settle(Effect.fail(new ConnectionFailed({ message: `${name}: the response body is not valid JSON`, upstream: name, cause: error })))
             }
-            // An answer sent on unchanged goes to the client as the upstream's own text.
-            settle(Effect.succeed(json !== null && typeof json === "object" ? WireText.attach(json, text) : json))
+            // An answer sent on unchanged goes to the client as the upstream's own bytes: neither
+            // encoded again nor its text encoded to UTF-8 again.
+            settle(Effect.succeed(json !== null && typeof json === "object" ? WireText.attachBytes(json, bytes) : json))
           },
           onError: (error) => {
             const was = phase

@@ -30,7 +30,7 @@ const mask = size - 1
 // the ring can hold on to stays small.
 const maxText = 16 * 1024
 const objects: Array<object | undefined> = new Array(size).fill(undefined)
-const texts: Array<string | undefined> = new Array(size).fill(undefined)
+const texts: Array<string | Uint8Array | undefined> = new Array(size).fill(undefined)
 // The slot the next attach fills, and the slot after the last one taken.
 let next = 0
 let cursor = 0
@@ -52,7 +52,25 @@ export const attach = <A extends object>(value: A, text: string): A => {
   return value
 }
 
-const release = (slot: number): string | undefined => {
+/**
+ * Records `bytes` as the UTF-8 JSON body `value` was parsed from (a non-streaming answer) and
+ * returns `value`: a host that writes bytes sends them as they came (`encodeBody`), without
+ * encoding the object again nor the text to UTF-8. Not over 16 KiB; pass a copy, not a view of a
+ * socket's read (the ring may hold it a while).
+ *
+ * @since 0.6.0
+ * @category constructors
+ */
+export const attachBytes = <A extends object>(value: A, bytes: Uint8Array): A => {
+  if (bytes.length <= maxText) {
+    objects[next] = value
+    texts[next] = bytes
+    next = (next + 1) & mask
+  }
+  return value
+}
+
+const release = (slot: number): string | Uint8Array | undefined => {
   const text = texts[slot]
   objects[slot] = undefined
   texts[slot] = undefined
@@ -60,17 +78,23 @@ const release = (slot: number): string | undefined => {
   return text
 }
 
+const takeAny = (value: object): string | Uint8Array | undefined => {
+  for (let slot = cursor, n = 0; n < size; slot = (slot + 1) & mask, n++) {
+    if (objects[slot] === value) return release(slot)
+  }
+  return undefined
+}
+
 /**
- * The JSON text recorded for `value`, if it is still held; it is given out once.
+ * The JSON text recorded for `value`, if it is still held; it is given out once. Bytes recorded
+ * with `attachBytes` are let go and not given out (they may hold line breaks).
  *
  * @since 0.5.0
  * @category getters
  */
 export const take = (value: object): string | undefined => {
-  for (let slot = cursor, n = 0; n < size; slot = (slot + 1) & mask, n++) {
-    if (objects[slot] === value) return release(slot)
-  }
-  return undefined
+  const held = takeAny(value)
+  return typeof held === "string" ? held : undefined
 }
 
 /**
@@ -81,3 +105,12 @@ export const take = (value: object): string | undefined => {
  * @category encoding
  */
 export const encode = (value: object): string => take(value) ?? JSON.stringify(value)
+
+/**
+ * `value` as a JSON body: the bytes or text recorded for it when still held (taken), else
+ * `JSON.stringify(value)`. For a whole response body, where line breaks do not matter.
+ *
+ * @since 0.6.0
+ * @category encoding
+ */
+export const encodeBody = (value: object): string | Uint8Array => takeAny(value) ?? JSON.stringify(value)

@@ -14,6 +14,25 @@ describe("WireText", () => {
     expect(WireText.encode(value)).toBe(`{"a":1,"b":"café"}`)
   })
 
+  it("a body's bytes go out as they came, once, as bytes; a text-only reader gets the object encoded", () => {
+    const pretty = `{\n  "a": 1,\n  "b": "café"\n}`
+    const bytes = new TextEncoder().encode(pretty)
+    const value = WireText.attachBytes(JSON.parse(pretty) as object, bytes)
+    expect(WireText.encodeBody(value)).toBe(bytes)
+    // Given out once.
+    expect(WireText.encodeBody(value)).toBe(`{"a":1,"b":"café"}`)
+    // Bytes may hold line breaks: `take` (for SSE data lines) lets them go and gives none out.
+    const again = WireText.attachBytes(JSON.parse(pretty) as object, bytes)
+    expect(WireText.take(again)).toBeUndefined()
+    expect(WireText.encodeBody(again)).toBe(`{"a":1,"b":"café"}`)
+    // A text attached the usual way is a body too.
+    expect(WireText.encodeBody(WireText.attach(JSON.parse(text) as object, text))).toBe(text)
+    // Over 16 KiB: not held.
+    const big = new TextEncoder().encode(JSON.stringify({ s: "x".repeat(17 * 1024) }))
+    const large = WireText.attachBytes(JSON.parse(new TextDecoder().decode(big)) as object, big)
+    expect(typeof WireText.encodeBody(large)).toBe("string")
+  })
+
   it("texts are found whatever order they are taken in, and each object gets its own", () => {
     const values = Array.from({ length: 40 }, (_, i) => {
       const t = `{"i": ${i}}`

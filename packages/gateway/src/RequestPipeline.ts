@@ -67,6 +67,11 @@ export interface Protocol {
   readonly decode: (body: Uint8Array, key: ClientKey | undefined) => Either.Either<ChatCompletion.ChatRequest, ClientApi.ApiError>
   /** A non-streaming answer's JSON body. */
   readonly encode: (completion: ChatCompletion.ChatCompletion) => string
+  /**
+   * The same body for a host that writes bytes: the upstream's own bytes when the answer went
+   * through unchanged (`WireText.encodeBody`), so they are neither encoded nor transcoded again.
+   */
+  readonly encodeBody: (completion: ChatCompletion.ChatCompletion) => string | Uint8Array
   /** An error response's JSON body (the headers are `ClientApi.errorHeaders`' for every API). */
   readonly errorBody: (error: ClientApi.ApiError, requestId: string) => string
   /** The error event that ends a stream whose headers are gone (a replay cut by the journal). */
@@ -185,6 +190,9 @@ export const traceFields = (trace: RequestContext.RequestTrace): Record<string, 
   resumes: trace.resumes
 })
 
+const utf8 = new TextDecoder()
+const encodeMessage = (completion: ChatCompletion.ChatCompletion): string => JSON.stringify(MessagesApi.encodeMessage(completion))
+
 /**
  * A model bounded by the deadline its caller puts in the request context (`Deadline` with no
  * budget of its own), failing with `Timeout { phase: "total" }` when it passes.
@@ -249,7 +257,11 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       name: "chat",
       admit: (authorization, _apiKey, contentType) => admitChat(authorization, contentType),
       decode: decodeChat,
-      encode: WireText.encode,
+      encode: (completion) => {
+        const body = WireText.encodeBody(completion)
+        return typeof body === "string" ? body : utf8.decode(body)
+      },
+      encodeBody: WireText.encodeBody,
       errorBody: ClientApi.errorBody,
       errorEvent: ClientStream.errorEvent,
       writer: (request, sink, events) => ClientStream.make({ includeUsage: request.stream_options?.include_usage === true, sink, events })
@@ -258,7 +270,8 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       name: "messages",
       admit: (authorization, apiKey, contentType) => admitJson(authenticateMessages(authorization, apiKey), contentType),
       decode: decodeMessages,
-      encode: (completion) => JSON.stringify(MessagesApi.encodeMessage(completion)),
+      encode: encodeMessage,
+      encodeBody: encodeMessage,
       errorBody: MessagesApi.errorBody,
       errorEvent: MessagesApi.errorEvent,
       writer: (request, sink, events) =>

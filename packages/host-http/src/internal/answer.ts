@@ -90,9 +90,9 @@ export const fail = (h: Host, x: Exchange, error: ClientApi.ApiError, trace?: Re
 }
 
 /** Writes a JSON answer (the trace headers with it when a call was made). */
-export const sendJson = (x: Exchange, status: number, body: string, trace?: RequestContext.RequestTrace): void => {
+export const sendJson = (x: Exchange, status: number, body: string | Uint8Array, trace?: RequestContext.RequestTrace): void => {
   const headers = ClientApi.jsonHeaders(x.requestId, trace)
-  headers["content-length"] = String(Buffer.byteLength(body))
+  headers["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.length)
   x.res.writeHead(status, headers)
   x.res.end(body)
 }

@@ -114,7 +114,7 @@ const generate = (h: Host, x: Exchange, request: ChatCompletion.ChatRequest, ctx
     const trace = ctx.trace
     const fields = RequestPipeline.traceFields(trace)
     if (Exit.isSuccess(exit)) {
-      if (!x.res.destroyed) sendJson(x, 200, x.protocol!.encode(exit.value), trace)
+      if (!x.res.destroyed) sendJson(x, 200, x.protocol!.encodeBody(exit.value), trace)
       finish(h, x, 200, fields)
     } else if (Cause.isInterruptedOnly(exit.cause)) {
       fields["error"] = "client_closed"
