@@ -8,7 +8,6 @@
  * @since 0.1.0
  */
 import { Durations, type RequestBudget } from "@breakwater/core"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -143,8 +142,9 @@ export const make = (store: RetryBudgetStore, options: BudgetOptions): RetryBudg
     windowMillis: Duration.toMillis(options.window)
   }
   const key = options.key
+  // The clock read in the step that reads the clock service (it runs on every call).
   const acquire = (requests: number, retry: boolean) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => store.acquire({ key, now, requests, retry, limits }))
+    Effect.clockWith((clock) => store.acquire({ key, now: clock.unsafeCurrentTimeMillis(), requests, retry, limits }))
   return {
     recordRequest: Effect.asVoid(acquire(1, false)),
     tryRetry: acquire(0, true)
