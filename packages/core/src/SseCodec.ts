@@ -1,12 +1,13 @@
 /**
- * Server-sent events: a decoder over bytes (on `eventsource-parser`, with `TextDecoder` in
- * streaming mode so a UTF-8 character split across network chunks decodes whole) and an encoder.
+ * Server-sent events: a decoder over bytes (on `eventsource-parser`, with Node's `StringDecoder`
+ * so a UTF-8 character split across network chunks decodes whole) and an encoder.
  * Handles `id:`, `event:`, `retry:`, comments, CRLF, multi-line data and events split anywhere.
  *
  * @since 0.1.0
  */
 import * as Stream from "effect/Stream"
 import { createParser } from "eventsource-parser"
+import { StringDecoder } from "node:string_decoder"
 
 /**
  * A decoded SSE event.
@@ -63,7 +64,10 @@ export const makeDecoder = (handlers: {
   readonly onComment?: ((comment: SseComment) => void) | undefined
   readonly onRetry?: ((millis: number) => void) | undefined
 }): Decoder => {
-  const text = new TextDecoder("utf-8")
+  // Not `TextDecoder` in streaming mode: that one goes through ICU's converter, about 2,000
+  // instructions per stream event of the bench's (7% of a back-to-back stream); StringDecoder
+  // uses V8's own UTF-8 decoder and keeps a split character's bytes the same way.
+  const text = new StringDecoder("utf8")
   const onComment = handlers.onComment
   const parser = createParser({
     onEvent: (e) => handlers.onEvent({ _tag: "Event", id: e.id, event: e.event, data: e.data }),
@@ -71,9 +75,9 @@ export const makeDecoder = (handlers: {
     onRetry: handlers.onRetry
   })
   return {
-    feed: (chunk) => parser.feed(typeof chunk === "string" ? chunk : text.decode(chunk, { stream: true })),
+    feed: (chunk) => parser.feed(typeof chunk === "string" ? chunk : text.write(chunk)),
     end: () => {
-      const rest = text.decode()
+      const rest = text.end()
       if (rest.length > 0) parser.feed(rest)
     }
   }
