@@ -6,7 +6,7 @@
  *   node bench/run.mjs [--quick] [--only <case>[,<case>]] [--targets baseline,floor,gateway]
  *                      [--rounds N] [--streams N] [--trickle-streams N] [--out file.json]
  *                      [--cpu-prof] [--no-pin] [--upstream-impl auto|mock|fast] [--telemetry]
- *                      [--node-flags "<flags for every server under test>"]
+ *                      [--node-flags="<flags for every server under test>"]
  *
  * Cases: throughput, latency, streaming, burst, trickle, memory, policy. Targets: the bare proxy
  * (`baseline`, the yardstick), the floor gateway (`floor`: plain Node that parses the traffic,
@@ -19,6 +19,7 @@ import { join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { parseArgs } from "node:util"
 import { setTimeout as sleep } from "node:timers/promises"
+import { gatewayConfig } from "./internal/gateway-config.mjs"
 import { canPin, cpuMs, machineBusyMs, pinPid, rssKiB, startNode } from "./internal/procs.mjs"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
@@ -90,23 +91,6 @@ const profDir = join(BENCH, "results", "profiles", stamp)
 const nodeFlags = flags["node-flags"].split(/\s+/).filter((f) => f !== "")
 const profArgs = [...nodeFlags, ...(flags["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])]
 
-const gatewayConfig = (upstreamUrl, streams) => ({
-  // Server and pool sizes are raised so 5,000 held streams fit; every policy keeps its default.
-  server: { host: "127.0.0.1", port: 0, maxConcurrentRequests: Math.max(8192, streams * 2) },
-  // --telemetry: every request traced (spans built, batched and exported to the bench's sink).
-  ...(flags.telemetry ? { telemetry: { enabled: true } } : {}),
-  upstreams: {
-    mock: { provider: "openai", baseUrl: `${upstreamUrl}/v1`, models: ["bench-model"], connections: Math.max(8192, streams * 2) }
-  },
-  routes: {
-    "bench-model": { upstreams: ["mock"] },
-    // The same baseline with a 1 ms retry backoff: the retry machinery's cost without the wait.
-    // Same deployment (mock's bench-model), so the same breaker sees its faults among the
-    // undisturbed traffic, as a real route with a faster retry would.
-    "bench-model-fast-retry": { upstreams: [{ upstream: "mock", model: "bench-model" }], retry: { baseDelay: 1, maxDelay: 1 } }
-  }
-})
-
 // The most streams any case holds open at once: servers and pools are sized for them.
 const heldStreams = Math.max(P.memory.streams, P.trickle.streams)
 
@@ -123,7 +107,7 @@ const TARGETS = {
   gateway: ({ upstream }) => {
     if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing (run npm run build)`)
     const file = join(tmpdir(), `breakwater-bench-${process.pid}.json`)
-    writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams), null, 2))
+    writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams, { telemetry: flags.telemetry }), null, 2))
     return startNode({
       name: "gateway",
       // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).

@@ -5,7 +5,7 @@
  * bare proxy and the floor gateway. (The figures themselves are `npm run bench`'s business, not
  * a test's.)
  */
-import { execFile } from "node:child_process"
+import { execFile, execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,6 +15,16 @@ import { describe, expect, it } from "vitest"
 const root = fileURLToPath(new URL("..", import.meta.url))
 const built = existsSync(join(root, "packages", "testing", "dist", "index.js"))
 if (!built) console.warn("bench smoke test skipped: packages/*/dist is missing (run `npm run build` first)")
+const valgrind = (() => {
+  try {
+    execFileSync("valgrind", ["--version"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+// CI installs valgrind (`.ci/run`); elsewhere its absence is said, not hidden.
+if (!valgrind) console.warn("bench/instructions.mjs smoke test skipped: valgrind is not installed")
 
 /** Runs a bench script (`bench/run.mjs` unless told) with `args`. */
 const run = (args: ReadonlyArray<string>, timeout = 25_000, script = "bench/run.mjs") =>
@@ -99,4 +109,18 @@ describe("bench/stream-encode.mjs", () => {
     expect(code, stderr).toBe(0)
     expect(stdout).toMatch(/^stream-encode: \d+\.\d µs per 50-event stream \(min\), \d+\.\d \(median\)$/m)
   }, 30_000)
+})
+
+describe("bench/instructions.mjs", () => {
+  it.skipIf(!built || !valgrind)("counts the reference server's instructions per request under callgrind, by function too", async () => {
+    const { code, stdout, stderr } = await run(["--requests", "40", "--warmup", "60", "--top", "3"], 110_000, "bench/instructions.mjs")
+    expect(code, stderr).toBe(0)
+    const m = /^instructions: (\d+) per request \(main thread\), (\d+) \(all threads\), over 40 requests after 60$/m.exec(stdout)
+    expect(m, stdout).not.toBeNull()
+    const main = Number(m![1])
+    expect(main).toBeGreaterThan(10_000)
+    expect(Number(m![2])).toBeGreaterThanOrEqual(main)
+    // Three functions, each with its share of the main thread's count.
+    expect(stdout.split("\n").filter((l) => /^\s+\d+\s+\d+\.\d%\s+\S/.test(l))).toHaveLength(3)
+  }, 120_000)
 })

@@ -4,7 +4,7 @@
  * always killed — on normal exit, on failure, on SIGINT/SIGTERM.
  */
 import { execFileSync, spawn } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { appendFileSync, readFileSync } from "node:fs"
 
 const children = new Set()
 
@@ -71,7 +71,11 @@ export const startNode = ({ name, args, cpu, ipc = false, env = {}, ready, timeo
       error.message += tail.length > 0 ? `\n--- last output of ${name} ---\n${tail.join("\n")}` : ""
       reject(error)
     }
+    // BENCH_TEE=<dir>: every line a child prints also goes to <dir>/<name>.log (a server's
+    // `--trace-gc` under `--node-flags=--trace-gc`, say), not only the last lines kept here.
+    const teeFile = process.env.BENCH_TEE === undefined ? undefined : `${process.env.BENCH_TEE}/${name}.log`
     const onData = (data) => {
+      if (teeFile !== undefined) appendFileSync(teeFile, data)
       // Always drained (a full pipe would stall the child); only the last lines are kept.
       for (const line of data.toString("utf8").split("\n")) {
         if (line === "") continue
