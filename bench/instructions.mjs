@@ -22,6 +22,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import { MockUpstream } from "@breakwater/testing"
 import { Pool } from "undici"
 import { gatewayConfig } from "./internal/gateway-config.mjs"
 import { startFastUpstream } from "./internal/fast-upstream.mjs"
@@ -49,17 +50,22 @@ try {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "breakwater-instructions-"))
-const upstream = await startFastUpstream({ words: 50 })
-// Back-to-back streams: every event of a stream in one upstream write, as the bench's burst case.
+// The bench's upstreams: back-to-back streams from its own mock (every event of a stream in one
+// write, as the burst case), answers from @breakwater/testing's MockUpstream in fast mode.
+const upstream = stream
+  ? await startFastUpstream({ words: 50 })
+  : await MockUpstream.start({ words: 50, fast: true })
 if (stream) upstream.setDefault({ burst: true })
+const upstreamUrl = stream ? upstream.url : upstream.origin
 const config = join(dir, "gateway.json")
-writeFileSync(config, JSON.stringify(gatewayConfig(upstream.url, 1_000)))
+writeFileSync(config, JSON.stringify(gatewayConfig(upstreamUrl, 1_000)))
 
 const out = join(dir, "callgrind.out")
 const server = spawn("valgrind", [
   "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${out}`,
   process.execPath, "--expose-gc", ...(top > 0 ? ["--perf-basic-prof"] : []), flags.main, config
-], { env: { ...process.env, BREAKWATER_LOG_LEVEL: "warning" }, stdio: ["ignore", "pipe", "pipe"] })
+  // In the scratch directory: `--perf-basic-prof` also leaves an `isolate-*.log` in the cwd.
+], { cwd: dir, env: { ...process.env, BREAKWATER_LOG_LEVEL: "warning" }, stdio: ["ignore", "pipe", "pipe"] })
 const url = await new Promise((resolve, reject) => {
   let text = ""
   const onData = (data) => {

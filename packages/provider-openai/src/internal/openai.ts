@@ -42,8 +42,9 @@ export const encodeRequest = (
 ): string => {
   const body: Record<string, unknown> = { ...request, stream }
   if (stream) body.stream_options = { ...request.stream_options, include_usage: true }
-  // OpenAI rejects `stream_options` on a non-streaming request.
-  else delete body.stream_options
+  // OpenAI rejects `stream_options` on a non-streaming request. (Not `delete` when there is none:
+  // it sends the object to V8's slow dictionary mode, and `JSON.stringify` with it.)
+  else if (body.stream_options !== undefined) delete body.stream_options
   if (vllmPrefill) {
     body.continue_final_message = true
     body.add_generation_prompt = false
