@@ -315,216 +315,252 @@ export const make = (options: Options): Effect.Effect<UpstreamHttp, never, Scope
     /**
      * One exchange on undici's dispatcher, its handler written here: the body goes from the
      * socket's callbacks to the JSON buffer or the reader, with no Node stream, abort controller
-     * or promise per call. `reader` undefined: a JSON call.
+     * or promise per call. `reader` undefined: a JSON call. `resume` gets the outcome, once; what
+     * is returned stops the call (an interruption), or is undefined when it already settled.
      */
-    const exchange = (req: Request, readError: ErrorBodyReader, reader: BodyReader | undefined) =>
-      Effect.async<unknown, ModelError>((resume) => {
-        const signal = req.signal
-        const started = performance.now()
-        let settled = false
-        // "body": a 2xx body being read; "error": an error body (its message) being read;
-        // "drain": the call ended, the rest of a complete body read so the connection is reused.
-        let phase: "waiting" | "body" | "error" | "drain" | "closed" = "waiting"
-        let abortSocket: ((reason?: Error) => void) | undefined
-        let pendingAbort: Error | undefined = undefined
-        let resumeSocket: (() => void) | undefined
-        let status = 0
-        let header: Head["header"] = noHeader
-        let parts: Array<Buffer> = []
-        let size = 0
-        let timer: ReturnType<typeof setTimeout> | undefined
-        let waitedMillis = 0
-        const limit = reader === undefined ? maxResponseBytes : maxStreamBytes
+    const begin = (
+      req: Request,
+      readError: ErrorBodyReader,
+      reader: BodyReader | undefined,
+      resume: (result: Effect.Effect<unknown, ModelError>) => void
+    ): (() => void) | undefined => {
+      const signal = req.signal
+      const started = performance.now()
+      let settled = false
+      // "body": a 2xx body being read; "error": an error body (its message) being read;
+      // "drain": the call ended, the rest of a complete body read so the connection is reused.
+      let phase: "waiting" | "body" | "error" | "drain" | "closed" = "waiting"
+      let abortSocket: ((reason?: Error) => void) | undefined
+      let pendingAbort: Error | undefined = undefined
+      let resumeSocket: (() => void) | undefined
+      let status = 0
+      let header: Head["header"] = noHeader
+      let parts: Array<Buffer> = []
+      let size = 0
+      let timer: ReturnType<typeof setTimeout> | undefined
+      let waitedMillis = 0
+      const limit = reader === undefined ? maxResponseBytes : maxStreamBytes
 
-        // The body read so far as text (one piece, the usual case, without a copy).
-        const bodyText = () => (parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8"))
-        const close = (reason: Error | undefined) => {
+      // The body read so far as text (one piece, the usual case, without a copy).
+      const bodyText = () => (parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8"))
+      const close = (reason: Error | undefined) => {
+        phase = "closed"
+        if (abortSocket !== undefined) abortSocket(reason)
+        else pendingAbort = reason
+      }
+      const settle = (result: Effect.Effect<unknown, ModelError>) => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener("abort", onSignal)
+        // A wait worth a line: the pool (or connecting) held the call up for a second or more.
+        resume(waitedMillis < 1000 ? result : Effect.zipRight(
+          Effect.annotateLogs(Effect.logWarning("waited for an upstream connection"), {
+            upstream: name,
+            waited_ms: Math.round(waitedMillis)
+          }),
+          result
+        ))
+      }
+      const fail = (error: ModelError) => {
+        settle(Effect.fail(error))
+        if (phase !== "closed") close(error)
+      }
+      const guard = <A>(f: () => A, otherwise: A): A => {
+        try {
+          return f()
+        } catch (defect) {
+          // A throw on the body path (a bug, never the upstream's doing) ends the call as a defect.
+          settle(Effect.die(defect))
+          close(defect instanceof Error ? defect : undefined)
+          return otherwise
+        }
+      }
+      function onSignal() {
+        const reason = signal!.reason
+        // Stopped by a limit: the limit's error, never a transport failure held against the upstream.
+        fail(isModelError(reason) ? reason : mapTransportError(name, reason, "request"))
+      }
+      const control: BodyControl = {
+        end: () => {
+          if (settled) return
+          settle(Effect.void)
+          if (phase === "closed") return
+          phase = "drain"
+          size = 0
+          timer = setTimeout(() => close(undefined), drainLimit.millis)
+          timer.unref?.()
+        },
+        fail,
+        resume: () => {
+          if (!settled) resumeSocket?.()
+        }
+      }
+
+      if (reader !== undefined) {
+        guard(() => reader.start(control), undefined)
+        if (settled) return
+      }
+      if (signal !== undefined) {
+        if (signal.aborted) {
+          onSignal()
+          return
+        }
+        signal.addEventListener("abort", onSignal, { once: true })
+      }
+      // undici cannot abort a request still queued for a connection (it takes the abort once
+      // connected): the wait is bounded here, and the abandoned request aborts when it is
+      // dequeued. Only a capped pool queues: an uncapped one (the default) needs no timer.
+      if (queues) timer = setTimeout(() => fail(poolTimeout()), connectMillis)
+
+      pool.dispatch({
+        path: prefix + req.path,
+        method: req.method ?? "POST",
+        headers: wireHeaders(req.headers),
+        body: req.body ?? null
+      }, {
+        onConnect: (abort) => {
+          abortSocket = abort
+          if (pendingAbort !== undefined || phase === "closed") return abort(pendingAbort ?? new Error("aborted"))
+          if (timer !== undefined) {
+            clearTimeout(timer)
+            timer = undefined
+          }
+          waitedMillis = performance.now() - started
+          waited(waitedMillis / 1000)
+        },
+        onHeaders: (statusCode, rawHeaders, resumeFn) => {
+          if (settled) return true
+          status = statusCode
+          const lookup = rawHeaderOf(rawHeaders as Array<Buffer> | null)
+          resumeSocket = resumeFn
+          if (statusCode < 200 || statusCode >= 300) {
+            phase = "error"
+            // Kept for the error (its Retry-After). An answer's are not: undici's raw headers are
+            // views of the socket's first read, and a stream would hold them (about a kilobyte of
+            // heap) for as long as it lasts.
+            header = lookup
+            return true
+          }
+          phase = "body"
+          if (reader === undefined) {
+            if (Number(lookup("content-length")) > limit) fail(tooLarge(name, limit, "response"))
+          } else if (reader.head !== undefined) {
+            const head: Head = { status, header: lookup }
+            guard(() => reader.head!(head), undefined)
+          }
+          return true
+        },
+        onData: (chunk) => {
+          size += chunk.length
+          switch (phase) {
+            case "body":
+              if (size > limit) {
+                fail(tooLarge(name, limit, reader === undefined ? "response" : "stream"))
+                return true
+              }
+              if (reader === undefined) {
+                parts.push(chunk)
+                return true
+              }
+              return guard(() => reader.data(chunk), true)
+            case "error":
+              // Of an error body only the message is used: at most this much is read.
+              if (size - chunk.length < defaults.maxErrorBodyBytes) parts.push(chunk)
+              if (size >= defaults.maxErrorBodyBytes) {
+                settle(failed(status, header, bodyText(), readError))
+                close(undefined)
+              }
+              return true
+            case "drain":
+              if (size > drainLimit.bytes) close(undefined)
+              return true
+            default:
+              return true
+          }
+        },
+        onComplete: () => {
+          const was = phase
           phase = "closed"
-          if (abortSocket !== undefined) abortSocket(reason)
-          else pendingAbort = reason
-        }
-        const settle = (result: Effect.Effect<unknown, ModelError>) => {
-          if (settled) return
-          settled = true
           if (timer !== undefined) clearTimeout(timer)
-          signal?.removeEventListener("abort", onSignal)
-          // A wait worth a line: the pool (or connecting) held the call up for a second or more.
-          resume(waitedMillis < 1000 ? result : Effect.zipRight(
-            Effect.annotateLogs(Effect.logWarning("waited for an upstream connection"), {
-              upstream: name,
-              waited_ms: Math.round(waitedMillis)
-            }),
-            result
-          ))
-        }
-        const fail = (error: ModelError) => {
-          settle(Effect.fail(error))
-          if (phase !== "closed") close(error)
-        }
-        const guard = <A>(f: () => A, otherwise: A): A => {
-          try {
-            return f()
-          } catch (defect) {
-            // A throw on the body path (a bug, never the upstream's doing) ends the call as a defect.
-            settle(Effect.die(defect))
-            close(defect instanceof Error ? defect : undefined)
-            return otherwise
-          }
-        }
-        function onSignal() {
-          const reason = signal!.reason
-          // Stopped by a limit: the limit's error, never a transport failure held against the upstream.
-          fail(isModelError(reason) ? reason : mapTransportError(name, reason, "request"))
-        }
-        const control: BodyControl = {
-          end: () => {
-            if (settled) return
-            settle(Effect.void)
-            if (phase === "closed") return
-            phase = "drain"
-            size = 0
-            timer = setTimeout(() => close(undefined), drainLimit.millis)
-            timer.unref?.()
-          },
-          fail,
-          resume: () => {
-            if (!settled) resumeSocket?.()
-          }
-        }
-
-        if (reader !== undefined) {
-          guard(() => reader.start(control), undefined)
           if (settled) return
-        }
-        if (signal !== undefined) {
-          if (signal.aborted) {
-            onSignal()
+          if (was === "error") return settle(failed(status, header, bodyText(), readError))
+          if (reader !== undefined) {
+            guard(() => reader.end(), undefined)
+            return settle(Effect.void)
+          }
+          // A copy (one part is a view of the socket's read, which the text ring must not pin).
+          const bytes = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts)
+          parts = []
+          let json: unknown
+          try {
+            json = JSON.parse(bytes.toString("utf8"))
+          } catch (error) {
+            return settle(Effect.fail(new ConnectionFailed({ message: `${name}: the response body is not valid JSON`, upstream: name, cause: error })))
+          }
+          // An answer sent on unchanged goes to the client as the upstream's own bytes: neither
+          // encoded again nor its text encoded to UTF-8 again.
+          settle(Effect.succeed(json !== null && typeof json === "object" ? WireText.attachBytes(json, bytes) : json))
+        },
+        onError: (error) => {
+          const was = phase
+          phase = "closed"
+          if (settled) return
+          if (isModelError(error)) return settle(Effect.fail(error))
+          if (was === "body" && reader !== undefined) {
+            const mapped = guard(() => reader.error(error), undefined)
+            if (mapped !== undefined) settle(Effect.fail(mapped))
             return
           }
-          signal.addEventListener("abort", onSignal, { once: true })
-        }
-        // undici cannot abort a request still queued for a connection (it takes the abort once
-        // connected): the wait is bounded here, and the abandoned request aborts when it is
-        // dequeued. Only a capped pool queues: an uncapped one (the default) needs no timer.
-        if (queues) timer = setTimeout(() => fail(poolTimeout()), connectMillis)
-
-        pool.dispatch({
-          path: prefix + req.path,
-          method: req.method ?? "POST",
-          headers: wireHeaders(req.headers),
-          body: req.body ?? null
-        }, {
-          onConnect: (abort) => {
-            abortSocket = abort
-            if (pendingAbort !== undefined || phase === "closed") return abort(pendingAbort ?? new Error("aborted"))
-            if (timer !== undefined) {
-              clearTimeout(timer)
-              timer = undefined
-            }
-            waitedMillis = performance.now() - started
-            waited(waitedMillis / 1000)
-          },
-          onHeaders: (statusCode, rawHeaders, resumeFn) => {
-            if (settled) return true
-            status = statusCode
-            const lookup = rawHeaderOf(rawHeaders as Array<Buffer> | null)
-            resumeSocket = resumeFn
-            if (statusCode < 200 || statusCode >= 300) {
-              phase = "error"
-              // Kept for the error (its Retry-After). An answer's are not: undici's raw headers are
-              // views of the socket's first read, and a stream would hold them (about a kilobyte of
-              // heap) for as long as it lasts.
-              header = lookup
-              return true
-            }
-            phase = "body"
-            if (reader === undefined) {
-              if (Number(lookup("content-length")) > limit) fail(tooLarge(name, limit, "response"))
-            } else if (reader.head !== undefined) {
-              const head: Head = { status, header: lookup }
-              guard(() => reader.head!(head), undefined)
-            }
-            return true
-          },
-          onData: (chunk) => {
-            size += chunk.length
-            switch (phase) {
-              case "body":
-                if (size > limit) {
-                  fail(tooLarge(name, limit, reader === undefined ? "response" : "stream"))
-                  return true
-                }
-                if (reader === undefined) {
-                  parts.push(chunk)
-                  return true
-                }
-                return guard(() => reader.data(chunk), true)
-              case "error":
-                // Of an error body only the message is used: at most this much is read.
-                if (size - chunk.length < defaults.maxErrorBodyBytes) parts.push(chunk)
-                if (size >= defaults.maxErrorBodyBytes) {
-                  settle(failed(status, header, bodyText(), readError))
-                  close(undefined)
-                }
-                return true
-              case "drain":
-                if (size > drainLimit.bytes) close(undefined)
-                return true
-              default:
-                return true
-            }
-          },
-          onComplete: () => {
-            const was = phase
-            phase = "closed"
-            if (timer !== undefined) clearTimeout(timer)
-            if (settled) return
-            if (was === "error") return settle(failed(status, header, bodyText(), readError))
-            if (reader !== undefined) {
-              guard(() => reader.end(), undefined)
-              return settle(Effect.void)
-            }
-            // A copy (one part is a view of the socket's read, which the text ring must not pin).
-            const bytes = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts)
-            parts = []
-            let json: unknown
-            try {
-              json = JSON.parse(bytes.toString("utf8"))
-            } catch (error) {
-              return settle(Effect.fail(new ConnectionFailed({ message: `${name}: the response body is not valid JSON`, upstream: name, cause: error })))
-            }
-            // An answer sent on unchanged goes to the client as the upstream's own bytes: neither
-            // encoded again nor its text encoded to UTF-8 again.
-            settle(Effect.succeed(json !== null && typeof json === "object" ? WireText.attachBytes(json, bytes) : json))
-          },
-          onError: (error) => {
-            const was = phase
-            phase = "closed"
-            if (settled) return
-            if (isModelError(error)) return settle(Effect.fail(error))
-            if (was === "body" && reader !== undefined) {
-              const mapped = guard(() => reader.error(error), undefined)
-              if (mapped !== undefined) settle(Effect.fail(mapped))
-              return
-            }
-            settle(Effect.fail(mapTransportError(name, error, "request")))
-          },
-          onUpgrade: () => {},
-          onBodySent: () => {}
-        })
-        return Effect.sync(() => {
-          // Interrupted: stop the call wherever it is (a body being drained is left to finish).
-          if (settled) return
-          settled = true
-          if (timer !== undefined) clearTimeout(timer)
-          signal?.removeEventListener("abort", onSignal)
-          if (phase !== "drain" && phase !== "closed") close(undefined)
-        })
+          settle(Effect.fail(mapTransportError(name, error, "request")))
+        },
+        onUpgrade: () => {},
+        onBodySent: () => {}
       })
+      return () => {
+        // Interrupted: stop the call wherever it is (a body being drained is left to finish).
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener("abort", onSignal)
+        if (phase !== "drain" && phase !== "closed") close(undefined)
+      }
+    }
 
-    const json = (request: Request, readError: ErrorBodyReader) => exchange(request, readError, undefined)
-    const stream = (request: Request, readError: ErrorBodyReader, reader: BodyReader) =>
-      exchange(request, readError, reader) as Effect.Effect<void, ModelError>
+    // A JSON call: its interruption is seen by an observer on the fiber (as `LeanEffect` does),
+    // not by `Effect.async`'s canceler, which wraps the call in `onInterrupt` (an interruption
+    // mask and its restore: five run-loop steps on every call). The socket is then closed when the
+    // interrupted fiber ends, a moment later; nothing is read into anything meanwhile but the
+    // JSON buffer.
+    const json = (request: Request, readError: ErrorBodyReader): Effect.Effect<unknown, ModelError> =>
+      Effect.withFiberRuntime((fiber) =>
+        Effect.async<unknown, ModelError>((resume) => {
+          let settled = false
+          let cancel: (() => void) | undefined
+          const interrupted = () => {
+            if (settled) return
+            settled = true
+            cancel?.()
+          }
+          const started = begin(request, readError, undefined, (result) => {
+            if (settled) return
+            settled = true
+            if (cancel !== undefined) fiber.removeObserver(interrupted)
+            resume(result)
+          })
+          // Not when it settled at once (a signal already aborted).
+          if (!settled && started !== undefined) {
+            cancel = started
+            fiber.addObserver(interrupted)
+          }
+        })
+      )
+    // A stream's body goes to its reader as it arrives: an interruption stops it at once.
+    const stream = (request: Request, readError: ErrorBodyReader, reader: BodyReader): Effect.Effect<void, ModelError> =>
+      Effect.async<void, ModelError>((resume) => {
+        const cancel = begin(request, readError, reader, resume as (result: Effect.Effect<unknown, ModelError>) => void)
+        return cancel === undefined ? undefined : Effect.sync(cancel)
+      })
     return { name, json, stream }
   })
 
