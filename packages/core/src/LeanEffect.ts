@@ -9,7 +9,7 @@
  *
  * @since 0.5.0
  */
-import type * as Cause from "effect/Cause"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -64,6 +64,48 @@ export const onExitOrInterruptIn = <A, E, R, R2>(
   release: (exit: Exit.Exit<A, E>) => Effect.Effect<void, never, R2>,
   interrupted: () => void
 ): Effect.Effect<A, E, R | R2> => onEnd(fiber, self, release, interrupted)
+
+/**
+ * `Effect.catchAll(onExit(self, release), orElse)` in fewer run-loop steps: `release` (a plain
+ * function that must not throw) runs exactly once with how `self` ended, as `onExit`'s does, then
+ * a typed failure goes to `orElse`. A cause with a defect, or an interruption, passes on as it
+ * is.
+ *
+ * @since 0.6.0
+ * @category combinators
+ */
+export const onExitCatchAll = <A, E, R, A2, E2, R2>(
+  self: Effect.Effect<A, E, R>,
+  release: (exit: Exit.Exit<A, E>) => void,
+  orElse: (error: E) => Effect.Effect<A2, E2, R2>
+): Effect.Effect<A | A2, E2, R | R2> =>
+  Effect.withFiberRuntime<A | A2, E2, R | R2>((fiber) => {
+    let ended = false
+    const onFiberEnd = () => {
+      if (ended) return
+      ended = true
+      release(Exit.interrupt(fiber.id()))
+    }
+    fiber.addObserver(onFiberEnd)
+    const end = (exit: Exit.Exit<A, E>) => {
+      fiber.removeObserver(onFiberEnd)
+      if (ended) return
+      ended = true
+      release(exit)
+    }
+    return Effect.matchCauseEffect(self, {
+      onFailure: (cause): Effect.Effect<A2, E2, R2> => {
+        end(Exit.failCause(cause))
+        if (Cause.isDie(cause)) return Effect.failCause(cause as unknown as Cause.Cause<E2>)
+        const failure = Cause.failureOption(cause)
+        return failure._tag === "Some" ? orElse(failure.value) : Effect.failCause(cause as unknown as Cause.Cause<E2>)
+      },
+      onSuccess: (a: A) => {
+        end(Exit.succeed(a))
+        return Effect.succeed(a)
+      }
+    })
+  })
 
 interface Observed {
   readonly addObserver: (observer: (exit: Exit.Exit<unknown, unknown>) => void) => void

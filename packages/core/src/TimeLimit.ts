@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -56,7 +57,8 @@ export const race = <A, E, R, E2, R2>(
  * given the context to hand down to the model below (`RequestContext.handDown`). Where the model
  * honours the request context's signal (`LanguageModel.Service.honoursSignal`), one plain timer
  * aborts the call's I/O through a signal in that context (no fiber); otherwise it is `race`.
- * Either way, a limit that fired ends the call with `onTimeout` (which says why).
+ * Either way, a limit that fired ends the call with `onTimeout` (which says why). `clock`: the
+ * `Clock` the caller already read, if it did (its timers are then found without a run-loop step).
  *
  * @since 0.2.0
  * @category combinators
@@ -67,10 +69,11 @@ export const limit = <A>(
   ctx: RequestContext.RequestContextShape,
   millis: number,
   expired: () => ModelError.ModelError,
-  onTimeout: () => Effect.Effect<never, ModelError.ModelError>
+  onTimeout: () => Effect.Effect<never, ModelError.ModelError>,
+  clock?: Clock.Clock | undefined
 ): Effect.Effect<A, ModelError.ModelError> => {
   if (honoursSignal !== true) return race(call(ctx), millis, onTimeout)
-  return Timer.withTimer((timer) => {
+  const limited = (timer: Timer.Timer) => {
     const signal = new Signals.Abort()
     let fired = false
     const cancel = timer.schedule(millis, () => {
@@ -79,12 +82,15 @@ export const limit = <A>(
     })
     // An outer limit (the deadline) aborts this call's I/O too.
     const unfollow = Signals.follow(ctx.signal, signal)
-    return Effect.catchAll(
-      LeanEffect.onExit(call({ ...ctx, signal }), () => {
+    return LeanEffect.onExitCatchAll(
+      call({ ...ctx, signal }),
+      () => {
         cancel()
         unfollow()
-      }),
+      },
       (error) => (fired ? onTimeout() : Effect.fail(error))
     )
-  })
+  }
+  // The caller's clock when it read one already (a run-loop step fewer).
+  return clock === undefined ? Timer.withTimer(limited) : Timer.withClock(clock, limited)
 }

@@ -76,4 +76,16 @@ export const current: Effect.Effect<Timer> = Effect.flatMap(Effect.clock, (clock
  * @category accessors
  */
 export const withTimer = <A, E, R>(f: (timer: Timer, clock: Clock.Clock) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.clockWith((clock) => clock === defaultClock ? f(live, clock) : Effect.flatMap(clockTimer, (timer) => f(timer, clock)))
+  Effect.clockWith((clock) => withClock(clock, f))
+
+/**
+ * `withTimer` for a caller that already read the `Clock` (`Effect.clockWith`): no run-loop step
+ * on the default clock.
+ *
+ * @since 0.6.0
+ * @category accessors
+ */
+export const withClock = <A, E, R>(
+  clock: Clock.Clock,
+  f: (timer: Timer, clock: Clock.Clock) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => clock === defaultClock ? f(live, clock) : Effect.flatMap(clockTimer, (timer) => f(timer, clock))

@@ -95,3 +95,46 @@ describe("LeanEffect.onExitOrInterruptIn", () => {
       expect(held).toBe(0)
     }))
 })
+
+describe("LeanEffect.onExitCatchAll", () => {
+  it.effect("releases once with how the call ended, then hands a typed failure to orElse; leaves no observer", () =>
+    Effect.gen(function*() {
+      const seen: Array<Exit.Exit<number, string>> = []
+      const before = yield* Effect.withFiberRuntime((fiber) => Effect.succeed(observersOf(fiber)))
+      const release = (exit: Exit.Exit<number, string>) => void seen.push(exit)
+      expect(yield* LeanEffect.onExitCatchAll(Effect.succeed(1), release, () => Effect.succeed(-1))).toBe(1)
+      expect(yield* LeanEffect.onExitCatchAll(Effect.fail("boom"), release, (e) => Effect.succeed(e.length))).toBe(4)
+      expect(yield* Effect.exit(LeanEffect.onExitCatchAll(Effect.fail("boom"), release, (e) => Effect.fail(`${e}!`)))).toEqual(Exit.fail("boom!"))
+      expect(seen).toEqual([Exit.succeed(1), Exit.fail("boom"), Exit.fail("boom")])
+      expect(yield* Effect.withFiberRuntime((fiber) => Effect.succeed(observersOf(fiber)))).toBe(before)
+    }))
+
+  it.effect("a defect passes on as it is (orElse is not asked), after the release", () =>
+    Effect.gen(function*() {
+      const seen: Array<Exit.Exit<never, string>> = []
+      let asked = false
+      const exit = yield* Effect.exit(LeanEffect.onExitCatchAll(Effect.die("bug"), (e) => void seen.push(e), () => {
+        asked = true
+        return Effect.void
+      }))
+      expect(exit).toEqual(Exit.die("bug"))
+      expect(asked).toBe(false)
+      expect(seen).toEqual([Exit.die("bug")])
+    }))
+
+  it.effect("a fiber interrupted during the call releases with the interruption, once, and orElse is not asked", () =>
+    Effect.gen(function*() {
+      const seen: Array<Exit.Exit<never, never>> = []
+      let asked = false
+      const started = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(LeanEffect.onExitCatchAll(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never), (exit) => seen.push(exit), () => {
+        asked = true
+        return Effect.void
+      }))
+      yield* Deferred.await(started)
+      yield* Fiber.interrupt(fiber)
+      expect(seen).toHaveLength(1)
+      expect(Exit.isInterrupted(seen[0]!)).toBe(true)
+      expect(asked).toBe(false)
+    }))
+})

@@ -446,8 +446,9 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
       if (upstream.bulkhead !== undefined) call = upstream.bulkhead.run(call)
       const started = clock.unsafeCurrentTimeMillis()
       upstream.inFlight++
-      return Effect.catchAll(
-        LeanEffect.onExit(call, (exit) => {
+      return LeanEffect.onExitCatchAll(
+        call,
+        (exit) => {
           const elapsed = clock.unsafeCurrentTimeMillis() - started
           if (Exit.isSuccess(exit)) {
             upstream.stats.generate.record(elapsed, settings.alpha)
@@ -455,7 +456,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
             lane.upstream = upstream.name
           } else noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
           finish(upstream, "generate", exit, elapsed, false)
-        }),
+        },
         (error) => Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? loop : Effect.fail(error)))
       )
     })
@@ -515,7 +516,7 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
         if (upstream.bulkhead !== undefined) call = Effect.scoped(Effect.zipRight(upstream.bulkhead.acquire, call))
         started = clock.unsafeCurrentTimeMillis()
         upstream.inFlight++
-        const body = LeanEffect.onExit(
+        return LeanEffect.onExitCatchAll(
           // A stream that ends with no content at all (an empty answer) still counts as served.
           Effect.zipRight(call, Effect.sync(() => {
             if (committed) return
@@ -526,12 +527,12 @@ export const make = (upstreams: ReadonlyArray<Upstream>, settings: Settings): La
           (exit) => {
             finish(upstream, "stream", exit, clock.unsafeCurrentTimeMillis() - started, committed)
             if (Exit.isFailure(exit)) noteFailure(ctx, route, exit as Exit.Failure<unknown, ModelError.ModelError>)
-          }
+          },
+          (error) =>
+            committed
+              ? Effect.fail(error)
+              : Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? attempt() : Effect.fail(error)))
         )
-        return Effect.catchAll(body, (error) =>
-          committed
-            ? Effect.fail(error)
-            : Effect.flatMap(fallOver(plan, ctx, route, error), (again) => (again ? attempt() : Effect.fail(error))))
       })
     return attempt()
   }

@@ -23,7 +23,7 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
           RequestContext.handDown(model.takesContext, limited, callOptions, (o) => model.generate(request, o))
         if (limit === Infinity) return call(ctx)
         if (limit <= 0) return fire(ctx, phase, 0, 0)
-        return TimeLimit.limit(model.honoursSignal, call, ctx, limit, () => timeoutError(ctx, phase, limit, 0), () => fire(ctx, phase, limit, 0))
+        return TimeLimit.limit(model.honoursSignal, call, ctx, limit, () => timeoutError(ctx, phase, limit, 0), () => fire(ctx, phase, limit, 0), clock)
       }))
 
   const below = LanguageModel.runOf(model)
@@ -102,11 +102,12 @@ export const wrap = (model: LanguageModel.Service, options: AttemptTimeoutOption
         }
       }
       check()
-      return Effect.catchAll(
-        LeanEffect.onExit(call(wrapped), () => {
+      return LeanEffect.onExitCatchAll(
+        call(wrapped),
+        () => {
           cancel?.()
           cancel = undefined
-        }),
+        },
         (error) => fired === undefined ? Effect.fail(error) : fire(ctx, fired.phase, fired.limit, fired.received)
       )
     }))

@@ -23,7 +23,7 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
         const call = (limited: RequestContext.RequestContextShape) =>
           RequestContext.handDown(model.takesContext, limited, callOptions, (o) => model.generate(request, o))
         if (left === Infinity) return call(ctx)
-        return TimeLimit.limit(model.honoursSignal, call, ctx, left, () => timeoutError(ctx, "total", limit, 0), () => fire(ctx, "total", limit, 0))
+        return TimeLimit.limit(model.honoursSignal, call, ctx, left, () => timeoutError(ctx, "total", limit, 0), () => fire(ctx, "total", limit, 0), clock)
       }))
 
   const below = LanguageModel.runOf(model)
@@ -52,10 +52,7 @@ export const wrap = (model: LanguageModel.Service, options: DeadlineOptions): La
           },
           push: sink.push
         }
-        return Effect.catchAll(
-          LeanEffect.onExit(call(wrapped), cancel),
-          (error) => (fired ? fire(ctx, "total", limit, 0) : Effect.fail(error))
-        )
+        return LeanEffect.onExitCatchAll(call(wrapped), cancel, (error) => (fired ? fire(ctx, "total", limit, 0) : Effect.fail(error)))
       }))
 
   return { generate, stream: LanguageModel.streamFromRun(run), run, honoursSignal: model.honoursSignal, takesContext: true }
