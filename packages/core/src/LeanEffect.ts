@@ -27,13 +27,7 @@ import type * as Fiber from "effect/Fiber"
 export const onExit = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   release: (exit: Exit.Exit<A, E>) => void
-): Effect.Effect<A, E, R> =>
-  Effect.withFiberRuntime<A, E, R>((fiber) =>
-    onEnd(fiber, self, (exit) => {
-      release(exit)
-      return Effect.void
-    }, () => release(Exit.interrupt(fiber.id())))
-  )
+): Effect.Effect<A, E, R> => onExitThen(self, release, asIs)
 
 /**
  * Runs `self`, then the effect `release` returns for how it ended (succeeded or failed), or,
@@ -48,7 +42,7 @@ export const onExitOrInterrupt = <A, E, R, R2>(
   self: Effect.Effect<A, E, R>,
   release: (exit: Exit.Exit<A, E>) => Effect.Effect<void, never, R2>,
   interrupted: () => void
-): Effect.Effect<A, E, R | R2> => Effect.withFiberRuntime<A, E, R | R2>((fiber) => onEnd(fiber, self, release, interrupted))
+): Effect.Effect<A, E, R | R2> => Effect.withFiberRuntime<A, E, R | R2>((fiber) => onEnd(fiber, self, release, interrupted, asIs))
 
 /**
  * `onExitOrInterrupt` for a caller already inside `Effect.withFiberRuntime` with `fiber`: what
@@ -63,7 +57,7 @@ export const onExitOrInterruptIn = <A, E, R, R2>(
   self: Effect.Effect<A, E, R>,
   release: (exit: Exit.Exit<A, E>) => Effect.Effect<void, never, R2>,
   interrupted: () => void
-): Effect.Effect<A, E, R | R2> => onEnd(fiber, self, release, interrupted)
+): Effect.Effect<A, E, R | R2> => onEnd(fiber, self, release, interrupted, asIs)
 
 /**
  * `Effect.catchAll(onExit(self, release), orElse)` in fewer run-loop steps: `release` (a plain
@@ -79,32 +73,12 @@ export const onExitCatchAll = <A, E, R, A2, E2, R2>(
   release: (exit: Exit.Exit<A, E>) => void,
   orElse: (error: E) => Effect.Effect<A2, E2, R2>
 ): Effect.Effect<A | A2, E2, R | R2> =>
-  Effect.withFiberRuntime<A | A2, E2, R | R2>((fiber) => {
-    let ended = false
-    const onFiberEnd = () => {
-      if (ended) return
-      ended = true
-      release(Exit.interrupt(fiber.id()))
-    }
-    fiber.addObserver(onFiberEnd)
-    const end = (exit: Exit.Exit<A, E>) => {
-      fiber.removeObserver(onFiberEnd)
-      if (ended) return
-      ended = true
-      release(exit)
-    }
-    return Effect.matchCauseEffect(self, {
-      onFailure: (cause): Effect.Effect<A2, E2, R2> => {
-        end(Exit.failCause(cause))
-        if (Cause.isDie(cause)) return Effect.failCause(cause as unknown as Cause.Cause<E2>)
-        const failure = Cause.failureOption(cause)
-        return failure._tag === "Some" ? orElse(failure.value) : Effect.failCause(cause as unknown as Cause.Cause<E2>)
-      },
-      onSuccess: (a: A) => {
-        end(Exit.succeed(a))
-        return Effect.succeed(a)
-      }
-    })
+  onExitThen(self, release, (exit): Effect.Effect<A | A2, E2, R2> => {
+    // What passes on as it is (a success, a cause with a defect, an interruption) is not a
+    // typed failure of `E2`'s in any way `orElse` would have handled: hence the casts.
+    if (Exit.isSuccess(exit) || Cause.isDie(exit.cause)) return exit as unknown as Effect.Effect<A, E2>
+    const failure = Cause.failureOption(exit.cause)
+    return failure._tag === "Some" ? orElse(failure.value) : exit as unknown as Effect.Effect<A, E2>
   })
 
 interface Observed {
@@ -112,12 +86,30 @@ interface Observed {
   readonly removeObserver: (observer: (exit: Exit.Exit<unknown, unknown>) => void) => void
 }
 
-const onEnd = <A, E, R, R2>(
+/** `onEnd` with a plain `release`, which an interruption reaches too (when the fiber ends). */
+const onExitThen = <A, E, R, B, E3, R3>(
+  self: Effect.Effect<A, E, R>,
+  release: (exit: Exit.Exit<A, E>) => void,
+  then: (exit: Exit.Exit<A, E>) => Effect.Effect<B, E3, R3>
+): Effect.Effect<B, E3, R | R3> =>
+  Effect.withFiberRuntime<B, E3, R | R3>((fiber) =>
+    onEnd(fiber, self, (exit) => {
+      release(exit)
+      return Effect.void
+    }, () => release(Exit.interrupt(fiber.id())), then)
+  )
+
+/** How the call ended, passed on as it is. */
+const asIs = <A, E>(exit: Exit.Exit<A, E>): Effect.Effect<A, E> => exit
+
+/** The mechanism of every combinator here; `then` makes the call's result from how it ended. */
+const onEnd = <A, E, R, R2, B, E3, R3>(
   fiber: Observed,
   self: Effect.Effect<A, E, R>,
   release: (exit: Exit.Exit<A, E>) => Effect.Effect<void, never, R2>,
-  interrupted: () => void
-): Effect.Effect<A, E, R | R2> => {
+  interrupted: () => void,
+  then: (exit: Exit.Exit<A, E>) => Effect.Effect<B, E3, R3>
+): Effect.Effect<B, E3, R | R2 | R3> => {
   let ended = false
   const onFiberEnd = () => {
     if (ended) return
@@ -125,12 +117,12 @@ const onEnd = <A, E, R, R2>(
     interrupted()
   }
   fiber.addObserver(onFiberEnd)
-  const end = (exit: Exit.Exit<A, E>): Effect.Effect<A, E, R2> => {
+  const end = (exit: Exit.Exit<A, E>): Effect.Effect<B, E3, R2 | R3> => {
     fiber.removeObserver(onFiberEnd)
-    if (ended) return exit
+    if (ended) return then(exit)
     ended = true
     const released = release(exit)
-    return released === Effect.void ? exit : Effect.zipRight(released, exit)
+    return released === Effect.void ? then(exit) : Effect.zipRight(released, then(exit))
   }
   return Effect.matchCauseEffect(self, {
     onFailure: (cause: Cause.Cause<E>) => end(Exit.failCause(cause)),

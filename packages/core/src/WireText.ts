@@ -44,12 +44,14 @@ let cursor = 0
  * @category constructors
  */
 export const attach = <A extends object>(value: A, text: string): A => {
-  if (text.length <= maxText && text.indexOf("\n") === -1 && text.indexOf("\r") === -1) {
-    objects[next] = value
-    texts[next] = text
-    next = (next + 1) & mask
-  }
+  if (text.length <= maxText && text.indexOf("\n") === -1 && text.indexOf("\r") === -1) hold(value, text)
   return value
+}
+
+const hold = (value: object, held: string | Uint8Array): void => {
+  objects[next] = value
+  texts[next] = held
+  next = (next + 1) & mask
 }
 
 /**
@@ -62,11 +64,7 @@ export const attach = <A extends object>(value: A, text: string): A => {
  * @category constructors
  */
 export const attachBytes = <A extends object>(value: A, bytes: Uint8Array): A => {
-  if (bytes.length <= maxText) {
-    objects[next] = value
-    texts[next] = bytes
-    next = (next + 1) & mask
-  }
+  if (bytes.length <= maxText) hold(value, bytes)
   return value
 }
 
