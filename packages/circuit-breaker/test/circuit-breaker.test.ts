@@ -477,14 +477,24 @@ describe("CircuitBreaker (property-based, effectful)", () => {
                 BreakerStore.BreakerStore,
                 store
               )
-              let running = 0
+              // Probes are counted per half-open generation: a failed probe trips the breaker while
+              // another (a hung one) may still run, and the next half-open may admit its own
+              // `probes` probes beside that left-over call of an older generation.
+              const running = new Map<number, number>()
               let most = 0
               const during = <A, E>(e: Effect.Effect<A, E>) =>
                 Effect.gen(function*() {
-                  const phase = (yield* store.get("u")).state.phase
+                  const { generation, phase } = (yield* store.get("u")).state
                   const probing = phase === "half-open"
-                  if (probing) most = Math.max(most, ++running)
-                  return yield* Effect.ensuring(e, Effect.sync(() => probing && running--))
+                  if (probing) {
+                    const now = (running.get(generation) ?? 0) + 1
+                    running.set(generation, now)
+                    most = Math.max(most, now)
+                  }
+                  return yield* Effect.ensuring(
+                    e,
+                    Effect.sync(() => probing && running.set(generation, running.get(generation)! - 1))
+                  )
                 })
               const fibers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
               for (const op of ops) {
@@ -505,7 +515,11 @@ describe("CircuitBreaker (property-based, effectful)", () => {
           expect(exit).toEqual(Exit.void)
         }
       ),
-      { numRuns: 60 }
+      {
+        numRuns: 60,
+        // Found by earlier runs: a probe fails while a hung probe of the same half-open runs on.
+        examples: [[2, [0, 0, 3, 3, 3, 2, 0, 4, 3, 4, 0, 0, 0, 0, 3]], [2, [0, 0, 4, 3, 0, 2, 3, 4, 0, 4, 0, 0, 3]]]
+      }
     )
   })
 })
