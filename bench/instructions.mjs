@@ -8,12 +8,14 @@
  * bench's ratios stay the figures of record.
  *
  *   node bench/instructions.mjs [--stream] [--requests N] [--warmup N] [--top K]
- *                               [--main <reference server main.js>]
+ *                               [--main <reference server main.js>] [--keep]
  *
  * `--main`: another build's `examples/reference-server/dist/main.js` (an A/B: run this once per
  * build). `--top K`: the K functions with the most instructions of their own, JavaScript ones by
  * name (the server runs with `--perf-basic-prof` for that). Main thread only: V8's compiler and
  * collector threads are reported apart, as their share depends on how far the JIT got.
+ * `--keep`: leaves the callgrind files (and the perf map, with `--top`) in the scratch directory
+ * it names, for `callgrind_annotate` or a closer look.
  * Needs valgrind (`apt-get install valgrind`).
  */
 import { execFileSync, spawn } from "node:child_process"
@@ -34,6 +36,7 @@ const { values: flags } = parseArgs({
     requests: { type: "string" },
     warmup: { type: "string" },
     top: { type: "string", default: "0" },
+    keep: { type: "boolean", default: false },
     main: { type: "string", default: join(ROOT, "examples", "reference-server", "dist", "main.js") }
   }
 })
@@ -164,6 +167,8 @@ if (top > 0) {
   for (const [name, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`${String(Math.round(n / requests)).padStart(9)}  ${(100 * n / main).toFixed(1).padStart(5)}%  ${name.replace(`file://${ROOT}`, "").slice(0, 140)}`)
   }
+  if (flags.keep) writeFileSync(join(dir, "perf.map"), readFileSync(`/tmp/perf-${server.pid}.map`))
   rmSync(`/tmp/perf-${server.pid}.map`, { force: true })
 }
-rmSync(dir, { recursive: true, force: true })
+if (flags.keep) console.log(`kept: ${dir}`)
+else rmSync(dir, { recursive: true, force: true })

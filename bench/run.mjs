@@ -12,6 +12,12 @@
  * (`baseline`, the yardstick), the floor gateway (`floor`: plain Node that parses the traffic,
  * no policies) and Breakwater's reference server (`gateway`), judged by issue #19's must/aim
  * targets.
+ *
+ * An A/B of two builds in one interleaved run: `BENCH_AB_MAIN=<other build's
+ * examples/reference-server/dist/main.js>` runs that reference server in the `floor` column
+ * (the table still calls it "floor"), with `BENCH_AB_ENV=K=V,…` added to its environment.
+ * Two builds measured in separate runs differ by more than most changes do (the machine's speed
+ * drifts by tens of percent within minutes).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
@@ -103,17 +109,28 @@ const benchServer = (name, file) => ({ upstream }) => startNode({
 })
 const TARGETS = {
   baseline: benchServer("baseline", "baseline-proxy.mjs"),
-  floor: benchServer("floor", "floor-gateway.mjs"),
-  gateway: ({ upstream }) => {
-    if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} is missing (run npm run build)`)
-    const file = join(tmpdir(), `breakwater-bench-${process.pid}.json`)
+  // BENCH_AB_MAIN: an A/B of two builds in one interleaved run (see the usage above).
+  floor: process.env.BENCH_AB_MAIN === undefined
+    ? benchServer("floor", "floor-gateway.mjs")
+    : (a) => gatewayTarget(a, "floor", process.env.BENCH_AB_MAIN, abEnv(process.env.BENCH_AB_ENV)),
+  gateway: (a) => gatewayTarget(a, "gateway", GATEWAY_MAIN, {})
+}
+function abEnv(list = "") {
+  return Object.fromEntries(list.split(",").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]))
+}
+/** The reference server `main` (a build's `examples/reference-server/dist/main.js`) on the bench's config. */
+function gatewayTarget({ upstream }, name, main, extraEnv) {
+  {
+    if (!existsSync(main)) throw new Error(`${main} is missing (run npm run build)`)
+    const file = join(tmpdir(), `breakwater-bench-${process.pid}-${name}.json`)
     writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams, { telemetry: flags.telemetry }), null, 2))
     return startNode({
-      name: "gateway",
+      name,
       // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).
-      args: ["--expose-gc", "--import", GUARD, ...profArgs, process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : GATEWAY_MAIN, file],
+      args: ["--expose-gc", "--import", GUARD, ...profArgs, process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : main, file],
       cpu: SERVER_CPU,
       env: {
+        ...extraEnv,
         BREAKWATER_LOG_LEVEL: "warning",
         ...(otlpSink === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url, OTEL_TRACES_SAMPLER: "always_on" })
       },

@@ -170,3 +170,11 @@ export * as V8Flags from "./V8Flags.js"
  * @since 0.5.0
  */
 export * as WireText from "./WireText.js"
+
+/**
+ * A `JSON.parse` for one stream's events that reuses the shape of the event before: an event
+ * that differs only in its text is not parsed again.
+ *
+ * @since 0.7.0
+ */
+export * as JsonTemplate from "./JsonTemplate.js"

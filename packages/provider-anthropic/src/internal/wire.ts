@@ -1,4 +1,4 @@
-import { AdapterKit, ChatCompletion, ModelError } from "@breakwater/core"
+import { AdapterKit, ChatCompletion, JsonTemplate, ModelError } from "@breakwater/core"
 
 type Block = Record<string, unknown>
 
@@ -308,6 +308,11 @@ interface StreamEvent {
   readonly error?: unknown
 }
 
+// The values that change from one `content_block_delta` to the next (its type and structure
+// repeat): the block's index, the text, a tool call's JSON, thinking. One parser for every
+// stream: its templates are the event shapes, which hold nothing of a stream's own.
+const parseEvent = JsonTemplate.make([["index"], ["delta", "text"], ["delta", "partial_json"], ["delta", "thinking"]])
+
 /**
  * Translates a Messages stream into canonical chunks, one event at a time:
  * `message_start` → the role delta; `content_block_start` of a `tool_use` → the tool call's
@@ -342,7 +347,7 @@ export const frameHandler = (
   return (event, context) => {
     let data: StreamEvent
     try {
-      data = JSON.parse(event.data)
+      data = parseEvent(event.data) as StreamEvent
     } catch (cause) {
       return context.interrupted("malformed", "a stream frame is not JSON", cause)
     }

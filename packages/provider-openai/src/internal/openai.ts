@@ -1,4 +1,4 @@
-import { AdapterKit as Kit, type ChatCompletion, Continuation, LanguageModel, ModelError, type UpstreamHttp, WireText } from "@breakwater/core"
+import { AdapterKit as Kit, type ChatCompletion, Continuation, JsonTemplate, LanguageModel, ModelError, type UpstreamHttp, WireText } from "@breakwater/core"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 
@@ -76,12 +76,43 @@ export const decodeCompletion = (
  *
  * @internal
  */
-export const frameHandler = (upstream: string, scrub: Kit.Scrub): Kit.FrameHandler => (event, context) => {
-  const data = event.data
+export const frameHandler = (upstream: string, scrub: Kit.Scrub): Kit.FrameHandler => {
+  // One parser for every stream of the upstream: its templates are the chunk shapes it sends.
+  const parse = JsonTemplate.make(chunkValues)
+  return (event, context) => frame(upstream, scrub, parse, event.data, context)
+}
+
+// The values that change from one chunk to the next, or from one stream to the next (the
+// structure and the rest repeat): the stream's id, time and model, the text, the reasoning
+// text some servers add, a tool call's arguments, the finish reason, the usage, and OpenAI's
+// `obfuscation` padding.
+const chunkValues: ReadonlyArray<JsonTemplate.Path> = [
+  ["id"],
+  ["created"],
+  ["model"],
+  ["system_fingerprint"],
+  ["choices", 0, "delta", "content"],
+  ["choices", 0, "delta", "reasoning_content"],
+  ["choices", 0, "delta", "reasoning"],
+  ["choices", 0, "delta", "tool_calls", 0, "function", "arguments"],
+  ["choices", 0, "finish_reason"],
+  ["usage", "prompt_tokens"],
+  ["usage", "completion_tokens"],
+  ["usage", "total_tokens"],
+  ["obfuscation"]
+]
+
+const frame = (
+  upstream: string,
+  scrub: Kit.Scrub,
+  parse: JsonTemplate.Parser,
+  data: string,
+  context: Kit.FrameContext
+): Kit.FrameOutcome => {
   if (data === "[DONE]") return "done"
   let json: unknown
   try {
-    json = JSON.parse(data)
+    json = parse(data)
   } catch (cause) {
     return context.interrupted("malformed", "a stream frame is not JSON", cause)
   }
