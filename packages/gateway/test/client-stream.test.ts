@@ -88,6 +88,43 @@ describe("ClientStream", () => {
     void writer
   })
 
+  it("a large journaled write goes out as bytes the journal is given too: the same text, its frames after the retry hint", () => {
+    const decoder = new TextDecoder()
+    const run = (chunks: ReadonlyArray<ReadonlyArray<ChatCompletion.ChatCompletionChunk>>, bytesSink: boolean) => {
+      const wire: Array<string> = []
+      const kinds: Array<"text" | "bytes"> = []
+      const records: Array<{ first: number; frames: ReadonlyArray<string>; bytes: Uint8Array | undefined; at: number | undefined }> = []
+      const writer = ClientStream.make({
+        includeUsage: false,
+        sink: {
+          commit: (held) => void wire.push(held),
+          write: (f) => (kinds.push("text"), wire.push(f), true),
+          ...(bytesSink ? { writeBytes: (b: Uint8Array) => (kinds.push("bytes"), wire.push(decoder.decode(b)), true) } : {})
+        },
+        events: { streamId: "s", retryMs: 1500, record: (first, frames, bytes, at) => void records.push({ first, frames, bytes, at }) }
+      })
+      for (const batch of chunks) writer.onChunks(batch)
+      return { wire, kinds, records }
+    }
+    // Each 120 characters or so: one read of 60 (the whole stream at once), then one of 5, then
+    // one of 60 with a keep-alive among them.
+    const long = (n: number, from: number) => Array.from({ length: n }, (_, i) => text(`word ${from + i} é ☃ 😀 ` + "x".repeat(40)))
+    const reads = [[role, ...long(60, 0)], long(5, 60), [...long(30, 65), ChatCompletion.heartbeat("c1", "m", 1), ...long(30, 95)]]
+    const asText = run(reads, false)
+    const asBytes = run(reads, true)
+    // The client gets the same text either way; only the large read without a keep-alive went as bytes.
+    expect(asBytes.wire).toEqual(asText.wire)
+    expect(asBytes.kinds).toEqual(["bytes", "text", "text"])
+    expect(asText.kinds).toEqual(["text", "text", "text"])
+    // The journal gets the same frames, and with the bytes, where they start: after the retry hint.
+    expect(asBytes.records.map((r) => [r.first, r.frames])).toEqual(asText.records.map((r) => [r.first, r.frames]))
+    const first = asBytes.records[0]!
+    expect(first.at).toBe("retry: 1500\n\n".length)
+    expect(decoder.decode(first.bytes).slice(first.at)).toBe(first.frames.join(""))
+    expect(decoder.decode(first.bytes)).toBe(asBytes.wire[1])
+    expect(asBytes.records.slice(1).map((r) => r.bytes)).toEqual([undefined, undefined])
+  })
+
   it("commits with the chunk that commits the stream (StreamCommit): a finish on any choice, never the role or usage", () => {
     const { wire, writer } = harness(false)
     const usage = { ...base, choices: [], usage: { prompt_tokens: 1, completion_tokens: 0, total_tokens: 1 } }

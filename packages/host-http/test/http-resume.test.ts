@@ -1,4 +1,4 @@
-import type { LanguageModel } from "@breakwater/core"
+import type { ChatCompletion, LanguageModel } from "@breakwater/core"
 import type { Gateway } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { ResumeClient, StreamJournal } from "@breakwater/stream-resume"
@@ -86,6 +86,39 @@ describe("HttpHost client resume", () => {
     expect(dataOf(all.at(-1)!)).toBe("[DONE]")
     expect(contentOf(all)).toBe(textOf(40))
     expect(fake.calls).toHaveLength(1)
+  })
+
+  it("a stream whose events arrive in one large read is replayed byte for byte (its journal keeps the bytes the client got)", async () => {
+    const fake = FakeLanguageModel.make([{ text: "unused" }])
+    // Every chunk in one batch, as from one socket read of a fast upstream.
+    const words = textOf(600).split(/(?= )/)
+    const chunk = (delta: ChatCompletion.ChatCompletionChunk["choices"][number]["delta"], finish: string | null = null): ChatCompletion.ChatCompletionChunk => ({
+      id: "c1",
+      object: "chat.completion.chunk" as const,
+      created: 1,
+      model: "gpt-test",
+      choices: [{ index: 0, delta, finish_reason: finish }]
+    })
+    const model: LanguageModel.Service = {
+      generate: fake.model.generate,
+      stream: () =>
+        Stream.fromIterable([chunk({ role: "assistant", content: "" }), ...[...words, " é ☃ 😀"].map((w) => chunk({ content: w })), chunk({}, "stop")])
+    }
+    const { journal, url } = await serve(gatewayOf(model))
+    const res = await post(url)
+    const streamId = res.headers.get("x-breakwater-stream-id")!
+    const got = await res.text()
+    const events = eventsOf(got)
+    expect(contentOf(events)).toBe(textOf(600) + " é ☃ 😀")
+    // The whole stream, replayed from the journal, then from the middle.
+    const all = await fetch(`${url}/v1/streams/${streamId}`).then((r) => r.text())
+    expect(eventsOf(all)).toEqual(events)
+    const middle = idOf(events[Math.floor(events.length / 2)]!)
+    const rest = await fetch(`${url}/v1/streams/${streamId}`, { headers: { "last-event-id": middle } }).then((r) => r.text())
+    expect(eventsOf(rest)).toEqual(events.slice(Math.floor(events.length / 2) + 1))
+    // What the journal holds, event by event, is what the client got.
+    const read = await Effect.runPromise(journal.read(streamId, 0, events.length + 1))
+    expect(read.events.map((e) => e.frame).join("")).toBe(got.slice(got.indexOf("id: ")))
   })
 
   it("answers a finished and fully read stream with 204, an expired one with 410 (never 204), and an unknown one with 404", async () => {

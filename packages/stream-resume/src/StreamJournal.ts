@@ -215,8 +215,19 @@ export interface StreamJournal {
    * `append` for the events of one write (`seq`, `seq + 1`, …) at once and synchronously, where
    * the store can (the memory store), so a host journals on the chunk path without an effect.
    * Absent where it cannot (Redis): the host then appends with `append`, batched per tick.
+   * `bytes`, when given, are the UTF-8 encoding of the write the client got, whose text is the
+   * frames joined from character `at` (default 0) on: the store may keep them instead of a text
+   * of its own (the memory store does, off the JavaScript heap, from 0.7.0).
    */
-  readonly appendNow?: ((streamId: string, seq: number, frames: ReadonlyArray<string>) => AppendResult) | undefined
+  readonly appendNow?:
+    | ((
+      streamId: string,
+      seq: number,
+      frames: ReadonlyArray<string>,
+      bytes?: Uint8Array | undefined,
+      at?: number | undefined
+    ) => AppendResult)
+    | undefined
   /** Marks the stream finished (nothing follows its last event); starts the `finishedTtl`. */
   readonly finish: (streamId: string) => Effect.Effect<void, JournalError>
   /** `finish`, synchronously, where the store can (as `openNow`). */

@@ -12,9 +12,27 @@ describe("FrameLog", () => {
     expect([0, 1, 2, 3].map((i) => log.at(i))).toEqual(["a:1\n\n", "b:22\n\n", "c:333\n\n", "d\n\n"])
   })
 
+  it("keeps an append's frames as the client's bytes when given them, after a prefix that is not a frame", () => {
+    const log = new FrameLog()
+    const frames = ["id: s:1\ndata: {\"é\":\"☃\"}\n\n", "id: s:2\ndata: \"😀 done\"\n\n"]
+    const hint = "retry: 1500\n\n"
+    const bytes = new TextEncoder().encode(hint + frames.join(""))
+    expect(log.append(frames, 0, bytes, hint.length)).toBe(frames[0]!.length + frames[1]!.length)
+    // A later append as text, and a repeated one with bytes (its kept prefix skipped: as text).
+    expect(log.append(["x\n\n"], 0)).toBe(3)
+    expect(log.append(["x\n\n", "ü\n\n"], 1, new TextEncoder().encode("x\n\nü\n\n"))).toBe(3)
+    expect([0, 1, 2, 3].map((i) => log.at(i))).toEqual([...frames, "x\n\n", "ü\n\n"])
+    expect(log.shift()).toBe(frames[0]!.length)
+    expect(log.at(0)).toBe(frames[1])
+  })
+
   it("behaves as an array of the frames under any appends and drops (property)", () => {
     const op = fc.oneof(
-      fc.record({ append: fc.array(fc.string({ maxLength: 12 }), { maxLength: 6 }), from: fc.nat(7) }),
+      fc.record({
+        append: fc.array(fc.string({ unit: "binary", maxLength: 12 }), { maxLength: 6 }),
+        from: fc.nat(7),
+        bytes: fc.option(fc.string({ unit: "binary", maxLength: 4 }), { nil: undefined })
+      }),
       fc.constant({ shift: true as const })
     )
     fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
@@ -26,7 +44,9 @@ describe("FrameLog", () => {
           expect(log.shift()).toBe(model.shift()!.length)
         } else {
           const added = o.append.slice(o.from)
-          expect(log.append(o.append, o.from)).toBe(added.reduce((n, f) => n + f.length, 0))
+          // With bytes: the client's write, a prefix that is not a frame, then the frames.
+          const bytes = o.bytes === undefined ? undefined : new TextEncoder().encode(o.bytes + o.append.join(""))
+          expect(log.append(o.append, o.from, bytes, o.bytes?.length)).toBe(added.reduce((n, f) => n + f.length, 0))
           model.push(...added)
         }
         expect(log.length).toBe(model.length)

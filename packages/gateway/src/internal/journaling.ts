@@ -80,9 +80,9 @@ export const make = (
     if (!appending && queued.length === 0) return resume(Effect.void)
     idle.push(() => resume(Effect.void))
   })
-  const record = (first: number, frames: ReadonlyArray<string>): void => {
+  const record = (first: number, frames: ReadonlyArray<string>, bytes?: Uint8Array, at?: number): void => {
     if (!journaling) return
-    if (appendNow !== undefined) return onAppend(appendNow(streamId, first, frames))
+    if (appendNow !== undefined) return onAppend(appendNow(streamId, first, frames, bytes, at))
     queued.push([first, frames])
     if (queued.length === 1) setImmediate(drainQueue)
   }

@@ -51,7 +51,8 @@ export const stream = (
       res.writeHead(200, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))
       if (heldBack !== "") res.write(heldBack)
     },
-    write: (frames) => res.destroyed || res.writableEnded || res.write(frames)
+    write: (frames) => res.destroyed || res.writableEnded || res.write(frames),
+    writeBytes: (frames) => res.destroyed || res.writableEnded || res.write(frames)
   }, recorder?.events)
   // An upstream slow to start still gets a 200 and a keep-alive after this bound.
   commitTimer = setTimeout(() => {

@@ -269,14 +269,21 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
 
   const openNow = (streamId: string, opts: OpenOptions): OpenResult => openAt(streamId, opts, clock.unsafeCurrentTimeMillis())
 
-  const appendAt = (streamId: string, seq: number, frames: ReadonlyArray<string>, now: number): AppendResult => {
+  const appendAt = (
+    streamId: string,
+    seq: number,
+    frames: ReadonlyArray<string>,
+    now: number,
+    bytes?: Uint8Array | undefined,
+    at?: number | undefined
+  ): AppendResult => {
     const entry = live(streamId, now)
     if (entry === undefined || entry.finished) return "unknown"
     // Frames already kept (a repeated append) are skipped; a gap is a bug in the caller.
     const from = Math.max(0, entry.lastSeq + 1 - seq)
     if (from < frames.length) {
       if (seq + from !== entry.lastSeq + 1) throw new Error(`stream ${streamId}: append of ${seq + from} after ${entry.lastSeq}`)
-      resize(entry, entry.frames.append(frames, from))
+      resize(entry, entry.frames.append(frames, from, bytes, at))
       entry.lastSeq = seq + frames.length - 1
     }
     entry.expiresAt = now + idleTtl
@@ -298,8 +305,13 @@ const make = (options: JournalOptions, clock: Clock.Clock): StreamJournal => {
   const append = (streamId: string, seq: number, frame: string): Effect.Effect<AppendResult, JournalError> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.try({ try: () => appendAt(streamId, seq, [frame], now), catch: (e) => e }).pipe(Effect.orDie))
 
-  const appendNow = (streamId: string, seq: number, frames: ReadonlyArray<string>): AppendResult =>
-    appendAt(streamId, seq, frames, clock.unsafeCurrentTimeMillis())
+  const appendNow = (
+    streamId: string,
+    seq: number,
+    frames: ReadonlyArray<string>,
+    bytes?: Uint8Array | undefined,
+    at?: number | undefined
+  ): AppendResult => appendAt(streamId, seq, frames, clock.unsafeCurrentTimeMillis(), bytes, at)
 
   const finishAt = (streamId: string, now: number): void => {
     const entry = live(streamId, now)
