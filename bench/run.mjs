@@ -113,30 +113,28 @@ const TARGETS = {
   floor: process.env.BENCH_AB_MAIN === undefined
     ? benchServer("floor", "floor-gateway.mjs")
     : (a) => gatewayTarget(a, "floor", process.env.BENCH_AB_MAIN, abEnv(process.env.BENCH_AB_ENV)),
-  gateway: (a) => gatewayTarget(a, "gateway", GATEWAY_MAIN, {})
+  // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).
+  gateway: (a) => gatewayTarget(a, "gateway", process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : GATEWAY_MAIN, {})
 }
 function abEnv(list = "") {
   return Object.fromEntries(list.split(",").filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]))
 }
-/** The reference server `main` (a build's `examples/reference-server/dist/main.js`) on the bench's config. */
+/** A reference server `main` (a build's `examples/reference-server/dist/main.js`) on the bench's config. */
 function gatewayTarget({ upstream }, name, main, extraEnv) {
-  {
-    if (!existsSync(main)) throw new Error(`${main} is missing (run npm run build)`)
-    const file = join(tmpdir(), `breakwater-bench-${process.pid}-${name}.json`)
-    writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams, { telemetry: flags.telemetry }), null, 2))
-    return startNode({
-      name,
-      // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).
-      args: ["--expose-gc", "--import", GUARD, ...profArgs, process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : main, file],
-      cpu: SERVER_CPU,
-      env: {
-        ...extraEnv,
-        BREAKWATER_LOG_LEVEL: "warning",
-        ...(otlpSink === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url, OTEL_TRACES_SAMPLER: "always_on" })
-      },
-      ready: /listening on (http:\/\/[^\s)]+)/
-    })
-  }
+  if (!existsSync(main)) throw new Error(`${main} is missing (run npm run build)`)
+  const file = join(tmpdir(), `breakwater-bench-${process.pid}-${name}.json`)
+  writeFileSync(file, JSON.stringify(gatewayConfig(upstream.url, heldStreams, { telemetry: flags.telemetry }), null, 2))
+  return startNode({
+    name,
+    args: ["--expose-gc", "--import", GUARD, ...profArgs, main, file],
+    cpu: SERVER_CPU,
+    env: {
+      ...extraEnv,
+      BREAKWATER_LOG_LEVEL: "warning",
+      ...(otlpSink === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: otlpSink.url, OTEL_TRACES_SAMPLER: "always_on" })
+    },
+    ready: /listening on (http:\/\/[^\s)]+)/
+  })
 }
 
 // --- helpers -----------------------------------------------------------------------------

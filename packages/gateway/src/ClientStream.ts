@@ -235,9 +235,8 @@ export const make = (options: {
   // puts what was held back at its head, so the headers, the held-back frames and the batch
   // leave in one write.
   let batch: string | undefined
-  // Whether the batch's text is its recorded frames joined, after `hint` characters (the retry
-  // hint of a commit inside it): then its bytes can be the journal's too.
-  let exact = false
+  // The characters at the head of the batch's text that are no frame: the retry hint of a commit
+  // inside it.
   let hint = 0
   const commit = () => {
     if (committed) return
@@ -246,9 +245,7 @@ export const make = (options: {
     if (batch === undefined) sink.commit(heldBack)
     else {
       sink.commit("")
-      // The held-back frames were recorded in this batch only if nothing was pending before it.
-      if (batch === "") hint = heldBack.length - pending.length
-      else exact = false
+      hint = heldBack.length - pending.length
       batch += heldBack
     }
     pending = ""
@@ -298,11 +295,7 @@ export const make = (options: {
         }
         return committed ? resumedComment : ""
       }
-      if (chunk.usage == null) {
-        if (!committed) return ""
-        exact = false
-        return keepAlive
-      }
+      if (chunk.usage == null) return committed ? keepAlive : ""
       if (!includeUsage) return ""
     }
     const frame = frameOf(WireText.encode(chunk))
@@ -327,7 +320,6 @@ export const make = (options: {
       const firstSeq = seq + 1
       if (events !== undefined) recorded = []
       batch = ""
-      exact = pending === "" && other === undefined
       hint = 0
       let text: string
       try {
@@ -344,8 +336,10 @@ export const make = (options: {
         const frames = recorded
         recorded = undefined
         if (frames.length > 0) {
+          // The text is the hint, the frames recorded, and what is not recorded (a keep-alive,
+          // frames held back from an earlier batch): equal lengths mean it has nothing else.
           const writeBytes = sink.writeBytes
-          if (writeBytes !== undefined && exact && text.length >= bytesFrom && hint + lengthOf(frames) === text.length) {
+          if (writeBytes !== undefined && other === undefined && text.length >= bytesFrom && hint + lengthOf(frames) === text.length) {
             const bytes = utf8.encode(text)
             events!.record(firstSeq, frames, bytes, hint)
             return writeBytes(bytes)

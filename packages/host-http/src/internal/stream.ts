@@ -44,6 +44,8 @@ export const stream = (
       return true
     }
   }
+  // Frames as text or as bytes: dropped once the response is gone.
+  const send = (frames: string | Uint8Array) => res.destroyed || res.writableEnded || res.write(frames)
   const writer = x.protocol!.writer(request, {
     commit: (heldBack) => {
       if (commitTimer !== undefined) clearTimeout(commitTimer)
@@ -51,8 +53,8 @@ export const stream = (
       res.writeHead(200, ClientStream.headers(requestId, ctx.trace, journaled?.streamId))
       if (heldBack !== "") res.write(heldBack)
     },
-    write: (frames) => res.destroyed || res.writableEnded || res.write(frames),
-    writeBytes: (frames) => res.destroyed || res.writableEnded || res.write(frames)
+    write: send,
+    writeBytes: send
   }, recorder?.events)
   // An upstream slow to start still gets a 200 and a keep-alive after this bound.
   commitTimer = setTimeout(() => {

@@ -35,15 +35,14 @@ export class FrameLog {
     // joining it with an empty one gives a tree again; with it, even one frame becomes a flat
     // string. A frame's slice of the text is made when it is read (a replay), not here.
     const held = asBytes ? bytes : frames.slice(from).concat("\n").join("")
-    let start = asBytes ? at : 0
-    let total = 0
+    const first = asBytes ? at : 0
+    let start = first
     for (let i = from; i < frames.length; i++) {
-      const length = frames[i]!.length
-      parts.push(held, start, start + length)
-      start += length
-      total += length
+      const end = start + frames[i]!.length
+      parts.push(held, start, end)
+      start = end
     }
-    return total
+    return start - first
   }
 
   /** The frame at index `i` (0: the oldest kept). */
