@@ -26,6 +26,23 @@ describe("FrameLog", () => {
     expect(log.at(0)).toBe(frames[1])
   })
 
+  it("keeps frames of any length, in appends of any size", () => {
+    const log = new FrameLog()
+    const long = "x".repeat(70_000)
+    const many = Array.from({ length: 9_000 }, (_, i) => `${i}\n\n`)
+    expect(log.append(["a\n\n", long, "b\n\n"], 0)).toBe(6 + long.length)
+    expect(log.append(many, 0)).toBe(many.join("").length)
+    expect(log.append([long], 0)).toBe(long.length)
+    expect(log.length).toBe(3 + many.length + 1)
+    expect(log.at(1)).toBe(long)
+    expect(log.at(2)).toBe("b\n\n")
+    expect(log.at(3 + 8_999)).toBe("8999\n\n")
+    expect(log.at(3 + many.length)).toBe(long)
+    expect(log.at(3 + 4_500)).toBe("4500\n\n")
+    expect([log.shift(), log.shift(), log.shift(), log.shift()]).toEqual([3, long.length, 3, 3])
+    expect(log.at(0)).toBe("1\n\n")
+  })
+
   it("behaves as an array of the frames under any appends and drops (property)", () => {
     const op = fc.oneof(
       fc.record({
@@ -33,7 +50,9 @@ describe("FrameLog", () => {
         from: fc.nat(7),
         bytes: fc.option(fc.string({ unit: "binary", maxLength: 4 }), { nil: undefined })
       }),
-      fc.constant({ shift: true as const })
+      fc.constant({ shift: true as const }),
+      // A read anywhere (a replay from any event on), between appends and drops.
+      fc.record({ read: fc.nat(300) })
     )
     fc.assert(fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
       const log = new FrameLog()
@@ -42,6 +61,10 @@ describe("FrameLog", () => {
         if ("shift" in o) {
           if (model.length === 0) continue
           expect(log.shift()).toBe(model.shift()!.length)
+        } else if ("read" in o) {
+          for (let i = o.read % Math.max(1, model.length); i < Math.min(model.length, o.read % Math.max(1, model.length) + 3); i++) {
+            expect(log.at(i)).toBe(model[i])
+          }
         } else {
           const added = o.append.slice(o.from)
           // With bytes: the client's write, a prefix that is not a frame, then the frames.
