@@ -24,8 +24,13 @@ export class FrameLog {
   private dropped = 0
   private count = 0
   // Where the last frame read was (a replay reads frames in order): its index, append (slot),
-  // index in that append, and start. `index` -1: none (reset when a frame is dropped).
-  private cursor = { index: -1, slot: 0, within: 0, start: 0 }
+  // index in that append, and start. `atIndex` -1: none (reset when a frame is dropped). Fields,
+  // not an object: a finished stream's log is kept for minutes, and each object is one more for
+  // the collector.
+  private atIndex = -1
+  private atSlot = 0
+  private atWithin = 0
+  private atStart = 0
 
   /** How many frames are kept. */
   get length(): number {
@@ -69,16 +74,15 @@ export class FrameLog {
   /** The frame at index `i` (0: the oldest kept). */
   at(i: number): string {
     const parts = this.parts
-    const c = this.cursor
     let index: number
     let slot: number
     let within: number
     let start: number
-    if (c.index !== -1 && c.index <= i) {
-      index = c.index
-      slot = c.slot
-      within = c.within
-      start = c.start
+    if (this.atIndex !== -1 && this.atIndex <= i) {
+      index = this.atIndex
+      slot = this.atSlot
+      within = this.atWithin
+      start = this.atStart
     } else {
       index = 0
       slot = this.head
@@ -91,10 +95,10 @@ export class FrameLog {
       if (i - index < n - within) {
         // In this append: walk to it.
         for (; index < i; index++, within++) start += lengthOf(lengths, within)
-        c.index = index
-        c.slot = slot
-        c.within = within
-        c.start = start
+        this.atIndex = index
+        this.atSlot = slot
+        this.atWithin = within
+        this.atStart = start
         const held = parts[slot] as string | Uint8Array
         return (typeof held === "string" ? held : decoded(held)).slice(start, start + lengthOf(lengths, within))
       }
@@ -116,7 +120,7 @@ export class FrameLog {
     const lengths = parts[head + 2] as Lengths
     const length = lengthOf(lengths, this.dropped)
     this.count--
-    this.cursor.index = -1
+    this.atIndex = -1
     if (++this.dropped < countOf(lengths)) {
       parts[head + 1] = (parts[head + 1] as number) + length
       return length
