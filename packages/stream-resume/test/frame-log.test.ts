@@ -26,6 +26,17 @@ describe("FrameLog", () => {
     expect(log.at(0)).toBe(frames[1])
   })
 
+  it("reads frames in any order, and after the oldest are dropped", () => {
+    const log = new FrameLog()
+    log.append(["a\n\n", "bb\n\n", "ccc\n\n"], 0)
+    log.append(["d\n\n"], 0)
+    expect([log.at(2), log.at(0), log.at(3), log.at(1)]).toEqual(["ccc\n\n", "a\n\n", "d\n\n", "bb\n\n"])
+    expect(log.shift()).toBe(3)
+    expect([log.at(1), log.at(0), log.at(2)]).toEqual(["ccc\n\n", "bb\n\n", "d\n\n"])
+    expect([log.shift(), log.shift()]).toEqual([4, 5])
+    expect(log.at(0)).toBe("d\n\n")
+  })
+
   it("keeps frames of any length, in appends of any size", () => {
     const log = new FrameLog()
     const long = "x".repeat(70_000)
