@@ -34,6 +34,32 @@ const textOfEvents = (frames: ReadonlyArray<string>) =>
   frames.filter((f) => typeOf(f) === "content_block_delta").map((f) => JSON.parse(/^data: (.*)$/m.exec(f)![1]!).delta.text ?? "").join("")
 
 describe("HttpHost: reconnecting a Messages stream", () => {
+  it("takes an Idempotency-Key as the key of a Messages request: the same key sent to chat before is another request", async () => {
+    const fake = FakeLanguageModel.make([{ text: textOf(4) }, { text: textOf(5) }, { text: textOf(6) }])
+    const { url } = await serve(Host.gatewayOf(fake.model, { models: ["gpt-test"] }, { detachGraceMs: 5_000 }))
+    const chat = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": "same-key" },
+      body: JSON.stringify({ model: "gpt-test", stream: true, messages: [{ role: "user", content: "hi" }] })
+    })
+    const chatId = chat.headers.get("x-breakwater-stream-id")!
+    expect(chatId).toMatch(/^bws_[0-9a-f]{32}$/)
+    await chat.text()
+    const messages = await postMessages(url, { "idempotency-key": "same-key" })
+    expect(messages.status).toBe(200)
+    const messagesId = messages.headers.get("x-breakwater-stream-id")!
+    expect(messagesId).toMatch(/^bws_msg_[0-9a-f]{32}$/)
+    const events = eventsOf(await messages.text())
+    expect(typeOf(events[0]!)).toBe("message_start")
+    expect(textOfEvents(events)).toBe(textOf(5))
+    expect(fake.calls).toHaveLength(2)
+    // And the key still names the Messages request: sent again there, the same stream is replayed.
+    const again = await postMessages(url, { "idempotency-key": "same-key" })
+    expect(again.headers.get("x-breakwater-stream-id")).toBe(messagesId)
+    expect(eventsOf(await again.text())).toEqual(events)
+    expect(fake.calls).toHaveLength(2)
+  })
+
   it("numbers every Anthropic event <streamId>:<seq>, the end events included", async () => {
     const fake = FakeLanguageModel.make([{ text: textOf(6) }])
     const { url } = await serve(Host.gatewayOf(fake.model, { models: ["gpt-test"] }, { detachGraceMs: 5_000 }))

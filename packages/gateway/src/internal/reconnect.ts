@@ -66,8 +66,14 @@ export type Opening =
   | { readonly _tag: "Opened"; readonly journaled: Journaled }
   | { readonly _tag: "Exists"; readonly streamId: string }
 
-const aliasOf = (owner: string, idempotencyKey: string | undefined) =>
-  idempotencyKey === undefined ? undefined : `${owner.length}:${owner}:${idempotencyKey}`
+// An Idempotency-Key names a request of one API: the same key on the other API is another
+// request (a Messages client must not get a chat stream's replay). Chat aliases keep their form
+// of 0.3 (a journal shared with older instances still finds them); a Messages alias starts with
+// a letter, where a chat alias starts with its owner's length, so the two never meet.
+const aliasOf = (owner: string, idempotencyKey: string | undefined, api: Api) =>
+  idempotencyKey === undefined
+    ? undefined
+    : `${api === "messages" ? "m:" : ""}${owner.length}:${owner}:${idempotencyKey}`
 
 const newStreamId = (api: Api) => `${api === "messages" ? messagesPrefix : "bws_"}${randomUUID().replaceAll("-", "")}`
 
@@ -80,7 +86,7 @@ export const open = (
   idempotencyKey: string | undefined,
   api: Api
 ): Effect.Effect<Opening, StreamJournal.JournalError> => {
-  const alias = aliasOf(owner, idempotencyKey)
+  const alias = aliasOf(owner, idempotencyKey, api)
   const streamId = newStreamId(api)
   return Effect.map(journal.open(streamId, { owner, alias }), (opened) => opening(journal, streamId, alias, opened))
 }
@@ -92,7 +98,7 @@ export const openNow = (
   api: Api
 ): Opening | undefined => {
   if (journal.openNow === undefined) return undefined
-  const alias = aliasOf(owner, idempotencyKey)
+  const alias = aliasOf(owner, idempotencyKey, api)
   const streamId = newStreamId(api)
   return opening(journal, streamId, alias, journal.openNow(streamId, { owner, alias }))
 }
