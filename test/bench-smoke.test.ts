@@ -111,6 +111,18 @@ describe("bench/stream-encode.mjs", () => {
   }, 30_000)
 })
 
+describe("bench/journal-memory.mjs", () => {
+  it.skipIf(!built)("runs the journal's path with and without the journal and prints four rounds each", async () => {
+    for (const mode of [[], ["--none"]]) {
+      const { code, stdout, stderr } = await run(["300", ...mode], 25_000, "bench/journal-memory.mjs")
+      expect(code, stderr).toBe(0)
+      const rounds = stdout.split("\n").filter((l) => /^round \d: \d+\.\d µs CPU per stream/.test(l))
+      expect(rounds).toHaveLength(4)
+      expect(rounds.every((l) => l.endsWith("(no journal)"))).toBe(mode.length === 1)
+    }
+  }, 30_000)
+})
+
 describe("bench/instructions.mjs", () => {
   it.skipIf(!built || !valgrind)("counts the reference server's instructions per request under callgrind, by function too", async () => {
     const { code, stdout, stderr } = await run(["--requests", "40", "--warmup", "60", "--top", "3"], 110_000, "bench/instructions.mjs")
