@@ -205,6 +205,10 @@ describe("POST /v1/messages/count_tokens", () => {
     expect(sent.body).toEqual({ model: "claude-upstream-name", messages: [{ role: "user", content: "count me" }] })
     expect(sent.headers["x-api-key"]).toBe(CANARY)
     expect(sent.headers["anthropic-version"]).toBeTruthy()
+    // Its log line says where it went, as a chat call's does.
+    const line = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l["msg"] === "request" && l["path"] === "/v1/messages/count_tokens" && l["status"] === 200).at(-1)
+    expect(line).toMatchObject({ upstream: "counting", upstream_model: "claude-upstream-name", attempts: 1 })
   })
 
   it("is a 400 in Anthropic's shape when the route does not start with an Anthropic upstream", async () => {

@@ -1,5 +1,5 @@
 import { BreakerStore } from "@breakwater/circuit-breaker"
-import { LanguageModel, ModelError } from "@breakwater/core"
+import { LanguageModel, ModelError, RequestContext } from "@breakwater/core"
 import { AnthropicProvider } from "@breakwater/provider-anthropic"
 import { RetryBudget, Retry } from "@breakwater/retry"
 import { Router } from "@breakwater/router"
@@ -235,7 +235,16 @@ const build = (
       }
       const upstreamModel = Targets.modelOf(model, first, upstream.models)
       const count = counter
-      tokenCounters.set(model, (body) => count({ ...body, model: upstreamModel }))
+      // The call's trace says where it went, as a chat call's does (the request's log line, its
+      // span): no router sets it here.
+      tokenCounters.set(model, (body) =>
+        Effect.flatMap(RequestContext.current, (ctx) => {
+          ctx.trace.attempts++
+          return Effect.tap(count({ ...body, model: upstreamModel }), () => {
+            ctx.trace.upstream = name
+            ctx.trace.model = upstreamModel
+          })
+        }))
     }
     const health: Effect.Effect<Health> = Effect.gen(function*() {
       // One read per deployment the routes call (with the per-upstream scope they share a breaker).
