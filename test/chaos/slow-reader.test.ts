@@ -4,13 +4,13 @@
  * gateway buffer the answer. Observed at the upstream: how many bytes its socket accepted, and
  * whether it could finish writing. Nothing sleeps: the wait is counted in event-loop turns.
  */
-import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { Flood } from "@breakwater/testing"
 import { Effect, Exit, Scope } from "effect"
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { gatewayOver } from "../e2e/support/gateway.js"
 
 const TOTAL = 96 * 1024 * 1024
 // The latest upstream response's progress (each request gets its own: an earlier one may go on).
@@ -38,11 +38,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve))
   const port = (upstream.address() as AddressInfo).port
   scope = Effect.runSync(Scope.make())
-  const config = await Effect.runPromise(ConfigLoader.fromObject({
-    upstreams: { up: { provider: "openai", baseUrl: `http://127.0.0.1:${port}/v1`, models: ["chat"] } },
-    routes: { chat: { upstreams: ["up"] } }
-  }, {}))
-  const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config), scope))
+  const gateway = await gatewayOver(`http://127.0.0.1:${port}`, scope)
   url = (await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none" }), scope))).url
 })
 afterAll(async () => {

@@ -6,12 +6,12 @@
  * a second system write per stream cost ~6% of a back-to-back stream's CPU (BENCHMARKS.md).
  * Counted at the gateway's accepted sockets (`_write` and `_writev`: one system write each).
  */
-import { ConfigLoader, GatewayBuilder } from "@breakwater/gateway"
 import { HttpHost } from "@breakwater/host-http"
 import { Effect, Exit, Scope } from "effect"
 import { createServer, type Server } from "node:http"
 import type { AddressInfo, Socket } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { gatewayOver } from "./support/gateway.js"
 
 const words = Array.from({ length: 40 }, (_, i) => ` word${i}`)
 const event = (delta: Record<string, unknown>, finish: string | null = null) =>
@@ -50,11 +50,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve))
   const port = (upstream.address() as AddressInfo).port
   scope = Effect.runSync(Scope.make())
-  const config = await Effect.runPromise(ConfigLoader.fromObject({
-    upstreams: { up: { provider: "openai", baseUrl: `http://127.0.0.1:${port}/v1`, models: ["chat"] } },
-    routes: { chat: { upstreams: ["up"] } }
-  }, {}))
-  const gateway = await Effect.runPromise(Scope.extend(GatewayBuilder.make(config), scope))
+  const gateway = await gatewayOver(`http://127.0.0.1:${port}`, scope)
   for (const [name, journal] of [["journaled", undefined], ["unjournaled", false]] as const) {
     const running = await Effect.runPromise(Scope.extend(HttpHost.serve(gateway, { port: 0, logLevel: "none", journal }), scope))
     running.server.on("connection", counting(name))

@@ -172,8 +172,8 @@ export * as V8Flags from "./V8Flags.js"
 export * as WireText from "./WireText.js"
 
 /**
- * A `JSON.parse` for one stream's events that reuses the shape of the event before: an event
- * that differs only in its text is not parsed again.
+ * A `JSON.parse` for stream events that learns the shapes it parses (one parser per upstream):
+ * an event of a known shape that differs only in some strings and numbers is not parsed again.
  *
  * @since 0.7.0
  */

@@ -64,3 +64,16 @@ export const startGateway = async (options: {
     }
   }
 }
+
+/**
+ * A gateway with the default policies whose one route, `chat`, goes to the OpenAI-compatible
+ * upstream at `origin` (a test's own server), built in `scope`.
+ */
+export const gatewayOver = (origin: string, scope: Scope.Scope): Promise<Gateway.Gateway> =>
+  Effect.runPromise(Effect.flatMap(
+    ConfigLoader.fromObject({
+      upstreams: { up: { provider: "openai", baseUrl: `${origin}/v1`, models: ["chat"] } },
+      routes: { chat: { upstreams: ["up"] } }
+    }, {}),
+    (config) => Scope.extend(GatewayBuilder.make(config), scope)
+  ))
