@@ -21,10 +21,19 @@
  * gateway that runs each attempt as an Effect, as issue #19's design asks, must pay; it shows
  * what is left of a target once that is paid.
  *
+ * With `BENCH_FLOOR_JOURNAL=1`, each stream is also journaled as plainly as Node allows, for what
+ * the gateway's reconnect journal (on by default) adds to be read against: the stream gets an
+ * id (`bws_` and 32 hex digits, in the `x-breakwater-stream-id` header), a `retry:` hint, and
+ * every event an `id: <streamId>:<seq>` line, `[DONE]` included; each write is encoded to UTF-8
+ * once, written and kept as those bytes (with its events' lengths) in a Map, the oldest stream dropped past 2,500
+ * (the gateway's default per client key) and any stream 5 minutes after it finished. No replay
+ * endpoint: keeping what a replay needs is the cost a stream pays.
+ *
  * Prints `floor listening on <url>`.
  */
 import { failUpstream, forward, proxyArgs, serve, upstreamPool } from "./internal/proxy-server.mjs"
 import "./internal/orphan-guard.mjs"
+import { randomUUID } from "node:crypto"
 
 const args = proxyArgs()
 const pool = upstreamPool(args)
@@ -44,8 +53,28 @@ const badRequest = (res, message) => {
   res.end(body)
 }
 
+/** The journal (`BENCH_FLOOR_JOURNAL=1`): stream id → its writes and their events' lengths. */
+const journal = process.env.BENCH_FLOOR_JOURNAL === "1" ? new Map() : undefined
+const journalCap = 2500
+const finishedTtlMs = 5 * 60_000
+const journalOpen = () => {
+  const id = `bws_${randomUUID().replaceAll("-", "")}`
+  const entry = { writes: [], lengths: [], seq: 0, finishedAt: 0 }
+  journal.set(id, entry)
+  if (journal.size > journalCap) journal.delete(journal.keys().next().value)
+  return [id, entry]
+}
+const journalFinish = (entry) => {
+  entry.finishedAt = Date.now()
+  // Oldest first: expired ones leave from the front.
+  for (const [id, e] of journal) {
+    if (e.finishedAt === 0 || e.finishedAt > entry.finishedAt - finishedTtlMs) break
+    journal.delete(id)
+  }
+}
+
 /** One SSE event (without its blank-line terminator), its data re-encoded. */
-const reencode = (event) => {
+const reencode = (event, id) => {
   let data
   let other = ""
   for (const line of event.split("\n")) {
@@ -57,14 +86,17 @@ const reencode = (event) => {
     }
   }
   if (data === undefined) return `${other}\n`
+  if (id !== undefined) other += `id: ${id}\n`
   if (data === "[DONE]") return `${other}data: [DONE]\n\n`
   return `${other}data: ${JSON.stringify(JSON.parse(data))}\n\n`
 }
 
 const relayStream = (upstreamBody, res, done) => {
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+  const [streamId, entry] = journal === undefined ? [] : journalOpen()
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", ...(streamId === undefined ? {} : { "x-breakwater-stream-id": streamId }) })
   upstreamBody.setEncoding("utf8")
   let pending = ""
+  let hint = entry === undefined ? "" : "retry: 1000\n\n"
   let paused = false
   const resume = () => {
     paused = false
@@ -76,10 +108,24 @@ const relayStream = (upstreamBody, res, done) => {
     let start = 0
     let end
     while ((end = pending.indexOf("\n\n", start)) !== -1) {
-      out += reencode(pending.slice(start, end))
+      if (entry === undefined) out += reencode(pending.slice(start, end))
+      else {
+        const event = reencode(pending.slice(start, end), `${streamId}:${++entry.seq}`)
+        entry.lengths.push(event.length)
+        out += event
+      }
       start = end + 2
     }
     if (start > 0) pending = pending.slice(start)
+    if (entry !== undefined && out !== "") {
+      // What was written is what is kept, as bytes encoded once: kept as text (the string
+      // written, flattened by the write) it cost ~4% more per back-to-back stream, kept as the
+      // unflattened string tree of its events ~65% more (pinned-core alternation, BENCHMARKS.md).
+      const bytes = Buffer.from(hint + out)
+      entry.writes.push(bytes)
+      out = bytes
+      hint = ""
+    }
     // One write per read, however many events it carried.
     if (out !== "" && !res.write(out) && !paused) {
       paused = true
@@ -89,6 +135,7 @@ const relayStream = (upstreamBody, res, done) => {
   })
   upstreamBody.on("end", () => {
     done()
+    if (entry !== undefined) journalFinish(entry)
     res.end()
   })
   upstreamBody.on("error", (error) => {

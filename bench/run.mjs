@@ -11,7 +11,10 @@
  * Cases: throughput, latency, streaming, burst, trickle, memory, policy. Targets: the bare proxy
  * (`baseline`, the yardstick), the floor gateway (`floor`: plain Node that parses the traffic,
  * no policies) and Breakwater's reference server (`gateway`), judged by issue #19's must/aim
- * targets.
+ * targets. `floor-journal` (not in the default targets) is the floor that also journals its
+ * streams as plainly as Node allows (`BENCH_FLOOR_JOURNAL=1`, see floor-gateway.mjs): what the
+ * gateway's reconnect journal, on by default, is to be read against
+ * (`--only burst --targets baseline,floor,floor-journal,gateway`).
  *
  * An A/B of two builds in one interleaved run: `BENCH_AB_MAIN=<other build's
  * examples/reference-server/dist/main.js>` runs that reference server in the `floor` column
@@ -101,11 +104,12 @@ const profArgs = [...nodeFlags, ...(flags["cpu-prof"] ? ["--cpu-prof", `--cpu-pr
 const heldStreams = Math.max(P.memory.streams, P.trickle.streams)
 
 /** The servers under test: adding one is one entry. Each starts a process and returns its handle. */
-const benchServer = (name, file) => ({ upstream }) => startNode({
+const benchServer = (name, file, env = {}, says = name) => ({ upstream }) => startNode({
   name,
   args: ["--expose-gc", ...profArgs, join(BENCH, file), "--upstream", upstream.url, "--connections", String(Math.max(8192, heldStreams * 2))],
   cpu: SERVER_CPU,
-  ready: new RegExp(`${name} listening on (http:\\/\\/\\S+)`)
+  env,
+  ready: new RegExp(`${says} listening on (http:\\/\\/\\S+)`)
 })
 const TARGETS = {
   baseline: benchServer("baseline", "baseline-proxy.mjs"),
@@ -113,6 +117,7 @@ const TARGETS = {
   floor: process.env.BENCH_AB_MAIN === undefined
     ? benchServer("floor", "floor-gateway.mjs")
     : (a) => gatewayTarget(a, "floor", process.env.BENCH_AB_MAIN, abEnv(process.env.BENCH_AB_ENV)),
+  "floor-journal": benchServer("floor-journal", "floor-gateway.mjs", { BENCH_FLOOR_JOURNAL: "1" }, "floor"),
   // BENCH_GATEWAY_HOST=platform: the same gateway behind host-platform (informational).
   gateway: (a) => gatewayTarget(a, "gateway", process.env.BENCH_GATEWAY_HOST === "platform" ? join(BENCH, "platform-gateway.mjs") : GATEWAY_MAIN, {})
 }
@@ -483,7 +488,7 @@ const GOALS = {
 }
 const goalText = (g, v) =>
   g.kind === "ratio-min" ? `≥ ${fmt(v)}×` : g.kind === "ratio-max" ? `≤ ${fmt(v)}×` : g.kind === "diff" ? `≤ +${v} ms` : `≤ ${v} ${g.unit}`
-const COLUMNS = ["direct", "baseline", "floor", "gateway"]
+const COLUMNS = ["direct", "baseline", "floor", "floor-journal", "gateway"]
 
 const buildRows = (results) => {
   const rows = []
@@ -507,7 +512,7 @@ const buildRows = (results) => {
     return x <= limit
   }
   /**
-   * One row: `v` holds the figures per column (`direct`, `baseline`, `floor`, `gateway`); with a
+   * One row: `v` holds the figures per column (`COLUMNS`); with a
    * `goal` the gateway is judged against it (`also`: a further condition for PASS), `compare`
    * only shows the ratios/differences, `note` explains an informational row.
    */
@@ -515,6 +520,7 @@ const buildRows = (results) => {
     const r = { case: kase, metric }
     for (const k of COLUMNS) r[k] = k in v && inRun(k) ? fmt(v[k], digits) : ""
     r.floorVsBaseline = servers.floor !== undefined ? versus(compare, v.baseline, v.floor) : ""
+    r.floorJournalVsBaseline = servers["floor-journal"] !== undefined ? versus(compare, v.baseline, v["floor-journal"]) : ""
     r.vsBaseline = gwOk ? versus(compare, v.baseline, v.gateway) : goal !== undefined ? "pending" : ""
     r.must = goal !== undefined ? goalText(goal, goal.must) : note
     r.pass = goal === undefined ? undefined : gwOk ? also && meets(goal, goal.must, v.baseline, v.gateway) : "pending"
@@ -606,8 +612,8 @@ const buildRows = (results) => {
 
 const printTable = (rows) => {
   const cols = [
-    ["case", "case"], ["metric", "metric"], ["direct", "direct"], ["baseline", "baseline"], ["floor", "floor"], ["gateway", "gateway"],
-    ["floorVsBaseline", "floor vs baseline"], ["vsBaseline", "gateway vs baseline"], ["must", "must"], ["pass", "pass"], ["aim", "aim"], ["aimMet", "at aim"]
+    ["case", "case"], ["metric", "metric"], ["direct", "direct"], ["baseline", "baseline"], ["floor", "floor"], ["floor-journal", "floor + journal"],
+    ["gateway", "gateway"], ["floorVsBaseline", "floor vs baseline"], ["floorJournalVsBaseline", "floor + journal vs baseline"], ["vsBaseline", "gateway vs baseline"], ["must", "must"], ["pass", "pass"], ["aim", "aim"], ["aimMet", "at aim"]
   ]
   const cell = (r, k) => {
     const v = r[k]

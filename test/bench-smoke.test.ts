@@ -5,7 +5,8 @@
  * bare proxy and the floor gateway. (The figures themselves are `npm run bench`'s business, not
  * a test's.)
  */
-import { execFile, execFileSync } from "node:child_process"
+import { execFile, execFileSync, spawn } from "node:child_process"
+import { once } from "node:events"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -60,20 +61,22 @@ describe("bench/run.mjs", () => {
     }
   }, 30_000)
 
-  it.skipIf(!built)("runs the back-to-back and trickle cases against the bare proxy and the floor gateway", async () => {
+  it.skipIf(!built)("runs the back-to-back and trickle cases against the bare proxy and the floor gateway, journaled and not", async () => {
     const dir = mkdtempSync(join(tmpdir(), "bench-smoke-"))
     const out = join(dir, "result.json")
     try {
       const { code, stdout, stderr } = await run(
-        ["--quick", "--only", "burst,trickle", "--targets", "baseline,floor", "--trickle-streams", "20", "--out", out],
+        ["--quick", "--only", "burst,trickle", "--targets", "baseline,floor,floor-journal", "--trickle-streams", "20", "--out", out],
         60_000
       )
       expect(code, stderr).toBe(0)
       expect(stdout).toMatch(/\| floor\s+\|/)
       expect(stdout).toMatch(/\| floor vs baseline\s+\|/)
+      expect(stdout).toMatch(/\| floor \+ journal vs baseline\s+\|/)
       const result = JSON.parse(readFileSync(out, "utf8"))
       expect(result.targets.floor.ok).toBe(true)
-      for (const target of ["baseline", "floor"]) {
+      expect(result.targets["floor-journal"].ok).toBe(true)
+      for (const target of ["baseline", "floor", "floor-journal"]) {
         const burst = result.cases.burst.summary[target]
         expect(burst.streamsPerSec).toBeGreaterThan(0)
         expect(burst.cpuPerStreamMs).toEqual(expect.any(Number))
@@ -94,7 +97,7 @@ describe("bench/run.mjs", () => {
       expect(result.cases.burst.upstream.bursts).toBe(result.cases.burst.upstream.served)
       const rowOf = (caseName: string, metric: string) =>
         result.table.find((r: { case: string; metric: string }) => r.case.startsWith(caseName) && r.metric.startsWith(metric))
-      expect(rowOf("streaming (50 chunks back to back)", "streams/s")).toMatchObject({ must: "≥ 0.50×", aim: "≥ 0.70×", pass: "pending", floorVsBaseline: expect.stringMatching(/×$/) })
+      expect(rowOf("streaming (50 chunks back to back)", "streams/s")).toMatchObject({ must: "≥ 0.50×", aim: "≥ 0.70×", pass: "pending", floorVsBaseline: expect.stringMatching(/×$/), floorJournalVsBaseline: expect.stringMatching(/×$/) })
       // A quick window may see no full clock tick of CPU: the ratio is then "—".
       expect(rowOf("trickle", "server CPU µs per delivered chunk")).toMatchObject({ must: "≤ 3.00×", aim: "≤ 1.50×", pass: "pending", floorVsBaseline: expect.stringMatching(/×$|^—$/) })
     } finally {
@@ -135,4 +138,43 @@ describe("bench/instructions.mjs", () => {
     // Three functions, each with its share of the main thread's count.
     expect(stdout.split("\n").filter((l) => /^\s+\d+\s+\d+\.\d%\s+\S/.test(l))).toHaveLength(3)
   }, 120_000)
+})
+
+describe("bench/floor-gateway.mjs", () => {
+  it.skipIf(!built)("with BENCH_FLOOR_JOURNAL=1 journals a stream as the gateway does: a stream id, a retry hint, an id on every event", async () => {
+    const { MockUpstream } = await import("@breakwater/testing")
+    const upstream = await MockUpstream.start({ words: 5 })
+    const floor = spawn(process.execPath, ["bench/floor-gateway.mjs", "--upstream", upstream.origin], {
+      cwd: root,
+      env: { ...process.env, BENCH_FLOOR_JOURNAL: "1" },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    try {
+      // A floor that fails to start exits: the test says so rather than timing out.
+      const [line] = (await Promise.race([once(floor.stdout!, "data"), once(floor, "exit").then(([code]) => {
+        throw new Error(`the floor exited with ${code}`)
+      })])) as [Buffer]
+      const url = /listening on (\S+)/.exec(line.toString())![1]
+      const post = () =>
+        fetch(`${url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hi" }] })
+        })
+      const res = await post()
+      const streamId = res.headers.get("x-breakwater-stream-id")
+      expect(streamId).toMatch(/^bws_[0-9a-f]{32}$/)
+      const events = (await res.text()).split("\n\n").filter((e) => e !== "")
+      expect(events[0]).toBe("retry: 1000")
+      const rest = events.slice(1)
+      expect(rest.length).toBeGreaterThan(5)
+      rest.forEach((event, i) => expect(event.split("\n")[0]).toBe(`id: ${streamId}:${i + 1}`))
+      expect(rest.at(-1)).toMatch(/\ndata: \[DONE\]$/)
+      // A stream of its own per call.
+      expect((await post()).headers.get("x-breakwater-stream-id")).not.toBe(streamId)
+    } finally {
+      floor.kill()
+      await upstream.stop()
+    }
+  }, 30_000)
 })
