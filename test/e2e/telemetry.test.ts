@@ -161,6 +161,33 @@ describe("traces through the HTTP host", () => {
       expect(attemptsOf(spans(), root)).toEqual([])
     }).pipe(Effect.scoped))
 
+  it.live("a reconnect by GET /v1/streams/{id}: a span of its own named for the replay, the replay as an event on it", () =>
+    Effect.gen(function*() {
+      const { url, spans } = yield* setup()
+      const first = yield* chat(url, ask("chat", "Hello", true), id("journaled-2"))
+      const streamId = first.headers.get("x-breakwater-stream-id")!
+      const ids = first.body.split("\n").filter((l) => l.startsWith("id: ")).map((l) => l.slice(4))
+      expect(ids.length).toBeGreaterThan(4)
+      const again = yield* Effect.promise(async () => {
+        const res = await fetch(`${url}/v1/streams/${streamId}`, { headers: { ...id("replay-get-1"), "last-event-id": ids[2]! } })
+        return { status: res.status, body: await res.text() }
+      })
+      expect(again.status).toBe(200)
+      expect(again.body.split("\n").filter((l) => l.startsWith("id: ")).map((l) => l.slice(4))).toEqual(ids.slice(3))
+
+      const root = requestSpan(spans(), "replay-get-1")
+      expect(root.name).toBe(Tracing.streamReplay)
+      expect(root.attributes["gen_ai.operation.name"]).toBe(Tracing.streamReplay)
+      expect(eventsNamed(root, "breakwater.journal.replay").map((e) => e.attributes)).toEqual([
+        { "breakwater.journal.replayed_events": ids.length - 3, "breakwater.journal.last_event_id": ids[2] }
+      ])
+      expect(attemptsOf(spans(), root)).toEqual([])
+      // An unknown stream: the span ends with the client's error.
+      const unknown = yield* Effect.promise(() => fetch(`${url}/v1/streams/bws_${"0".repeat(32)}`, { headers: id("replay-get-2") }).then((r) => r.status))
+      expect(unknown).toBe(404)
+      expect(requestSpan(spans(), "replay-get-2").attributes["http.response.status_code"]).toBe(404)
+    }).pipe(Effect.scoped))
+
   it.live("an incoming traceparent: the request span continues the caller's trace, and the upstream gets the same trace", () =>
     Effect.gen(function*() {
       const { primary, url, spans } = yield* setup()

@@ -105,12 +105,14 @@ export interface RequestPipeline {
    * `undefined` (tracing off: nothing else happens). The host puts it in the request context as
    * its observer (`RequestObserver.combine(span, …)`) and ends it once, when the response is
    * over: `span?.end()`, `span?.end(apiError)`, `span?.end(Tracing.ClientGone)`. An incoming W3C
-   * `traceparent` in `headers` continues the caller's trace.
+   * `traceparent` in `headers` continues the caller's trace. A request that is no chat call (a
+   * reconnect by the streams API) gives no `request` and its `operation` (`Tracing.streamReplay`).
    */
   readonly observe: (
     requestId: string,
     headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>,
-    request: ChatCompletion.ChatRequest
+    request: ChatCompletion.ChatRequest | undefined,
+    operation?: string | undefined
   ) => Tracing.RequestSpan | undefined
   /** A Messages request's body, as `decodeChat` a chat request's. */
   readonly decodeMessages: (body: Uint8Array, key: ClientKey | undefined) => Either.Either<ChatCompletion.ChatRequest, ClientApi.ApiError>
@@ -277,7 +279,7 @@ export const make = (gateway: Gateway, options: Options = {}): RequestPipeline =
       writer: (request, sink, events) =>
         ClientStream.make({ includeUsage: true, sink, events, encoding: MessagesApi.streamEncoding({ model: request.model }) })
     },
-    observe: tracer === undefined ? () => undefined : (requestId, headers, request) => tracer.request({ requestId, headers, request }),
+    observe: tracer === undefined ? () => undefined : (requestId, headers, request, operation) => tracer.request({ requestId, headers, request, operation }),
     generate: (request, ctx) => Effect.provideService(model.generate(request, handed(ctx)), RequestContext.RequestContext, ctx),
     stream: (request, ctx, writer, whenFull) =>
       Effect.provideService(run(request, handed(ctx), ClientStream.chunkSink(writer, whenFull)), RequestContext.RequestContext, ctx),

@@ -43,12 +43,23 @@ export interface Tracer {
     readonly requestId: string
     readonly headers?: Readonly<Record<string, string | ReadonlyArray<string> | undefined>> | undefined
     readonly request?: ChatCompletion.ChatRequest | undefined
+    /** `gen_ai.operation.name` and the span's name (`"chat"` when not given). */
+    readonly operation?: string | undefined
   }) => RequestSpan | undefined
   /** Exports the spans still buffered (a host calls it when it shuts down). */
   readonly flush: () => Promise<void>
   /** Flushes and stops exporting. */
   readonly shutdown: () => Promise<void>
 }
+
+/**
+ * The operation of a reconnect by `GET /v1/streams/{id}` (its span's name): no model call, the
+ * journal's events after `Last-Event-ID` (a `JournalReplay` event on the span).
+ *
+ * @since 0.7.0
+ * @category constants
+ */
+export const streamReplay = "stream_replay"
 
 /**
  * The answer of a request whose client went away before it ended (what its span ends with).

@@ -186,10 +186,16 @@ describe("GatewayRouter in a NodeHttpServer", () => {
 describe("GatewayRouter, traced", () => {
   /** A tracer that records what the host tells it, and sends a trace header upstream per attempt. */
   const recorder = () => {
-    const spans: Array<{ requestId: string; traceparent: unknown; events: Array<RequestObserver.PolicyEvent>; ended: Array<unknown> }> = []
+    const spans: Array<{ requestId: string; operation?: string | undefined; traceparent: unknown; events: Array<RequestObserver.PolicyEvent>; ended: Array<unknown> }> = []
     const tracer: Tracing.Tracer = {
       request: (info) => {
-        const span = { requestId: info.requestId, traceparent: info.headers?.["traceparent"], events: [] as Array<RequestObserver.PolicyEvent>, ended: [] as Array<unknown> }
+        const span = {
+          requestId: info.requestId,
+          ...(info.operation === undefined ? {} : { operation: info.operation }),
+          traceparent: info.headers?.["traceparent"],
+          events: [] as Array<RequestObserver.PolicyEvent>,
+          ended: [] as Array<unknown>
+        }
         spans.push(span)
         return {
           attempt: () => ({ headers: { traceparent: `from-${info.requestId}` }, chunks: () => {}, end: () => {} }),
@@ -203,10 +209,10 @@ describe("GatewayRouter, traced", () => {
     return { tracer, spans }
   }
 
-  it.scoped("a span per chat request: the caller's traceparent in, the attempt's out, ended once with the answer; a replay reported", () =>
+  it.scoped("a span per chat request: the caller's traceparent in, the attempt's out, ended once with the answer; a replay reported, by the same POST or the streams API", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recorder()
-      const { client, mock } = yield* serveWith({}, tracer)
+      const { client, mock, url } = yield* serveWith({}, tracer)
       const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
       yield* Effect.promise(() => client.chat.completions.create(ask("traced"), { headers: { traceparent, "x-request-id": "platform-1" } }))
       expect(spans).toEqual([{ requestId: "platform-1", traceparent, events: [], ended: [undefined] }])
@@ -219,6 +225,15 @@ describe("GatewayRouter, traced", () => {
       expect(spans[2]!.events).toEqual([expect.objectContaining({ _tag: "JournalReplay", lastEventId: `${streamId}:2` })])
       expect((spans[2]!.events[0] as { events: number }).events).toBeGreaterThan(0)
       expect(spans[2]!.ended).toEqual([undefined])
+      // A reconnect by the streams API: a span of its own, the replay an event on it.
+      const replayed = yield* Effect.promise(() =>
+        fetch(`${url}/v1/streams/${streamId}`, { headers: { authorization: `Bearer ${KEY}`, "x-request-id": "platform-4", "last-event-id": `${streamId}:2` } })
+          .then((r) => r.text())
+      )
+      expect(replayed).toMatch(new RegExp(`^id: ${streamId}:3$`, "m"))
+      expect(spans[3]).toMatchObject({ requestId: "platform-4", operation: Tracing.streamReplay, ended: [undefined] })
+      expect(spans[3]!.events).toEqual([expect.objectContaining({ _tag: "JournalReplay", lastEventId: `${streamId}:2` })])
+      expect(spans).toHaveLength(4)
     }))
 })
 

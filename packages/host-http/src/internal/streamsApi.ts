@@ -1,5 +1,5 @@
 /** `GET /v1/streams/{id}` (reconnect) and `DELETE /v1/streams/{id}` (cancel). */
-import { ClientApi, StreamReconnect } from "@breakwater/gateway"
+import { ClientApi, StreamReconnect, Tracing } from "@breakwater/gateway"
 import * as Exit from "effect/Exit"
 import { fail, noContent } from "./answer.js"
 import { type Exchange, header } from "./exchange.js"
@@ -20,6 +20,8 @@ export const streams = (h: Host, x: Exchange): void => {
   if (streamId === undefined) return fail(h, x, StreamReconnect.notFound)
   const owner = StreamReconnect.ownerOf(key)
   if (x.method === "GET") {
+    // Traced as a request of its own (the replay an event on it), ended with its answer.
+    x.span = h.pipeline.observe(x.requestId, x.req.headers, undefined, Tracing.streamReplay)
     if (h.lifecycle.draining) return fail(h, x, Lifecycle.shuttingDown)
     const afterSeq = StreamReconnect.afterSeqOf(header(x, "last-event-id"), streamId)
     if (ClientApi.isApiError(afterSeq)) return fail(h, x, afterSeq)

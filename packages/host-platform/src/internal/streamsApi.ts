@@ -1,5 +1,5 @@
 /** `GET /v1/streams/{id}` (reconnect) and `DELETE /v1/streams/{id}` (cancel) on `@effect/platform`. */
-import { ClientApi, StreamReconnect } from "@breakwater/gateway"
+import { ClientApi, StreamReconnect, Tracing } from "@breakwater/gateway"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -16,8 +16,12 @@ export const streams = (h: Host) =>
     const requestId = ClientApi.requestIdFrom(req.headers["x-request-id"])
     const q = req.url.indexOf("?")
     const path = q === -1 ? req.url : req.url.slice(0, q)
-    const log = (status: number, fields?: Record<string, unknown>) =>
+    let span: Tracing.RequestSpan | undefined
+    // Called once, when the response is over: the log line, and the end of a reconnect's span.
+    const log = (status: number, fields?: Record<string, unknown>) => {
       h.pipeline.logRequest(req.method, path, status, requestId, performance.now() - startedAt, fields)
+      if (span !== undefined) Tracing.endWith(span, status, fields?.["error"])
+    }
     const refuse = (error: ClientApi.ApiError) => {
       log(error.status, { error: error.code })
       return Effect.succeed(Answer.error(error, requestId))
@@ -30,9 +34,10 @@ export const streams = (h: Host) =>
     if (streamId === undefined) return refuse(StreamReconnect.notFound)
     const owner = StreamReconnect.ownerOf(key)
     if (req.method === "GET") {
+      span = h.pipeline.observe(requestId, req.headers, undefined, Tracing.streamReplay)
       const afterSeq = StreamReconnect.afterSeqOf(req.headers["last-event-id"], streamId)
       if (ClientApi.isApiError(afterSeq)) return refuse(afterSeq)
-      return replay(h, requestId, owner, streamId, afterSeq, log)
+      return replay(h, requestId, owner, streamId, afterSeq, log, span)
     }
     // DELETE: stops the generation at once, here or (through the journal) on whichever instance runs it.
     return Effect.map(onHost(h.pipeline, StreamReconnect.cancel(journal, owner, streamId)), (exit) => {
