@@ -25,9 +25,10 @@
  * the gateway's reconnect journal (on by default) adds to be read against: the stream gets an
  * id (`bws_` and 32 hex digits, in the `x-breakwater-stream-id` header), a `retry:` hint, and
  * every event an `id: <streamId>:<seq>` line, `[DONE]` included; each write is encoded to UTF-8
- * once, written and kept as those bytes (with its events' lengths) in a Map, the oldest stream dropped past 2,500
- * (the gateway's default per client key) and any stream 5 minutes after it finished. No replay
- * endpoint: keeping what a replay needs is the cost a stream pays.
+ * once, written and kept as those bytes (with its events' lengths) in a Map, the oldest stream
+ * dropped past 2,500 (the gateway's default per client key) and any stream 5 minutes after it
+ * finished. No replay endpoint: keeping what a replay needs is the cost a stream pays. As
+ * `--targets …,floor-journal` in `bench/run.mjs`.
  *
  * Prints `floor listening on <url>`.
  */
